@@ -1,0 +1,1 @@
+"""Particle-system simulators (NRI/fNRI systems, Hamiltonian systems) and renderers."""

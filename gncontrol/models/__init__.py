@@ -1,0 +1,1 @@
+"""Dynamics models behind the one interface of gncontrol.dynamics."""
