@@ -60,6 +60,15 @@ def aggregate(values: Tensor, index: Tensor, size: int, reducer: Reducer = "sum"
     raise ValueError(f"unknown reducer '{reducer}', expected sum, mean or max")
 
 
+def _check_sizes(graph: Graph, sizes: GraphSizes, fields: tuple[str, ...], block: str) -> None:
+    """One-line ValueError when a used feature of `graph` has a size the block was not built for."""
+    for f in fields:
+        got = getattr(graph, f).shape[-1]
+        if got != getattr(sizes, f):
+            raise ValueError(f"{block} was built for {f} with {getattr(sizes, f)} features, "
+                             f"got {got} (shape {tuple(getattr(graph, f).shape)})")
+
+
 def _broadcast_globals(graph: Graph, to: Literal["nodes", "edges"]) -> Tensor:
     index = graph.node_graph_index() if to == "nodes" else graph.edge_graph_index()
     return graph.globals.index_select(0, index)
@@ -77,12 +86,17 @@ class EdgeBlock(nn.Module):
             raise ValueError("EdgeBlock needs at least one input")
         in_size = (use_edges * sizes.edges + use_receiver_nodes * sizes.nodes
                    + use_sender_nodes * sizes.nodes + use_globals * sizes.globals)
+        self.in_sizes = sizes
+        self._fields = tuple(f for f, u in (("edges", use_edges),
+                             ("nodes", use_receiver_nodes or use_sender_nodes),
+                             ("globals", use_globals)) if u)
         self.edge_model = edge_model_fn(in_size)
         self.out_sizes = GraphSizes(sizes.nodes, output_size(self.edge_model, in_size),
                                     sizes.globals)
 
     def forward(self, graph: Graph) -> Graph:
         """Returns `graph` with edges [E, F_e'] replaced by the edge model's output."""
+        _check_sizes(graph, self.in_sizes, self._fields, "EdgeBlock")
         use_e, use_r, use_s, use_u = self.use
         parts = []
         if use_e:
@@ -110,12 +124,16 @@ class NodeBlock(nn.Module):
         self.reducer = reducer
         in_size = (use_received_edges * sizes.edges + use_sent_edges * sizes.edges
                    + use_nodes * sizes.nodes + use_globals * sizes.globals)
+        self.in_sizes = sizes
+        self._fields = tuple(f for f, u in (("edges", use_received_edges or use_sent_edges),
+                             ("nodes", use_nodes), ("globals", use_globals)) if u)
         self.node_model = node_model_fn(in_size)
         self.out_sizes = GraphSizes(output_size(self.node_model, in_size), sizes.edges,
                                     sizes.globals)
 
     def forward(self, graph: Graph) -> Graph:
         """Returns `graph` with nodes [N, F_v'] replaced by the node model's output."""
+        _check_sizes(graph, self.in_sizes, self._fields, "NodeBlock")
         use_r, use_s, use_v, use_u = self.use
         n = graph.nodes.shape[0]
         parts = []
@@ -142,12 +160,16 @@ class GlobalBlock(nn.Module):
             raise ValueError("GlobalBlock needs at least one input")
         self.reducer = reducer
         in_size = use_edges * sizes.edges + use_nodes * sizes.nodes + use_globals * sizes.globals
+        self.in_sizes = sizes
+        self._fields = tuple(f for f, u in (("edges", use_edges), ("nodes", use_nodes),
+                             ("globals", use_globals)) if u)
         self.global_model = global_model_fn(in_size)
         self.out_sizes = GraphSizes(sizes.nodes, sizes.edges,
                                     output_size(self.global_model, in_size))
 
     def forward(self, graph: Graph) -> Graph:
         """Returns `graph` with globals [B, F_u'] replaced by the global model's output."""
+        _check_sizes(graph, self.in_sizes, self._fields, "GlobalBlock")
         use_e, use_v, use_u = self.use
         b = graph.num_graphs
         parts = []
