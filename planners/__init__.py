@@ -1,1 +1,31 @@
-"""planners."""
+"""Model-agnostic planners: gradient shooting MPC, CEM, MPPI, random shooting, MCTS, and the
+receding-horizon MPC loop. A planner sees only a dynamics model (gncontrol.dynamics), a
+reward `reward(next_state, action[B, A]) -> [B]` and the action bounds.
+
+    planner = planners.CEMPlanner(low, high, horizon=30)
+    action = planner.plan(model, reward_fn, state)          # action [A]
+    result = planners.run_episode(env, planner, model, reward_fn)
+"""
+
+from planners.base import Bounds, Planner, predicted_return, replicate, shift_plan
+from planners.cem import CEMPlanner, cem
+from planners.gradient import GradientPlanner, gradient_shooting
+from planners.mcts import MCTSConfig, MCTSPlanner, search
+from planners.mpc import EpisodeResult, run_episode
+from planners.mppi import MPPIPlanner, mppi
+from planners.random_shooting import RandomShootingPlanner, random_shooting
+
+PLANNERS = {
+    "gradient": GradientPlanner,
+    "cem": CEMPlanner,
+    "mppi": MPPIPlanner,
+    "random": RandomShootingPlanner,
+    "mcts": MCTSPlanner,
+}
+
+__all__ = [
+    "Bounds", "Planner", "predicted_return", "replicate", "shift_plan",
+    "CEMPlanner", "cem", "GradientPlanner", "gradient_shooting", "MCTSConfig", "MCTSPlanner", "search",
+    "EpisodeResult", "run_episode", "MPPIPlanner", "mppi", "RandomShootingPlanner", "random_shooting",
+    "PLANNERS",
+]

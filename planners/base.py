@@ -1,0 +1,184 @@
+"""Shared pieces of every planner: the planner protocol, action bounds, state replication,
+and the batched predicted return of action sequences under a dynamics model.
+
+Conventions (all planners):
+    state      a `Graph` of ONE system (num_graphs == 1) or a tensor [D] / [1, D]; planners
+               replicate it B times themselves (`replicate`).
+    actions    [B, H, A] planned (decision) actions; with `action_repeat` k each one is applied
+               for k model steps, so a plan covers H * k model steps.
+    reward_fn  `reward(next_state, action[B, A]) -> [B]`: the reward of the transition
+               (state, action) -> next_state, evaluated on the state reached, as dm_control
+               computes its reward after the physics step.
+    returns    [B] = sum_t discount**t * r_t over the H * k model steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.dynamics import rollout as model_rollout
+from gncontrol.graphs import Graph, tile
+
+RewardFn = Callable[[State, torch.Tensor], torch.Tensor]
+
+__all__ = [
+    "Planner",
+    "RewardFn",
+    "Bounds",
+    "replicate",
+    "num_states",
+    "repeat_actions",
+    "predicted_return",
+    "shift_plan",
+]
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A receding-horizon planner: `plan` returns the first action [A] of its best plan."""
+
+    action_repeat: int
+
+    def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
+             params: Any = None) -> torch.Tensor:
+        """The action [A] to apply now from `state` (a single state), under `model`."""
+        ...
+
+    def reset(self) -> None:
+        """Forgets any warm-start plan (call at the start of every episode)."""
+        ...
+
+
+class Bounds:
+    """Box action bounds low/high [A] with helpers to clip, sample and squash into the box."""
+
+    def __init__(self, low: torch.Tensor | Any, high: torch.Tensor | Any,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+        low = torch.as_tensor(low, dtype=dtype, device=device).reshape(-1)
+        high = torch.as_tensor(high, dtype=dtype, device=device).reshape(-1)
+        if low.shape != high.shape:
+            raise ValueError(f"action low {tuple(low.shape)} and high {tuple(high.shape)} differ in shape")
+        if not torch.isfinite(low).all() or not torch.isfinite(high).all():
+            raise ValueError("action bounds must be finite")
+        if (high <= low).any():
+            raise ValueError("every action high bound must be greater than its low bound")
+        self.low, self.high = low, high
+
+    @property
+    def dim(self) -> int:
+        """A, the action dimension."""
+        return int(self.low.shape[0])
+
+    @property
+    def center(self) -> torch.Tensor:
+        """[A] middle of the box."""
+        return (self.low + self.high) / 2
+
+    @property
+    def half_range(self) -> torch.Tensor:
+        """[A] half the width of the box."""
+        return (self.high - self.low) / 2
+
+    def clip(self, a: torch.Tensor) -> torch.Tensor:
+        """Projects actions [..., A] into the box."""
+        return torch.maximum(torch.minimum(a, self.high), self.low)
+
+    def squash(self, u: torch.Tensor) -> torch.Tensor:
+        """Maps unbounded u [..., A] into the box by tanh (differentiable everywhere)."""
+        return self.center + self.half_range * torch.tanh(u)
+
+    def unsquash(self, a: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+        """Inverse of `squash` for actions [..., A] inside the box (clamped off the edges)."""
+        x = ((a - self.center) / self.half_range).clamp(-1 + eps, 1 - eps)
+        return torch.atanh(x)
+
+    def uniform(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Uniform samples of shape [*shape, A] inside the box."""
+        u = torch.rand(*shape, self.dim, generator=generator, device=self.low.device, dtype=self.low.dtype)
+        return self.low + (self.high - self.low) * u
+
+    def to(self, device: torch.device | str | None) -> Bounds:
+        """The same bounds on another device."""
+        return Bounds(self.low, self.high, device=device, dtype=self.low.dtype)
+
+
+def num_states(state: State) -> int:
+    """B, the number of states in a batched state (Graph graphs or tensor rows)."""
+    if isinstance(state, Graph):
+        return state.num_graphs
+    return 1 if state.dim() == 1 else int(state.shape[0])
+
+
+def replicate(x: Any, copies: int) -> Any:
+    """B copies of a single state or parameter set; None and already-batched values pass through.
+
+    A Graph of one graph is tiled (`gncontrol.graphs.tile`); a tensor [D] or [1, ...] is
+    expanded to [copies, ...]. Anything else (e.g. per-edge NRI probabilities) is returned
+    unchanged, as such parameters are shared by every copy.
+    """
+    if x is None:
+        return None
+    if isinstance(x, Graph):
+        if x.num_graphs == copies:
+            return x
+        return tile(x, copies) if x.num_graphs == 1 else x
+    if isinstance(x, torch.Tensor):
+        if x.dim() == 1:
+            return x.unsqueeze(0).expand(copies, -1)
+        if x.shape[0] == 1 and copies != 1:
+            return x.expand(copies, *x.shape[1:])
+        return x
+    return x
+
+
+def repeat_actions(actions: torch.Tensor, action_repeat: int) -> torch.Tensor:
+    """[B, H, A] decision actions -> [B, H * k, A] model-step actions (each held k steps)."""
+    if action_repeat < 1:
+        raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
+    if action_repeat == 1:
+        return actions
+    return actions.repeat_interleave(action_repeat, dim=1)
+
+
+def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, actions: torch.Tensor,
+                     params: Any = None, discount: float = 1.0, action_repeat: int = 1) -> torch.Tensor:
+    """[B] discounted sum of rewards of B action sequences [B, H, A] rolled out from `state`.
+
+    `state` may be a single state (replicated B times) or already a batch of B states.
+    Uses `gncontrol.dynamics.rollout`, so models with a fused `rollout` (e.g. the true
+    simulator's batched C rollouts) are used at full speed. Differentiable when the model is.
+    """
+    if actions.dim() != 3:
+        raise ValueError(f"actions must be [B, H, A], got shape {tuple(actions.shape)}")
+    b = actions.shape[0]
+    state = replicate(state, b)
+    if num_states(state) != b:
+        raise ValueError(f"state holds {num_states(state)} states but actions hold {b} sequences")
+    steps = repeat_actions(actions, action_repeat)
+    states = model_rollout(model, state, steps, replicate(params, b))
+    total = torch.zeros(b, dtype=actions.dtype, device=actions.device)
+    for t, s in enumerate(states):
+        r = reward_fn(s, steps[:, t])
+        if r.shape != (b,):
+            raise ValueError(f"reward_fn must return [B]={b} rewards, got shape {tuple(r.shape)}")
+        total = total + (discount ** t) * r.to(total.dtype)
+    return total
+
+
+def shift_plan(plan: torch.Tensor, steps: int = 1, fill: torch.Tensor | None = None) -> torch.Tensor:
+    """Warm start: drops the first `steps` actions of a plan [..., H, A] and pads the end.
+
+    The pad repeats the last action, or uses `fill` [A] when given (e.g. the box centre).
+    """
+    if steps <= 0:
+        return plan
+    h = plan.shape[-2]
+    steps = min(steps, h)
+    kept = plan[..., steps:, :]
+    last = plan[..., -1:, :] if fill is None else fill.expand_as(plan[..., -1:, :])
+    pad = last.expand(*plan.shape[:-2], steps, plan.shape[-1])
+    return torch.cat([kept, pad], dim=-2)

@@ -1,0 +1,95 @@
+"""Cross-entropy method (CEM) planner: iteratively refit a diagonal Gaussian over action
+sequences to the elite fraction of a batched population (as PETS / PlaNet / TD-MPC plan).
+
+Samples are clipped into the action box; the mean, shifted by one decision, warm-starts
+the next control step while the std is reset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gncontrol.dynamics import DynamicsModel, State
+from planners.base import Bounds, RewardFn, predicted_return, shift_plan
+
+__all__ = ["CEMPlanner", "cem"]
+
+
+@torch.no_grad()
+def cem(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
+        std: torch.Tensor, population: int = 500, elites: int = 50, iterations: int = 5,
+        momentum: float = 0.1, min_std: float = 0.05, params: Any = None, discount: float = 1.0,
+        action_repeat: int = 1, generator: torch.Generator | None = None,
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Runs CEM from mean/std [H, A]: returns (mean, std, best plan [H, A], best return []).
+
+    Each iteration samples `population` plans from N(mean, std) clipped into the box,
+    evaluates them in one batch, and moves mean/std towards the elites' statistics with
+    weight (1 - momentum). `min_std` (as a fraction of the half range) keeps exploring.
+    """
+    if not 1 <= elites <= population:
+        raise ValueError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
+    if mean.shape != std.shape or mean.dim() != 2 or mean.shape[-1] != bounds.dim:
+        raise ValueError(f"mean and std must both be [H, A={bounds.dim}], got {tuple(mean.shape)} "
+                         f"and {tuple(std.shape)}")
+    best_plan, best_ret = mean.clone(), torch.tensor(-float("inf"), device=mean.device)
+    floor = min_std * bounds.half_range
+    for _ in range(iterations):
+        eps = torch.randn(population, *mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        plans = bounds.clip(mean + std * eps)
+        plans[0] = bounds.clip(mean)  # always re-evaluate the current mean
+        returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+        top = torch.topk(returns, elites).indices
+        elite = plans[top]
+        if returns[top[0]] > best_ret:
+            best_ret, best_plan = returns[top[0]].clone(), elite[0].clone()
+        mean = momentum * mean + (1 - momentum) * elite.mean(0)
+        std = torch.maximum(momentum * std + (1 - momentum) * elite.std(0, unbiased=False), floor)
+    return mean, std, best_plan, best_ret
+
+
+class CEMPlanner:
+    """Receding-horizon CEM; `select` = "mean" (apply the final mean) or "best" (best sample)."""
+
+    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, population: int = 500,
+                 elites: int = 50, iterations: int = 5, init_std: float = 1.0, min_std: float = 0.05,
+                 momentum: float = 0.1, select: str = "mean", action_repeat: int = 1,
+                 discount: float = 1.0, seed: int = 0, device: torch.device | str | None = None):
+        if horizon < 1 or action_repeat < 1 or iterations < 1:
+            raise ValueError("horizon, iterations and action_repeat must all be >= 1")
+        if select not in ("mean", "best"):
+            raise ValueError(f"select must be 'mean' or 'best', got {select!r}")
+        if not 1 <= elites <= population:
+            raise ValueError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
+        self.bounds = Bounds(action_low, action_high, device=device)
+        self.horizon, self.population, self.elites = horizon, population, elites
+        self.iterations, self.init_std, self.min_std = iterations, init_std, min_std
+        self.momentum, self.select = momentum, select
+        self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the warm-start mean and reseeds the sampler."""
+        self.mean_: torch.Tensor | None = None  # [H, A]
+        self.plan_: torch.Tensor | None = None
+        self.last_return: float | None = None
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+
+    def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
+             params: Any = None) -> torch.Tensor:
+        """The first action [A] of the CEM plan from a single state."""
+        b = self.bounds
+        if self.mean_ is None:
+            mean = b.center.expand(self.horizon, b.dim).clone()
+        else:
+            mean = shift_plan(self.mean_, 1, fill=b.center)
+        std = (self.init_std * b.half_range).expand(self.horizon, b.dim).clone()
+        mean, _, best, ret = cem(model, reward_fn, state, b, mean, std, self.population, self.elites,
+                                 self.iterations, self.momentum, self.min_std, params, self.discount,
+                                 self.action_repeat, self._gen)
+        self.mean_ = mean
+        self.plan_ = b.clip(mean) if self.select == "mean" else best
+        self.last_return = float(ret)
+        return self.plan_[0].clone()

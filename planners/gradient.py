@@ -1,0 +1,119 @@
+"""Gradient shooting MPC: Adam on an action sequence, backpropagating the predicted return
+through a differentiable dynamics model (Sanchez-Gonzalez et al. 2018, "Control").
+
+Several restarts are optimised in ONE batched pass (the state is tiled R times); actions stay
+in the box by tanh squashing or by projection after each step; the previous plan, shifted by
+one decision, warm-starts restart 0 at the next control step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gncontrol.dynamics import DynamicsModel, State
+from planners.base import Bounds, RewardFn, predicted_return, replicate, shift_plan
+
+__all__ = ["GradientPlanner", "gradient_shooting"]
+
+SQUASH_MODES = ("tanh", "clip")
+
+
+def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, init: torch.Tensor,
+                      bounds: Bounds, iterations: int = 50, lr: float = 0.1, squash: str = "tanh",
+                      params: Any = None, discount: float = 1.0, action_repeat: int = 1,
+                      ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """Optimises R initial plans init [R, H, A] by Adam ascent on the predicted return.
+
+    Returns (plans [R, H, A] after optimisation, returns [R] of those plans, history: the
+    mean predicted return before each step; len == iterations). Pure: no planner state.
+    """
+    if squash not in SQUASH_MODES:
+        raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
+    if init.dim() != 3 or init.shape[-1] != bounds.dim:
+        raise ValueError(f"init must be [R, H, A={bounds.dim}], got shape {tuple(init.shape)}")
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    r = init.shape[0]
+    state = replicate(state, r)
+    params = replicate(params, r)
+    init = bounds.clip(init.detach())
+    var = (bounds.unsquash(init) if squash == "tanh" else init.clone()).requires_grad_(True)
+    opt = torch.optim.Adam([var], lr=lr)
+
+    def actions() -> torch.Tensor:
+        return bounds.squash(var) if squash == "tanh" else var
+
+    history: list[float] = []
+    with torch.enable_grad():
+        for _ in range(iterations):
+            ret = predicted_return(model, reward_fn, state, actions(), params, discount, action_repeat)
+            history.append(float(ret.detach().mean()))
+            opt.zero_grad(set_to_none=True)
+            (-ret.sum()).backward()  # restarts are independent: summing keeps per-plan gradients
+            opt.step()
+            if squash == "clip":
+                with torch.no_grad():
+                    var.copy_(bounds.clip(var))
+    with torch.no_grad():
+        final = actions().detach()
+        ret = predicted_return(model, reward_fn, state, final, params, discount, action_repeat)
+    return final, ret, history
+
+
+class GradientPlanner:
+    """Receding-horizon gradient MPC with batched restarts and a shifted warm start.
+
+    horizon H decisions (each held `action_repeat` model steps); `restarts` R plans optimised
+    together; restart 0 is the warm start (box centre on the first call), the others are
+    uniform random plans scaled by `init_noise` around the centre.
+    """
+
+    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, iterations: int = 50,
+                 lr: float = 0.1, restarts: int = 4, squash: str = "tanh", action_repeat: int = 1,
+                 discount: float = 1.0, init_noise: float = 0.5, warm_start: bool = True,
+                 seed: int = 0, device: torch.device | str | None = None):
+        if horizon < 1 or restarts < 1 or action_repeat < 1:
+            raise ValueError("horizon, restarts and action_repeat must all be >= 1")
+        if squash not in SQUASH_MODES:
+            raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
+        self.bounds = Bounds(action_low, action_high, device=device)
+        self.horizon, self.iterations, self.lr = horizon, iterations, lr
+        self.restarts, self.squash, self.action_repeat = restarts, squash, action_repeat
+        self.discount, self.init_noise, self.warm_start = discount, init_noise, warm_start
+        self.seed = seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the warm-start plan and reseeds the restart noise."""
+        self.plan_: torch.Tensor | None = None  # [H, A] best plan of the last call
+        self.last_return: float | None = None
+        self.history: list[float] = []
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+
+    def initial_plans(self) -> torch.Tensor:
+        """[R, H, A] starting plans: warm start (shifted previous plan) then random restarts."""
+        b = self.bounds
+        noise = b.uniform((self.restarts, self.horizon), generator=self._gen) - b.center
+        plans = b.center + self.init_noise * noise
+        if self.warm_start and self.plan_ is not None:
+            plans[0] = shift_plan(self.plan_, 1)
+        else:
+            plans[0] = b.center
+        return plans
+
+    def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
+             params: Any = None) -> torch.Tensor:
+        """The first action [A] of the best of R optimised plans from a single state."""
+        if not getattr(model, "differentiable", False):
+            raise ValueError("the gradient planner needs a differentiable model "
+                             "(model.differentiable is False)")
+        plans, returns, history = gradient_shooting(
+            model, reward_fn, state, self.initial_plans(), self.bounds, self.iterations, self.lr,
+            self.squash, params, self.discount, self.action_repeat)
+        best = int(torch.argmax(returns))
+        self.plan_ = plans[best]
+        self.last_return = float(returns[best])
+        self.history = history
+        return self.plan_[0].clone()

@@ -1,0 +1,81 @@
+"""Model-predictive path integral (MPPI) planner: perturb a nominal action sequence with
+Gaussian noise, weight the batched rollouts by exp(return / temperature), average.
+
+The nominal plan, shifted by one decision, warm-starts the next control step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gncontrol.dynamics import DynamicsModel, State
+from planners.base import Bounds, RewardFn, predicted_return, shift_plan
+
+__all__ = ["MPPIPlanner", "mppi"]
+
+
+@torch.no_grad()
+def mppi(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
+         noise_std: torch.Tensor, samples: int = 500, iterations: int = 1, temperature: float = 1.0,
+         params: Any = None, discount: float = 1.0, action_repeat: int = 1,
+         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MPPI updates of the nominal plan mean [H, A] with per-dimension noise std [A].
+
+    Returns (new mean [H, A], best sampled plan [H, A], its return []). Weights are
+    softmax(returns / temperature); sample 0 is the noise-free nominal plan.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if mean.dim() != 2 or mean.shape[-1] != bounds.dim:
+        raise ValueError(f"mean must be [H, A={bounds.dim}], got shape {tuple(mean.shape)}")
+    best_plan, best_ret = mean.clone(), torch.tensor(-float("inf"), device=mean.device)
+    for _ in range(iterations):
+        eps = torch.randn(samples, *mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps[0] = 0
+        plans = bounds.clip(mean + noise_std * eps)
+        returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+        w = torch.softmax(returns / temperature, dim=0)
+        mean = (w[:, None, None] * plans).sum(0)
+        i = int(torch.argmax(returns))
+        if returns[i] > best_ret:
+            best_ret, best_plan = returns[i].clone(), plans[i].clone()
+    return mean, best_plan, best_ret
+
+
+class MPPIPlanner:
+    """Receding-horizon MPPI; noise_std is a fraction of the half range of the box."""
+
+    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, samples: int = 500,
+                 iterations: int = 1, noise_std: float = 0.5, temperature: float = 1.0,
+                 action_repeat: int = 1, discount: float = 1.0, seed: int = 0,
+                 device: torch.device | str | None = None):
+        if horizon < 1 or samples < 1 or iterations < 1 or action_repeat < 1:
+            raise ValueError("horizon, samples, iterations and action_repeat must all be >= 1")
+        self.bounds = Bounds(action_low, action_high, device=device)
+        self.horizon, self.samples, self.iterations = horizon, samples, iterations
+        self.noise_std, self.temperature = noise_std, temperature
+        self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the nominal plan and reseeds the sampler."""
+        self.mean_: torch.Tensor | None = None
+        self.plan_: torch.Tensor | None = None
+        self.last_return: float | None = None
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+
+    def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
+             params: Any = None) -> torch.Tensor:
+        """The first action [A] of the updated nominal plan from a single state."""
+        b = self.bounds
+        mean = (b.center.expand(self.horizon, b.dim).clone() if self.mean_ is None
+                else shift_plan(self.mean_, 1, fill=b.center))
+        mean, _, ret = mppi(model, reward_fn, state, b, mean, self.noise_std * b.half_range, self.samples,
+                            self.iterations, self.temperature, params, self.discount, self.action_repeat,
+                            self._gen)
+        self.mean_ = mean
+        self.plan_ = b.clip(mean)
+        self.last_return = float(ret)
+        return self.plan_[0].clone()

@@ -1,0 +1,75 @@
+"""Random shooting: evaluate N uniform random action sequences in one batch, keep the best.
+
+The simplest sampling planner and the baseline the others are measured against at an
+equal number of model calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from gncontrol.dynamics import DynamicsModel, State
+from planners.base import Bounds, RewardFn, predicted_return
+
+__all__ = ["RandomShootingPlanner", "random_shooting"]
+
+
+@torch.no_grad()
+def random_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds,
+                    samples: int, horizon: int, params: Any = None, discount: float = 1.0,
+                    action_repeat: int = 1, generator: torch.Generator | None = None,
+                    discrete_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best of `samples` uniform plans: (plan [H, A], its predicted return []).
+
+    Actions are uniform in the box, or uniform over the rows of `discrete_actions [K, A]`.
+    """
+    if samples < 1 or horizon < 1:
+        raise ValueError("samples and horizon must be >= 1")
+    if discrete_actions is None:
+        plans = bounds.uniform((samples, horizon), generator=generator)
+    else:
+        idx = torch.randint(0, discrete_actions.shape[0], (samples, horizon), generator=generator,
+                            device=discrete_actions.device)
+        plans = discrete_actions[idx]
+    returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+    best = int(torch.argmax(returns))
+    return plans[best], returns[best]
+
+
+class RandomShootingPlanner:
+    """Receding-horizon random shooting: N uniform plans of H decisions per control step
+    (continuous in the box, or over a discrete action set [K, A])."""
+
+    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, samples: int = 1000,
+                 action_repeat: int = 1, discount: float = 1.0, discrete_actions: Any = None, seed: int = 0,
+                 device: torch.device | str | None = None):
+        if horizon < 1 or samples < 1 or action_repeat < 1:
+            raise ValueError("horizon, samples and action_repeat must all be >= 1")
+        self.bounds = Bounds(action_low, action_high, device=device)
+        self.discrete_actions = None
+        if discrete_actions is not None:
+            d = torch.as_tensor(discrete_actions, dtype=self.bounds.low.dtype, device=self.bounds.low.device)
+            d = d.reshape(d.shape[0], -1)
+            if d.shape[1] != self.bounds.dim:
+                raise ValueError(f"discrete_actions must be [K, A={self.bounds.dim}], got {tuple(d.shape)}")
+            self.discrete_actions = self.bounds.clip(d)
+        self.horizon, self.samples = horizon, samples
+        self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
+        self.reset()
+
+    def reset(self) -> None:
+        """Reseeds the sampler (random shooting keeps no plan between steps)."""
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+        self.plan_: torch.Tensor | None = None
+        self.last_return: float | None = None
+
+    def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
+             params: Any = None) -> torch.Tensor:
+        """The first action [A] of the best random plan from a single state."""
+        plan, ret = random_shooting(model, reward_fn, state, self.bounds, self.samples, self.horizon,
+                                    params, self.discount, self.action_repeat, self._gen,
+                                    self.discrete_actions)
+        self.plan_, self.last_return = plan, float(ret)
+        return plan[0].clone()
