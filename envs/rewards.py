@@ -1,0 +1,191 @@
+"""Task rewards in torch from body states, equal to dm_control's own rewards on true states.
+
+Each builder takes the system's `MujocoGraph` (for the model constants: site/geom offsets,
+masses, joint axes) and task arguments, and returns `reward(state, action) -> [B]` where
+`state` is a dynamic Graph (nodes [B*N, 13] in body order) or a [B, N, 13] tensor and
+`action` is [B, A]. Everything is differentiable torch; dm_control's rewards are
+reproduced formula for formula (see dm_control/suite/<domain>.py, get_reward).
+
+Note: pendulum-swingup and reacher-easy are sparse in dm_control (margin 0: an
+indicator), so their gradient is zero almost everywhere; a gradient planner needs a
+shaped reward there (`pendulum-swingup-smooth`, `reacher-easy-smooth` registered in
+envs/tasks.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from envs.mujoco_graph import MujocoGraph, quat_to_mat, states_from_graph
+from gncontrol.graphs import Graph
+
+RewardFn = Callable[[Graph | torch.Tensor, torch.Tensor], torch.Tensor]
+
+__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS"]
+
+
+def _sigmoid(x: torch.Tensor, value_at_1: float, kind: str) -> torch.Tensor:
+    if kind == "gaussian":
+        scale = math.sqrt(-2 * math.log(value_at_1))
+        return torch.exp(-0.5 * (x * scale) ** 2)
+    if kind == "long_tail":
+        scale = math.sqrt(1 / value_at_1 - 1)
+        return 1 / ((x * scale) ** 2 + 1)
+    if kind == "linear":
+        sx = x * (1 - value_at_1)
+        return torch.where(sx.abs() < 1, 1 - sx, torch.zeros_like(sx))
+    if kind == "quadratic":
+        sx = x * math.sqrt(1 - value_at_1)
+        return torch.where(sx.abs() < 1, 1 - sx**2, torch.zeros_like(sx))
+    raise ValueError(f"unknown sigmoid {kind!r}; known: gaussian, long_tail, linear, quadratic")
+
+
+def tolerance(x: torch.Tensor, bounds: tuple[float, float] = (0.0, 0.0), margin: float = 0.0,
+              sigmoid: str = "gaussian", value_at_margin: float = 0.1) -> torch.Tensor:
+    """dm_control's `rewards.tolerance` in torch: 1 inside bounds, a sigmoid of distance outside.
+
+    Written with the clamped distance outside the bounds so infinite bounds give finite
+    gradients (no NaN from the unused branch).
+    """
+    lower, upper = bounds
+    if lower > upper:
+        raise ValueError("tolerance: lower bound must be <= upper bound")
+    if margin == 0:
+        inside = (x >= lower) & (x <= upper)
+        return inside.to(x.dtype)
+    d = (torch.clamp(lower - x, min=0) + torch.clamp(x - upper, min=0)) / margin
+    return _sigmoid(d, value_at_margin, sigmoid)
+
+
+def _zz(states: torch.Tensor, body: int) -> torch.Tensor:
+    """xmat[body, 'zz'] [B] from the quaternion (1 - 2(x^2 + y^2))."""
+    q = states[:, body, 3:7]
+    return 1 - 2 * (q[:, 1] ** 2 + q[:, 2] ** 2)
+
+
+# ----------------------------------------------------------------------------- builders
+def pendulum_swingup(g: MujocoGraph, smooth: bool = False, **_) -> RewardFn:
+    """tolerance(pole zz, (cos 8 deg, 1)); `smooth` adds a margin of 1 for gradient planners."""
+    pole = g.body_id("pole")
+    lo = float(np.cos(np.deg2rad(8)))
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        return tolerance(_zz(s, pole), (lo, 1.0), margin=1.0 if smooth else 0.0)
+    return reward
+
+
+def cartpole(g: MujocoGraph, **_) -> RewardFn:
+    """Smooth cartpole reward: upright * centered * small control * small velocity."""
+    poles = [b for b in range(g.num_nodes) if (g.model.body(b).name or "").startswith("pole")]
+    slider = g.joint_id("slider")
+    hinges = [j for j in range(g.model.njnt) if j != slider]
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        upright = ((torch.stack([_zz(s, p) for p in poles], -1) + 1) / 2).mean(-1)
+        centered = (1 + tolerance(g.slide_position(s, slider), margin=2)) / 2
+        small_control = (4 + tolerance(action[:, 0].to(s.dtype), margin=1, value_at_margin=0,
+                                       sigmoid="quadratic")) / 5
+        ang = torch.stack([g.hinge_velocity(s, j) for j in hinges], -1)
+        small_velocity = (1 + tolerance(ang, margin=5).min(-1).values) / 2
+        return upright * small_control * small_velocity * centered
+    return reward
+
+
+def acrobot_swingup(g: MujocoGraph, **_) -> RewardFn:
+    """tolerance(|tip - target|, (0, target radius), margin=1)."""
+    m = g.model
+    target = m.site("target")
+    radius = float(target.size[0])
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        d = (g.site_position(s, "target") - g.site_position(s, "tip")).norm(dim=-1)
+        return tolerance(d, (0.0, radius), margin=1.0)
+    return reward
+
+
+def swimmer(g: MujocoGraph, target: tuple[float, float] | None = None, **_) -> RewardFn:
+    """tolerance(|nose->target in head frame, xy|, (0, size), 5 size, long_tail); any target xy."""
+    m = g.model
+    geom = m.geom("target")
+    size = float(geom.size[0])
+    tpos = np.array(geom.pos, dtype=float)
+    if target is not None:
+        tpos[:2] = target
+    head = g.body_id("head")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        vec = torch.as_tensor(tpos, dtype=s.dtype, device=s.device) - g.geom_position(s, "nose")
+        local = (vec[:, None, :] @ quat_to_mat(s[:, head, 3:7]))[:, 0, :2]
+        return tolerance(local.norm(dim=-1), (0.0, size), margin=5 * size, sigmoid="long_tail")
+    return reward
+
+
+def cheetah(g: MujocoGraph, direction: float = 1.0, **_) -> RewardFn:
+    """tolerance(direction * torso subtree COM x-velocity, (10, inf), margin 10, linear, 0)."""
+    torso = g.body_id("torso")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        speed = direction * g.subtree_com_velocity(s, torso)[:, 0]
+        return tolerance(speed, (10.0, float("inf")), margin=10.0, value_at_margin=0, sigmoid="linear")
+    return reward
+
+
+def cheetah_jump(g: MujocoGraph, **_) -> RewardFn:
+    """Our alternative: tolerance(COM vertical velocity, (2, inf), margin 2, linear, 0) (no env twin)."""
+    torso = g.body_id("torso")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        vz = g.subtree_com_velocity(s, torso)[:, 2]
+        return tolerance(vz, (2.0, float("inf")), margin=2.0, value_at_margin=0, sigmoid="linear")
+    return reward
+
+
+def walker(g: MujocoGraph, move_speed: float = 1.0, **_) -> RewardFn:
+    """dm_control walker: (3 standing + upright)/4, times (5 move + 1)/6 when move_speed > 0."""
+    torso = g.body_id("torso")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        standing = tolerance(s[:, torso, 2], (1.2, float("inf")), margin=0.6)
+        upright = (1 + _zz(s, torso)) / 2
+        stand = (3 * standing + upright) / 4
+        if move_speed == 0:
+            return stand
+        v = g.subtree_com_velocity(s, torso)[:, 0]
+        move = tolerance(v, (move_speed, float("inf")), margin=move_speed / 2, value_at_margin=0.5,
+                         sigmoid="linear")
+        return stand * (5 * move + 1) / 6
+    return reward
+
+
+def reacher(g: MujocoGraph, target: tuple[float, float] | None = None, target_size: float = 0.05,
+            smooth: bool = False, **_) -> RewardFn:
+    """tolerance(|finger - target|_xy, (0, target size + finger size)); `smooth` adds margin 0.1."""
+    m = g.model
+    tpos = np.array(m.geom("target").pos, dtype=float)
+    if target is not None:
+        tpos[:2] = target
+    radii = target_size + float(m.geom("finger").size[0])
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        vec = torch.as_tensor(tpos[:2], dtype=s.dtype, device=s.device) - g.geom_position(s, "finger")[:, :2]
+        return tolerance(vec.norm(dim=-1), (0.0, radii), margin=0.1 if smooth else 0.0)
+    return reward
+
+
+REWARD_BUILDERS: dict[str, Callable[..., RewardFn]] = {
+    "pendulum_swingup": pendulum_swingup, "cartpole": cartpole, "acrobot_swingup": acrobot_swingup,
+    "swimmer": swimmer, "cheetah": cheetah, "cheetah_jump": cheetah_jump, "walker": walker,
+    "reacher": reacher,
+}

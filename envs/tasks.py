@@ -1,0 +1,174 @@
+"""The task registry: dm_control systems with differentiable torch rewards on body states.
+
+`get_task(name, **kwargs) -> Task`; `list_tasks()`. A Task bundles the environment
+factory, the system's graph (`task.graph()` -> MujocoGraph), action bounds, episode length,
+control timing, and `task.reward(state, action) -> [B]` (torch, differentiable; state a
+dynamic Graph with nodes [B*N, 13] or a [B, N, 13] tensor). On true states the reward
+equals the environment's own (tested to 1e-4) for every task with `env_reward=True`;
+alternative rewards on the same body (cheetah-run-backward, cheetah-jump, the smooth
+variants of sparse rewards) have no environment twin.
+
+Targets: swimmer and reacher draw a random target each episode; `get_task('swimmer6',
+target=(x, y))` (or `task.with_target(xy)`) rewards reaching any given target, and
+`task.read_target(physics)` reads an episode's target from the env after reset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.mujoco_graph import MujocoGraph
+from envs.rewards import REWARD_BUILDERS
+
+__all__ = ["Task", "get_task", "list_tasks"]
+
+
+def _suite_env(domain: str, task: str, seed: int | None = None, **env_kwargs: Any) -> Any:
+    from dm_control import suite
+
+    return suite.load(domain, task, task_kwargs={"random": seed}, environment_kwargs=env_kwargs or None)
+
+
+def _swimmer_env(n_links: int, seed: int | None = None, **env_kwargs: Any) -> Any:
+    from dm_control.suite import swimmer
+
+    return swimmer.swimmer(n_links=n_links, random=seed, environment_kwargs=env_kwargs or None)
+
+
+@dataclasses.dataclass
+class Task:
+    """One control task: env factory, graph, torch reward, bounds and timing (see module doc)."""
+
+    name: str
+    env_factory: Callable[..., Any]
+    reward_builder: str
+    reward_kwargs: dict = dataclasses.field(default_factory=dict)
+    env_reward: bool = True
+    target_kind: str | None = None  # "geom:<name>" when the env draws a target per episode
+    _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    # ----------------------------------------------------------------- environment
+    def make_env(self, seed: int | None = None, **env_kwargs: Any) -> Any:
+        """A fresh dm_control Environment (seeded task randomness)."""
+        return self.env_factory(seed=seed, **env_kwargs)
+
+    def _proto(self) -> Any:
+        if "env" not in self._cache:
+            self._cache["env"] = self.make_env(seed=0)
+        return self._cache["env"]
+
+    def graph(self) -> MujocoGraph:
+        """The system's MujocoGraph (nominal model; built once and cached)."""
+        if "graph" not in self._cache:
+            self._cache["graph"] = MujocoGraph.from_physics(self._proto().physics)
+        return self._cache["graph"]
+
+    @property
+    def action_low(self) -> np.ndarray:
+        """[A] lower action bounds."""
+        return np.asarray(self._proto().action_spec().minimum, dtype=np.float64)
+
+    @property
+    def action_high(self) -> np.ndarray:
+        """[A] upper action bounds."""
+        return np.asarray(self._proto().action_spec().maximum, dtype=np.float64)
+
+    @property
+    def action_dim(self) -> int:
+        """A, the action size."""
+        return int(self.action_low.shape[0])
+
+    @property
+    def episode_length(self) -> int:
+        """Control steps per episode (dm_control's time limit / control timestep)."""
+        return int(round(self._proto()._step_limit))
+
+    @property
+    def control_timestep(self) -> float:
+        """Seconds per control step."""
+        return float(self._proto().control_timestep())
+
+    @property
+    def physics_steps_per_control(self) -> int:
+        """MuJoCo steps per control step (dm_control's n_sub_steps)."""
+        return int(self._proto()._n_sub_steps)
+
+    # ----------------------------------------------------------------------- reward
+    def reward(self, state: Any, action: torch.Tensor) -> torch.Tensor:
+        """Reward [B] of reaching `state` (dynamic Graph or [B, N, 13]) with `action` [B, A]."""
+        if "reward" not in self._cache:
+            builder = REWARD_BUILDERS[self.reward_builder]
+            self._cache["reward"] = builder(self.graph(), **self.reward_kwargs)
+        return self._cache["reward"](state, action)
+
+    def with_target(self, target: Any) -> Task:
+        """The same task rewarding reaching `target` (x, y) instead of the default one."""
+        if self.target_kind is None:
+            raise ValueError(f"task {self.name} has no target")
+        t = (float(target[0]), float(target[1]))
+        new = dataclasses.replace(self, reward_kwargs={**self.reward_kwargs, "target": t}, _cache={})
+        if "env" in self._cache:
+            new._cache["env"] = self._cache["env"]
+        if "graph" in self._cache:
+            new._cache["graph"] = self._cache["graph"]
+        return new
+
+    @property
+    def target(self) -> tuple[float, float] | None:
+        """The target (x, y) this task's reward uses, or None (the model's default / no target)."""
+        return self.reward_kwargs.get("target")
+
+    def read_target(self, physics: Any) -> tuple[float, float] | None:
+        """The episode's target (x, y) from a dm_control physics after reset (None if no target)."""
+        if self.target_kind is None:
+            return None
+        geom = self.target_kind.split(":", 1)[1]
+        pos = physics.model.ptr.geom(geom).pos
+        return float(pos[0]), float(pos[1])
+
+
+def _registry() -> dict[str, Task]:
+    p = functools.partial
+    tasks = [
+        Task("pendulum-swingup", p(_suite_env, "pendulum", "swingup"), "pendulum_swingup"),
+        Task("pendulum-swingup-smooth", p(_suite_env, "pendulum", "swingup"), "pendulum_swingup",
+             {"smooth": True}, env_reward=False),
+        Task("cartpole-swingup", p(_suite_env, "cartpole", "swingup"), "cartpole"),
+        Task("cartpole-balance", p(_suite_env, "cartpole", "balance"), "cartpole"),
+        Task("acrobot-swingup", p(_suite_env, "acrobot", "swingup"), "acrobot_swingup"),
+        Task("cheetah-run", p(_suite_env, "cheetah", "run"), "cheetah"),
+        Task("cheetah-run-backward", p(_suite_env, "cheetah", "run"), "cheetah", {"direction": -1.0},
+             env_reward=False),
+        Task("cheetah-jump", p(_suite_env, "cheetah", "run"), "cheetah_jump", env_reward=False),
+        Task("walker-walk", p(_suite_env, "walker", "walk"), "walker", {"move_speed": 1.0}),
+        Task("reacher-easy", p(_suite_env, "reacher", "easy"), "reacher", {"target_size": 0.05},
+             target_kind="geom:target"),
+        Task("reacher-easy-smooth", p(_suite_env, "reacher", "easy"), "reacher",
+             {"target_size": 0.05, "smooth": True}, env_reward=False, target_kind="geom:target"),
+    ]
+    for n in range(3, 16):
+        tasks.append(Task(f"swimmer{n}", p(_swimmer_env, n), "swimmer", target_kind="geom:target"))
+    return {t.name: t for t in tasks}
+
+
+_TASKS = _registry()
+
+
+def list_tasks() -> list[str]:
+    """Names of all registered tasks."""
+    return sorted(_TASKS)
+
+
+def get_task(name: str, target: Any = None) -> Task:
+    """A fresh Task by name (optionally with a given target for swimmer/reacher tasks)."""
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}")
+    t = _TASKS[name]
+    task = dataclasses.replace(t, reward_kwargs=dict(t.reward_kwargs), _cache={})
+    return task.with_target(target) if target is not None else task
