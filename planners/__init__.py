@@ -8,12 +8,12 @@ reward `reward(next_state, action[B, A]) -> [B]` and the action bounds.
 """
 
 from planners.base import Bounds, Planner, predicted_return, replicate, shift_plan
-from planners.cem import CEMPlanner, cem
+from planners.cem import CEMPlanner, cem_optimize
 from planners.gradient import GradientPlanner, gradient_shooting
 from planners.mcts import MCTSConfig, MCTSPlanner, search
 from planners.mpc import EpisodeResult, run_episode
-from planners.mppi import MPPIPlanner, mppi
-from planners.random_shooting import RandomShootingPlanner, random_shooting
+from planners.mppi import MPPIPlanner, mppi_optimize
+from planners.random_shooting import RandomShootingPlanner, random_shooting_optimize
 
 PLANNERS = {
     "gradient": GradientPlanner,
@@ -25,7 +25,9 @@ PLANNERS = {
 
 __all__ = [
     "Bounds", "Planner", "predicted_return", "replicate", "shift_plan",
-    "CEMPlanner", "cem", "GradientPlanner", "gradient_shooting", "MCTSConfig", "MCTSPlanner", "search",
-    "EpisodeResult", "run_episode", "MPPIPlanner", "mppi", "RandomShootingPlanner", "random_shooting",
+    "CEMPlanner", "cem_optimize", "GradientPlanner", "gradient_shooting", "MCTSConfig", "MCTSPlanner",
+    "search",
+    "EpisodeResult", "run_episode", "MPPIPlanner", "mppi_optimize", "RandomShootingPlanner",
+    "random_shooting_optimize",
     "PLANNERS",
 ]

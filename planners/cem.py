@@ -14,11 +14,11 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from planners.base import Bounds, RewardFn, predicted_return, shift_plan
 
-__all__ = ["CEMPlanner", "cem"]
+__all__ = ["CEMPlanner", "cem_optimize"]
 
 
 @torch.no_grad()
-def cem(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
+def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
         std: torch.Tensor, population: int = 500, elites: int = 50, iterations: int = 5,
         momentum: float = 0.1, min_std: float = 0.05, params: Any = None, discount: float = 1.0,
         action_repeat: int = 1, generator: torch.Generator | None = None,
@@ -86,7 +86,7 @@ class CEMPlanner:
         else:
             mean = shift_plan(self.mean_, 1, fill=b.center)
         std = (self.init_std * b.half_range).expand(self.horizon, b.dim).clone()
-        mean, _, best, ret = cem(model, reward_fn, state, b, mean, std, self.population, self.elites,
+        mean, _, best, ret = cem_optimize(model, reward_fn, state, b, mean, std, self.population, self.elites,
                                  self.iterations, self.momentum, self.min_std, params, self.discount,
                                  self.action_repeat, self._gen)
         self.mean_ = mean

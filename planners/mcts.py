@@ -37,9 +37,9 @@ Sampler = Callable[[int, torch.Generator | None], torch.Tensor]
 
 @dataclasses.dataclass
 class MCTSConfig:
-    """Search settings; budget counts expanded nodes (one model transition each)."""
+    """Search settings; the budget counts expanded nodes (one model transition each)."""
 
-    num_expansions: int = 64  # total children created (the search budget, excluding leaf evaluation)
+    num_expansions: int = 64  # budget: each child created (or a max-depth leaf revisited) spends one
     expand_width: int = 4  # children created at once at a leaf (continuous actions)
     max_depth: int = 10  # edges below the root
     c_uct: float = 1.0  # exploration constant on min-max normalised Q

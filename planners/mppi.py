@@ -13,11 +13,11 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from planners.base import Bounds, RewardFn, predicted_return, shift_plan
 
-__all__ = ["MPPIPlanner", "mppi"]
+__all__ = ["MPPIPlanner", "mppi_optimize"]
 
 
 @torch.no_grad()
-def mppi(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
+def mppi_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
          noise_std: torch.Tensor, samples: int = 500, iterations: int = 1, temperature: float = 1.0,
          params: Any = None, discount: float = 1.0, action_repeat: int = 1,
          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -72,9 +72,9 @@ class MPPIPlanner:
         b = self.bounds
         mean = (b.center.expand(self.horizon, b.dim).clone() if self.mean_ is None
                 else shift_plan(self.mean_, 1, fill=b.center))
-        mean, _, ret = mppi(model, reward_fn, state, b, mean, self.noise_std * b.half_range, self.samples,
-                            self.iterations, self.temperature, params, self.discount, self.action_repeat,
-                            self._gen)
+        mean, _, ret = mppi_optimize(model, reward_fn, state, b, mean, self.noise_std * b.half_range,
+                                     self.samples, self.iterations, self.temperature, params, self.discount,
+                                     self.action_repeat, self._gen)
         self.mean_ = mean
         self.plan_ = b.clip(mean)
         self.last_return = float(ret)

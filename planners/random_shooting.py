@@ -13,11 +13,11 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from planners.base import Bounds, RewardFn, predicted_return
 
-__all__ = ["RandomShootingPlanner", "random_shooting"]
+__all__ = ["RandomShootingPlanner", "random_shooting_optimize"]
 
 
 @torch.no_grad()
-def random_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds,
+def random_shooting_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds,
                     samples: int, horizon: int, params: Any = None, discount: float = 1.0,
                     action_repeat: int = 1, generator: torch.Generator | None = None,
                     discrete_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +68,7 @@ class RandomShootingPlanner:
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:
         """The first action [A] of the best random plan from a single state."""
-        plan, ret = random_shooting(model, reward_fn, state, self.bounds, self.samples, self.horizon,
+        plan, ret = random_shooting_optimize(model, reward_fn, state, self.bounds, self.samples, self.horizon,
                                     params, self.discount, self.action_repeat, self._gen,
                                     self.discrete_actions)
         self.plan_, self.last_return = plan, float(ret)

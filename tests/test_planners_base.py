@@ -1,0 +1,73 @@
+"""Shared planner pieces: bounds, replication, predicted return, warm-start shift."""
+
+import pytest
+import torch
+from test_planners_problems import PointMass, graph_point_reward, graph_state, point_reward
+
+from planners.base import Bounds, predicted_return, repeat_actions, replicate, shift_plan
+
+
+def test_bounds_reject_bad_input():
+    with pytest.raises(ValueError, match="greater"):
+        Bounds([1.0], [0.0])
+    with pytest.raises(ValueError, match="shape"):
+        Bounds([0.0, 0.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        Bounds([-float("inf")], [1.0])
+
+
+def test_squash_stays_inside_and_unsquash_inverts():
+    b = Bounds([-2.0, 0.0], [1.0, 3.0])
+    u = torch.randn(100, 2) * 5
+    a = b.squash(u)
+    assert (a >= b.low).all() and (a <= b.high).all()
+    inner = b.uniform((50,)) * 0.98 + b.center * 0.02
+    assert torch.allclose(b.squash(b.unsquash(inner)), inner, atol=1e-4)
+    assert torch.equal(b.clip(torch.tensor([[5.0, -5.0]])), torch.tensor([[1.0, 0.0]]))
+
+
+def test_replicate_tensor_and_graph():
+    x = torch.arange(4.0)
+    assert replicate(x, 3).shape == (3, 4)
+    g = replicate(graph_state(x[None]), 3)
+    assert g.num_graphs == 3 and g.nodes.shape == (3, 4)
+    g.validate()
+    assert replicate(None, 5) is None
+
+
+def test_predicted_return_matches_manual_loop_with_discount_and_repeat():
+    m = PointMass()
+    x0 = torch.tensor([0.3, -0.2, 0.1, 0.0])
+    acts = torch.rand(5, 3, 2) * 2 - 1
+    got = predicted_return(m, point_reward, x0, acts, discount=0.9, action_repeat=2)
+    want = torch.zeros(5)
+    x = x0.expand(5, 4)
+    for t in range(6):
+        a = acts[:, t // 2]
+        x = m.step(x, a)
+        want += 0.9 ** t * point_reward(x, a)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.equal(repeat_actions(acts, 2)[:, 1], acts[:, 0])
+
+
+def test_predicted_return_on_graph_states_equals_tensor_states():
+    from test_planners_problems import GraphPointMass
+
+    x0 = torch.tensor([[0.3, -0.2, 0.1, 0.0]])
+    acts = torch.rand(4, 5, 2)
+    r_t = predicted_return(PointMass(), point_reward, x0, acts)
+    r_g = predicted_return(GraphPointMass(), graph_point_reward, graph_state(x0), acts)
+    assert torch.allclose(r_t, r_g)
+
+
+def test_predicted_return_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"\[B, H, A\]"):
+        predicted_return(PointMass(), point_reward, torch.zeros(4), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="states"):
+        predicted_return(PointMass(), point_reward, torch.zeros(2, 4), torch.zeros(3, 2, 2))
+
+
+def test_shift_plan_drops_first_and_repeats_last():
+    plan = torch.arange(6.0).reshape(3, 2)
+    assert torch.equal(shift_plan(plan), torch.tensor([[2.0, 3.0], [4.0, 5.0], [4.0, 5.0]]))
+    assert torch.equal(shift_plan(plan, 1, fill=torch.zeros(2))[-1], torch.zeros(2))
