@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.dynamics import rollout as model_rollout
 from gncontrol.graphs import Graph, tile
+from gncontrol.graphs import batch as batch_graphs
 
 RewardFn = Callable[[State, torch.Tensor], torch.Tensor]
 
@@ -58,6 +60,7 @@ class Bounds:
 
     def __init__(self, low: torch.Tensor | Any, high: torch.Tensor | Any,
                  device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+        low, high = (x if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float64) for x in (low, high))
         low = torch.as_tensor(low, dtype=dtype, device=device).reshape(-1)
         high = torch.as_tensor(high, dtype=dtype, device=device).reshape(-1)
         if low.shape != high.shape:
@@ -160,13 +163,18 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
         raise ValueError(f"state holds {num_states(state)} states but actions hold {b} sequences")
     steps = repeat_actions(actions, action_repeat)
     states = model_rollout(model, state, steps, replicate(params, b))
-    total = torch.zeros(b, dtype=actions.dtype, device=actions.device)
-    for t, s in enumerate(states):
-        r = reward_fn(s, steps[:, t])
-        if r.shape != (b,):
-            raise ValueError(f"reward_fn must return [B]={b} rewards, got shape {tuple(r.shape)}")
-        total = total + (discount ** t) * r.to(total.dtype)
-    return total
+    t = len(states)
+    # one reward call on all T * B states (time-major), far cheaper than T small calls
+    if isinstance(states[0], Graph):
+        every = batch_graphs(states)
+    else:
+        every = torch.cat([s if s.dim() > 1 else s[None] for s in states], dim=0)
+    r = reward_fn(every, steps.transpose(0, 1).reshape(t * b, -1))
+    if r.shape != (t * b,):
+        raise ValueError(f"reward_fn must return one reward per state ([B]), got shape {tuple(r.shape)} "
+                         f"for {t * b} states")
+    weights = discount ** torch.arange(t, dtype=actions.dtype, device=actions.device)
+    return (weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0)
 
 
 def shift_plan(plan: torch.Tensor, steps: int = 1, fill: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,0 +1,167 @@
+"""Sampling planners and MCTS on the TRUE MuJoCo model in the real dm_control env (the honest
+upper bound for learned models), against random actions measured in the same run.
+
+    python benchmarks/planners_true_model.py --task cartpole-swingup --planners cem,mppi,mcts
+    python benchmarks/planners_true_model.py --quick          # ~1-2 minutes, 200-step episodes
+
+Prints the configuration, the machine, and per planner: episode return, its RATIO to the
+random-action return, planning seconds per control step and the real-time factor
+(planning time / control period; < 1 is faster than real time). Action repeat is reported:
+each planned action is held `repeat` control steps and the planner replans every `repeat`
+steps. `--logdir` writes TensorBoard scalars; `--video` an mp4/gif of each episode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def make_planner(name: str, task, args) -> object:
+    """A planner with this benchmark's settings (horizon in decisions, each held `repeat` steps)."""
+    import planners
+
+    lo, hi = task.action_low, task.action_high
+    common = dict(horizon=args.horizon, action_repeat=args.repeat, seed=args.seed)
+    if name == "cem":
+        return planners.CEMPlanner(lo, hi, population=args.samples, elites=max(args.samples // 10, 2),
+                                   iterations=args.iterations, momentum=0.1, **common)
+    if name == "mppi":
+        return planners.MPPIPlanner(lo, hi, samples=args.samples, iterations=args.iterations, noise_std=0.5,
+                                    temperature=args.temperature, **common)
+    if name == "random":
+        return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations, **common)
+    if name == "mcts":
+        # equal model budget: expansions * (1 + rollout) decisions ~= samples * iterations * horizon
+        budget = args.samples * args.iterations
+        return planners.MCTSPlanner(lo, hi, num_expansions=budget, expand_width=args.mcts_width,
+                                    max_depth=args.horizon, rollout_horizon=args.horizon,
+                                    action_repeat=args.repeat, seed=args.seed, c_uct=1.0)
+    raise ValueError(f"unknown planner {name!r}; known: cem, mppi, random, mcts")
+
+
+def random_episode(task, seed: int, steps: int) -> float:
+    """Return of uniformly random actions (the same-run baseline)."""
+    env = task.make_env(seed=seed)
+    env.reset()
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for _ in range(steps):
+        ts = env.step(rng.uniform(task.action_low, task.action_high))
+        total += float(ts.reward or 0.0)
+        if ts.last():
+            break
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark and prints one line per (planner, episode) plus a summary table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--task", default="cartpole-swingup")
+    p.add_argument("--planners", default="cem,mppi,mcts")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--steps", type=int, default=None, help="env steps per episode (task length if unset)")
+    p.add_argument("--horizon", type=int, default=15, help="planned decisions")
+    p.add_argument("--repeat", type=int, default=4, help="action repeat (control steps per decision)")
+    p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--temperature", type=float, default=0.5)
+    p.add_argument("--mcts-width", type=int, default=8)
+    p.add_argument("--nthread", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--logdir", default=None)
+    p.add_argument("--video", default=None, help="folder for episode videos")
+    p.add_argument("--quick", action="store_true", help="200-step episodes, smaller search")
+    p.add_argument("--progress", action="store_true", help="show a progress bar per episode")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps = args.steps or 200
+        args.samples = min(args.samples, 60)
+    torch.set_num_threads(1)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
+    from envs.tasks import get_task
+    from envs.true_model import TaskEnv, TrueModel
+    from planners import run_episode
+
+    task = get_task(args.task)
+    steps = args.steps or task.episode_length
+    tm = TrueModel.from_task(task, nthread=args.nthread)
+    period = task.control_timestep
+    print(f"config: {vars(args)}")
+    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+          f"cpus={os.cpu_count()}, load={os.getloadavg()[0]:.1f}, torch {torch.__version__}")
+    print(f"task {args.task}: {steps} steps, control period {period:.3f}s, action repeat {args.repeat} "
+          f"(replan every {args.repeat * period:.2f}s), horizon {args.horizon} decisions = "
+          f"{args.horizon * args.repeat} control steps")
+    base = [random_episode(task, args.seed + e, steps) for e in range(args.episodes)]
+    print(f"random actions: return {np.mean(base):.1f}")
+    writer = None
+    if args.logdir:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(args.logdir)
+    rows = []
+    for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
+        for e in range(args.episodes):
+            planner = make_planner(name, task, args)
+            env = TaskEnv(task, seed=args.seed + e, true_model=tm)
+            tm.transitions = 0
+            t0 = time.perf_counter()
+            res = run_episode(env, planner, tm, task.reward, max_steps=steps, writer=writer,
+                              render=env.render if args.video else None, tag=f"{args.task}/{name}/ep{e}",
+                              progress=args.progress)
+            wall = time.perf_counter() - t0
+            per_step = res.plan_time_per_step
+            rows.append((name, e, res.episode_return, per_step, per_step / period, tm.transitions / res.steps))
+            print(f"{name:7s} ep{e}: return {res.episode_return:7.1f}  ratio-to-random "
+                  f"{res.episode_return / max(base[e], 1e-9):6.1f}x  plan {per_step * 1e3:7.1f} ms/step  "
+                  f"real-time factor {per_step / period:6.1f}  model steps/control step "
+                  f"{tm.transitions / res.steps:8.0f}  wall {wall:6.1f}s", flush=True)
+            if args.video and res.frames:
+                _save_video(res.frames, os.path.join(args.video, f"{args.task}_{name}_ep{e}.gif"), period)
+    print("\nsummary (mean over episodes):")
+    print("planner | return | ratio to random | plan ms/step | real-time factor")
+    for name in dict.fromkeys(r[0] for r in rows):
+        sel = [r for r in rows if r[0] == name]
+        ret = np.mean([r[2] for r in sel])
+        print(f"{name} | {ret:.1f} | {ret / max(np.mean(base), 1e-9):.1f} | "
+              f"{np.mean([r[3] for r in sel]) * 1e3:.1f} | {np.mean([r[4] for r in sel]):.1f}")
+    if writer is not None:
+        writer.close()
+    return 0
+
+
+def _save_video(frames: list, path: str, period: float) -> None:
+    """Writes frames as a GIF with matplotlib's animation writer (Pillow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.animation as animation
+    import matplotlib.pyplot as plt
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig = plt.figure(figsize=(2, 2), dpi=64)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.axis("off")
+    im = ax.imshow(frames[0])
+
+    def update(i):
+        im.set_data(frames[i])
+        return (im,)
+
+    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000 * period, blit=True)
+    anim.save(path, writer=animation.PillowWriter(fps=max(int(round(1 / period)), 1)))
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
