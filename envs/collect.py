@@ -1,0 +1,214 @@
+"""Trajectory collection: random or policy controls, physics stepped directly, parallel, resumable.
+
+Why not `env.step`: dm_control's Python reward and observation path dominates its step
+time (platform.md); we step the MuJoCo physics exactly as dm_control does (mj_step2,
+mj_step, mj_step1: the same trajectories bit for bit), read body states with the
+adapter, and compute all rewards of an episode at once with the task's torch reward
+(equal to the env's). The env is used only to reset (its task draws the initial state
+and target).
+
+Determinism: episode i's randomness (env initial state, controls, parameters) comes from
+`np.random.SeedSequence([seed, i])`, so the data do not depend on the number of worker
+processes. Episodes are written in order, appended to the file atomically every few
+seconds and on interruption (Ctrl-C), so no finished episode is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import mujoco
+import numpy as np
+import torch
+
+from gncontrol.datasets import Trajectories, compact, load_trajectories, write_trajectories
+
+__all__ = ["CONTROLLERS", "collect_episode", "collect", "uniform_controls", "ou_controls"]
+
+Policy = Callable[[np.ndarray, int], np.ndarray]  # (body states [N, 13], t) -> action [A]
+
+
+def uniform_controls(rng: np.random.Generator, steps: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """[T, A] independent uniform controls within the bounds."""
+    return rng.uniform(low, high, size=(steps, low.shape[0]))
+
+
+def ou_controls(rng: np.random.Generator, steps: int, low: np.ndarray, high: np.ndarray,
+                theta: float = 0.15, sigma: float = 0.3) -> np.ndarray:
+    """[T, A] temporally correlated controls: Ornstein-Uhlenbeck in [-1, 1], clipped, scaled to bounds."""
+    x = np.zeros(low.shape[0])
+    out = np.empty((steps, low.shape[0]))
+    noise = rng.standard_normal((steps, low.shape[0]))
+    for t in range(steps):
+        x = np.clip((1 - theta) * x + sigma * noise[t], -1.0, 1.0)
+        out[t] = x
+    return low + (out + 1) / 2 * (high - low)
+
+
+CONTROLLERS: dict[str, Callable[..., np.ndarray]] = {"uniform": uniform_controls, "ou": ou_controls}
+
+_WORKER_CACHE: dict[str, Any] = {}
+
+
+def _setup(task_name: str) -> dict[str, Any]:
+    """Per-process cache of the task, its env, graph and nominal parameters."""
+    if task_name not in _WORKER_CACHE:
+        from envs.randomisation import Nominal
+        from envs.tasks import get_task
+
+        task = get_task(task_name)
+        env = task.make_env(seed=0)
+        m = env.physics.model.ptr
+        _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m)}
+    return _WORKER_CACHE[task_name]
+
+
+def collect_episode(task_name: str, seed: int, episode: int, steps: int, controller: str = "uniform",
+                    randomise: bool = False, policy: Policy | None = None) -> dict[str, Any]:
+    """One episode: states [T+1, N, 13], actions [T, A], rewards [T], static arrays, metadata."""
+    from envs.randomisation import apply_parameters, ranges_for, sample_parameters
+
+    c = _setup(task_name)
+    task, env = c["task"], c["env"]
+    physics = env.physics
+    m, d = physics.model.ptr, physics.data.ptr
+    graph = task.graph()
+    ss = np.random.SeedSequence([seed, episode])
+    env_seed, ctrl_ss, param_ss = ss.spawn(3)
+    params = None
+    if randomise:
+        params = sample_parameters(np.random.default_rng(param_ss), m, ranges_for(task_name))
+    apply_parameters(m, d, c["nominal"], params)
+    env.task._random = np.random.RandomState(int(env_seed.generate_state(1)[0]))
+    env.reset()
+    target = task.read_target(physics)
+    low, high = task.action_low, task.action_high
+    if policy is None:
+        if controller not in CONTROLLERS:
+            raise ValueError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
+        actions = CONTROLLERS[controller](np.random.default_rng(ctrl_ss), steps, low, high)
+    else:
+        actions = np.empty((steps, task.action_dim))
+    n_sub = task.physics_steps_per_control
+    rk4 = m.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
+    states = np.empty((steps + 1, graph.num_nodes, 13))
+    states[0] = graph.body_states(d)
+    for t in range(steps):
+        if policy is not None:
+            actions[t] = np.clip(policy(states[t], t), low, high)
+        d.ctrl[:] = actions[t]
+        if rk4:
+            mujoco.mj_step(m, d, n_sub)
+        else:  # dm_control's legacy step: finish the step, step on, then sync positions/velocities
+            mujoco.mj_step2(m, d)
+            if n_sub > 1:
+                mujoco.mj_step(m, d, n_sub - 1)
+        mujoco.mj_step1(m, d)
+        states[t + 1] = graph.body_states(d)
+    rtask = task.with_target(target) if target is not None else task
+    with torch.no_grad():
+        rewards = rtask.reward(torch.from_numpy(states[1:]), torch.from_numpy(actions)).numpy()
+    nodes, edges, globals_ = graph.static_arrays()
+    apply_parameters(m, d, c["nominal"], None)
+    return {"states": states, "actions": actions, "rewards": rewards, "static_nodes": nodes,
+            "static_edges": edges, "static_globals": globals_, "parameters": params,
+            "target": target, "episode": episode}
+
+
+def _episode_job(args: tuple) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    return collect_episode(*args)
+
+
+def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, controller: str,
+                     randomise: bool) -> Trajectories:
+    c = _setup(task_name)
+    graph, task = c["task"].graph(), c["task"]
+    stack = lambda k: np.stack([e[k] for e in eps])  # noqa: E731
+    meta = {"task": task_name, "seed": seed, "controller": controller, "randomise": randomise,
+            "timestep": float(task.graph().model.opt.timestep), "control_timestep": task.control_timestep,
+            "physics_steps_per_control": task.physics_steps_per_control, "state_layout":
+            "pos3,quat_wxyz4,linvel3,angvel3 per body; node 0 = world",
+            "parameters": [e["parameters"] for e in eps], "targets": [e["target"] for e in eps],
+            "episode_seeds": [[seed, e["episode"]] for e in eps]}
+    return Trajectories(stack("states"), stack("actions"), stack("rewards"), stack("static_nodes"),
+                        stack("static_edges"), stack("static_globals"), graph.senders.copy(),
+                        graph.receivers.copy(), graph.edge_actuator.copy(), meta)
+
+
+def collect(task_name: str, episodes: int, steps: int | None = None, controller: str = "uniform",
+            seed: int = 0, workers: int = 1, out: str | os.PathLike | None = None,
+            randomise: bool = False, policy: Policy | None = None, append: bool = False,
+            flush_seconds: float = 10.0, progress: bool = True) -> Trajectories | None:
+    """Collects `episodes` episodes of `steps` control steps (default: the task's episode length).
+
+    With `out`, episodes are appended to the HDF5 file every `flush_seconds` and on
+    interruption (no finished episode lost); `append=True` continues an existing file
+    (episode indices, hence seeds, continue after its episodes). Returns the Trajectories
+    collected in this call (None if nothing was collected).
+    """
+    from envs.tasks import get_task
+
+    task = get_task(task_name)  # validates the name early with the list of known tasks
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if controller not in CONTROLLERS:
+        raise ValueError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
+    steps = task.episode_length if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    start = 0
+    if out is not None and os.path.exists(out):
+        if not append:
+            raise ValueError(f"{out} exists; pass append=True (--append) to add episodes to it")
+        old = load_trajectories(out)
+        if old.metadata.get("task") != task_name or old.episode_length != steps:
+            raise ValueError(f"{out} holds task {old.metadata.get('task')!r} with {old.episode_length} "
+                             f"steps; cannot append {task_name!r} with {steps}")
+        start = old.num_episodes
+    jobs = [(task_name, seed, start + i, steps, controller, randomise, policy) for i in range(episodes)]
+    done: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal pending, last_flush
+        if out is not None and pending:
+            write_trajectories(out, _to_trajectories(pending, task_name, seed, controller, randomise),
+                               append=True)
+        pending, last_flush = [], time.monotonic()
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=episodes, unit="ep", desc=f"collect {task_name}", disable=not progress)
+    try:
+        for ep in _run_jobs(jobs, workers):
+            done.append(ep)
+            pending.append(ep)
+            bar.update(1)
+            if time.monotonic() - last_flush > flush_seconds:
+                flush()
+    finally:  # on Ctrl-C or an error: keep every finished episode
+        flush()
+        bar.close()
+    if out is not None:
+        compact(out)  # one canonical write: same seed -> byte-identical file, whatever the workers
+    return _to_trajectories(done, task_name, seed, controller, randomise) if done else None
+
+
+def _run_jobs(jobs: list[tuple], workers: int) -> Iterator[dict[str, Any]]:
+    """Episodes in job order, from this process or a spawn pool of `workers` processes."""
+    if workers == 1:
+        for job in jobs:
+            yield collect_episode(*job)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # no fork: safe with torch / OpenMP already loaded
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap(_episode_job, jobs)

@@ -1,0 +1,231 @@
+"""HDF5 trajectory datasets: one file per task, fixed topology per file, versioned schema.
+
+File layout (all arrays float32 except index arrays int64):
+    states        [n_ep, T+1, N, 13]  body states (pos, quat wxyz, linvel, angvel)
+    actions       [n_ep, T, A]
+    rewards       [n_ep, T]           reward of reaching states[:, t+1] with actions[:, t]
+    static_nodes  [n_ep, N, Fv]       per-episode static graph (reflects randomised parameters)
+    static_edges  [n_ep, E, Fe]
+    static_globals[n_ep, Fu]
+    senders, receivers, edge_actuator [E]  (edge_actuator: actuator index per edge, -1 if none)
+    metadata_json  a JSON string (task, seed, controller, timestep, ..., and per-episode lists)
+    attrs: format = "gncontrol-trajectories", schema_version
+
+Writes are atomic (temp file in the same folder, then rename), appends included (the old
+file is copied, extended, renamed over), so an interrupted write never corrupts a file.
+Loading validates format, schema version and shapes: a truncated, foreign or other-version
+file is a one-line ValueError, never silent garbage. Core module: no envs import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from gncontrol.checkpoints import atomic_write
+from gncontrol.graphs import Graph
+
+SCHEMA_VERSION = 1
+FORMAT = "gncontrol-trajectories"
+STATE_SIZE = 13
+# metadata keys holding one entry per episode: concatenated on append
+PER_EPISODE_KEYS = ("parameters", "episode_seeds", "targets")
+
+__all__ = ["SCHEMA_VERSION", "Trajectories", "write_trajectories", "load_trajectories",
+           "concatenate", "compact"]
+
+_FLOAT_FIELDS = ("states", "actions", "rewards", "static_nodes", "static_edges", "static_globals")
+_INDEX_FIELDS = ("senders", "receivers", "edge_actuator")
+
+
+@dataclasses.dataclass
+class Trajectories:
+    """Episodes of one system (fixed topology) as numpy arrays; shapes in the module doc."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    static_nodes: np.ndarray
+    static_edges: np.ndarray
+    static_globals: np.ndarray
+    senders: np.ndarray
+    receivers: np.ndarray
+    edge_actuator: np.ndarray
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_episodes(self) -> int:
+        """n_ep."""
+        return int(self.states.shape[0])
+
+    @property
+    def episode_length(self) -> int:
+        """T (transitions per episode)."""
+        return int(self.actions.shape[1])
+
+    def validate(self) -> Trajectories:
+        """Raises a one-line ValueError if shapes disagree; returns self."""
+        s = self.states
+        if s.ndim != 4 or s.shape[-1] != STATE_SIZE:
+            raise ValueError(f"states must be [n_ep, T+1, N, {STATE_SIZE}], got {s.shape}")
+        n_ep, t1, n = s.shape[:3]
+        e = self.senders.shape[0]
+        expect = {
+            "actions": (n_ep, t1 - 1, None), "rewards": (n_ep, t1 - 1),
+            "static_nodes": (n_ep, n, None), "static_edges": (n_ep, e, None),
+            "static_globals": (n_ep, None), "receivers": (e,), "edge_actuator": (e,),
+        }
+        for name, shape in expect.items():
+            arr = getattr(self, name)
+            if arr.ndim != len(shape) or any(x is not None and x != y for x, y in zip(shape, arr.shape)):
+                raise ValueError(f"{name} has shape {arr.shape}, expected {shape} (None = any)")
+        if e and (self.senders.min() < 0 or max(self.senders.max(), self.receivers.max()) >= n):
+            raise ValueError(f"senders/receivers must index nodes in [0, {n})")
+        return self
+
+    def static_graph(self, episode_indices: Any = None, device: torch.device | str | None = None,
+                     dtype: torch.dtype = torch.float32) -> Graph:
+        """Batch of the static graphs of `episode_indices` (default all): B graphs, same topology."""
+        idx = np.arange(self.num_episodes) if episode_indices is None else np.asarray(episode_indices)
+        idx = np.atleast_1d(idx)
+        b, n, e = len(idx), self.static_nodes.shape[1], self.senders.shape[0]
+        t = lambda x: torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)  # noqa: E731
+        offsets = np.repeat(np.arange(b) * n, e)
+        return Graph(
+            nodes=t(self.static_nodes[idx].reshape(b * n, -1)),
+            edges=t(self.static_edges[idx].reshape(b * e, -1)),
+            globals=t(self.static_globals[idx].reshape(b, -1)),
+            senders=torch.as_tensor(np.tile(self.senders, b) + offsets, device=device),
+            receivers=torch.as_tensor(np.tile(self.receivers, b) + offsets, device=device),
+            n_node=torch.full((b,), n, dtype=torch.long, device=device),
+            n_edge=torch.full((b,), e, dtype=torch.long, device=device),
+        )
+
+    def select(self, episode_indices: Any) -> Trajectories:
+        """A Trajectories with only the given episodes (per-episode metadata sliced too)."""
+        idx = np.atleast_1d(np.asarray(episode_indices))
+        meta = dict(self.metadata)
+        for k in PER_EPISODE_KEYS:
+            if isinstance(meta.get(k), list) and len(meta[k]) == self.num_episodes:
+                meta[k] = [meta[k][i] for i in idx]
+        return dataclasses.replace(
+            self, **{f: getattr(self, f)[idx] for f in _FLOAT_FIELDS}, metadata=meta)
+
+
+def concatenate(parts: list[Trajectories]) -> Trajectories:
+    """Episodes of several Trajectories of the same system in one (per-episode metadata joined)."""
+    if not parts:
+        raise ValueError("concatenate() needs at least one Trajectories")
+    first = parts[0]
+    for p in parts[1:]:
+        if not (np.array_equal(p.senders, first.senders) and np.array_equal(p.receivers, first.receivers)
+                and p.states.shape[1:] == first.states.shape[1:]
+                and p.actions.shape[1:] == first.actions.shape[1:]):
+            raise ValueError("concatenate() needs trajectories of one topology and episode length")
+        if p.metadata.get("task") != first.metadata.get("task"):
+            raise ValueError(f"cannot join task {p.metadata.get('task')!r} to {first.metadata.get('task')!r}")
+    meta = dict(first.metadata)
+    for k in PER_EPISODE_KEYS:
+        if all(isinstance(p.metadata.get(k), list) for p in parts):
+            meta[k] = [x for p in parts for x in p.metadata[k]]
+    arrays = {f: np.concatenate([getattr(p, f) for p in parts]) for f in _FLOAT_FIELDS}
+    return dataclasses.replace(first, **arrays, metadata=meta)
+
+
+def _write(path: str, data: Trajectories) -> None:
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        for name in _FLOAT_FIELDS:
+            arr = np.asarray(getattr(data, name), dtype=np.float32)
+            f.create_dataset(name, data=arr, maxshape=(None,) + arr.shape[1:], track_times=False,
+                             chunks=(1,) + arr.shape[1:] if arr.size else True)
+        for name in _INDEX_FIELDS:
+            f.create_dataset(name, data=np.asarray(getattr(data, name), dtype=np.int64), track_times=False)
+        meta = {**data.metadata, "schema_version": SCHEMA_VERSION}
+        f.create_dataset("metadata_json", data=json.dumps(meta, sort_keys=True, default=_json_default),
+                         track_times=False)
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"metadata value of type {type(x).__name__} is not JSON-serialisable")
+
+
+def write_trajectories(path: str | os.PathLike, data: Trajectories, append: bool = False) -> None:
+    """Writes (or appends to) an HDF5 trajectory file atomically: temp file + rename.
+
+    A fresh write is byte-deterministic (no HDF5 timestamps); `compact(path)` rewrites an
+    appended file into that canonical form.
+    """
+    data.validate()
+    path = Path(path)
+    if append and path.exists():
+        old = load_trajectories(path)
+        joined = concatenate([old, data])
+
+        def write_appended(tmp: str) -> None:
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "a") as f:
+                n_old = old.num_episodes
+                for name in _FLOAT_FIELDS:
+                    arr = np.asarray(getattr(data, name), dtype=np.float32)
+                    ds = f[name]
+                    ds.resize(n_old + arr.shape[0], axis=0)
+                    ds[n_old:] = arr
+                del f["metadata_json"]
+                meta = {**joined.metadata, "schema_version": SCHEMA_VERSION}
+                f.create_dataset("metadata_json", track_times=False,
+                                 data=json.dumps(meta, sort_keys=True, default=_json_default))
+        atomic_write(path, write_appended)
+    else:
+        atomic_write(path, lambda tmp: _write(tmp, data))
+
+
+def compact(path: str | os.PathLike) -> None:
+    """Rewrites a (possibly many times appended) file in one atomic write: canonical bytes."""
+    write_trajectories(path, load_trajectories(path))
+
+
+def load_trajectories(path: str | os.PathLike) -> Trajectories:
+    """Loads and validates a trajectory file; bad, truncated, foreign or other-version -> ValueError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"trajectory file not found: {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise ValueError(f"{path} is not a gncontrol trajectory file (format attribute "
+                                 f"{f.attrs.get('format')!r})")
+            version = int(f.attrs.get("schema_version", -1))
+            if version != SCHEMA_VERSION:
+                raise ValueError(f"{path} has trajectory schema version {version}, this gncontrol "
+                                 f"reads version {SCHEMA_VERSION}")
+            missing = [k for k in _FLOAT_FIELDS + _INDEX_FIELDS + ("metadata_json",) if k not in f]
+            if missing:
+                raise ValueError(f"{path} lacks datasets {missing}")
+            arrays = {k: f[k][()] for k in _FLOAT_FIELDS + _INDEX_FIELDS}
+            raw = f["metadata_json"][()]
+            meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/... on damaged files
+        raise ValueError(f"corrupt or truncated trajectory file {path}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    data = Trajectories(**arrays, metadata=meta)
+    try:
+        data.validate()
+    except ValueError as exc:
+        raise ValueError(f"inconsistent trajectory file {path}: {exc}") from None
+    return data
