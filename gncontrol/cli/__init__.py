@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in _subcommand_modules():
         p = sub.add_parser(name.replace("_", "-"), help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "config", None):  # a config file's values become defaults; flags win
+            from gncontrol.cli._common import config_defaults
+
+            args._parser.set_defaults(**config_defaults(args._parser, args.config))
+            args = parser.parse_args(argv)
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -1,0 +1,61 @@
+"""Helpers shared by the CLI subcommands: config files, data loading, devices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["add_config_argument", "config_defaults", "load_systems", "resolve_device"]
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """Adds --config FILE.json: its keys become defaults that command-line flags override."""
+    parser.add_argument("--config", type=Path, default=None,
+                        help="JSON file of option defaults (see configs/); flags override it")
+
+
+def config_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
+    """Reads a JSON config into {dest: value} for `parser`; unknown keys are an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config {path} is not valid JSON: {exc}") from None
+    known = {a.dest for a in parser._actions}
+    out = {}
+    for key, value in values.items():
+        dest = key.replace("-", "_")
+        if dest.startswith("_"):
+            continue  # notes such as "_paper" or "_comment"
+        if dest not in known:
+            raise ValueError(f"config {path}: unknown option '{key}'")
+        out[dest] = value
+    return out
+
+
+def load_systems(paths: list[str], dtype=None):
+    """Loads HDF5 trajectory files as SystemTrajectories (name = the file's task)."""
+    import torch
+
+    from gncontrol.datasets import load_trajectories
+    from gncontrol.transitions import SystemTrajectories
+
+    out = []
+    for p in paths:
+        data = load_trajectories(p)
+        name = str(data.metadata.get("task", Path(p).stem))
+        out.append(SystemTrajectories.from_arrays(name, data, dtype or torch.float32))
+    return out
+
+
+def resolve_device(name: str):
+    """torch.device from a flag, with a clear error for an unavailable CUDA device."""
+    import torch
+
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    return dev

@@ -1,0 +1,42 @@
+"""`gncontrol evaluate`: the paper's normalised one-step and rollout errors, with plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "evaluate a forward model: error per quantity relative to the constant baseline"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `gncontrol evaluate`."""
+    p.add_argument("--model", required=True, help="checkpoint (model.pt) from `gncontrol train`")
+    p.add_argument("--data", nargs="+", required=True, help="HDF5 trajectory files to evaluate on")
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 20, 100])
+    p.add_argument("--starts", type=int, default=4, help="rollout start times per episode")
+    p.add_argument("--out", default=None, help="folder for the rollout plot (default: beside the model)")
+    p.add_argument("--device", default="cpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints a table per system and writes a rollout plot (true vs predicted)."""
+    from gncontrol.cli._common import load_systems, resolve_device
+    from gncontrol.forward_metrics import rollout_errors
+    from gncontrol.plots import plot_rollout
+    from gncontrol.training import load_forward_model
+
+    device = resolve_device(args.device)
+    model, record = load_forward_model(args.model, device)
+    out = Path(args.out) if args.out else Path(args.model).parent
+    print(f"model {args.model}: {record['model_config']['kind']}, trained {record['step']} steps")
+    print(f"{'system':22s} {'horizon':>7s} {'mean':>8s} {'pos':>8s} {'orient':>8s} {'linvel':>8s} {'angvel':>8s}")
+    for data in load_systems(args.data):
+        for h in args.horizons:
+            h_eff = min(h, data.episode_length)
+            e = rollout_errors(model, data, h_eff, args.starts, device)
+            cells = [e["mean"], e["position"], e["orientation"], e["linear_velocity"], e["angular_velocity"]]
+            print(f"{data.name:22s} {h_eff:7d} " + " ".join(f"{c:8.4f}" for c in cells))
+        path = plot_rollout(model, data, min(100, data.episode_length), out / f"rollout_{data.name}.png",
+                            device)
+        print(f"rollout plot: {path}")
+    return 0

@@ -1,0 +1,65 @@
+"""`gncontrol train`: fit a GN / recurrent GN / MLP forward model on trajectory files."""
+
+from __future__ import annotations
+
+import argparse
+
+from gncontrol.cli._common import add_config_argument
+
+HELP = "train a forward model (gn, recurrent or mlp) on HDF5 trajectory files"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `gncontrol train`."""
+    add_config_argument(p)
+    p.add_argument("--data", nargs="+", help="HDF5 files from `gncontrol collect` (several = multi-system)")
+    p.add_argument("--model", default="gn", choices=["gn", "recurrent", "mlp"])
+    p.add_argument("--out", default="runs/forward", help="output folder (model.pt, tb/)")
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-final", type=float, default=1e-5)
+    p.add_argument("--noise", type=float, default=0.02, help="input noise std (normalised units)")
+    p.add_argument("--latent", type=int, default=128)
+    p.add_argument("--hidden", type=int, nargs="+", default=[128], help="MLP hidden layer sizes")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt")
+
+
+def model_config_for(args: argparse.Namespace, systems) -> object:
+    """The ForwardModelConfig matching the data's static feature sizes."""
+    from gncontrol.models.graph_forward import ForwardModelConfig
+
+    s0 = systems[0]
+    sizes = (s0.static_nodes.shape[-1], s0.static_edges.shape[-1], s0.static_globals.shape[-1])
+    for s in systems[1:]:
+        other = (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1])
+        if other != sizes:
+            raise ValueError(f"{s.name} has static feature sizes {other}, {s0.name} has {sizes}")
+    if args.model == "mlp" and len(systems) > 1:
+        raise ValueError("the MLP baseline flattens one fixed topology: train it on one system")
+    return ForwardModelConfig(kind=args.model, static_sizes=sizes, latent=args.latent,
+                              hidden=tuple(args.hidden), num_nodes=s0.num_nodes, num_edges=s0.num_edges)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
+    from gncontrol.cli._common import load_systems, resolve_device
+    from gncontrol.training import TrainConfig, train_forward_model
+
+    if not args.data:
+        raise ValueError("--data needs at least one HDF5 file")
+    systems = load_systems(args.data)
+    splits = [s.split(args.val_fraction) for s in systems]
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
+                         noise_std=args.noise, val_every=args.val_every,
+                         checkpoint_every=args.checkpoint_every, seed=args.seed)
+    train_forward_model(model_config_for(args, systems), [t for t, _ in splits], [v for _, v in splits],
+                        config, args.out, device=resolve_device(args.device), resume=args.resume,
+                        metadata={"data": list(args.data)})
+    print(f"model written to {args.out}/model.pt; TensorBoard logs in {args.out}/tb")
+    return 0

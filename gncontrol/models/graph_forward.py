@@ -1,0 +1,232 @@
+"""Forward models of MuJoCo systems on graphs (Sanchez-Gonzalez et al. 2018).
+
+All share one recipe and differ only in the network that maps the input graph to
+normalised per-body state differences:
+
+    input graph = concat(normalised static graph, normalised dynamic graph)
+        nodes  [N, F_vs + 13]  static body parameters + body state (x, y relative to the
+                               graph's mean body x, y: horizontal translation invariance)
+        edges  [E, F_es + 1]   static joint/actuator parameters + the action at the joint
+        globals[B, F_us]       static system parameters
+    delta   [N, 13]          = target_normaliser.inverse(network(input graph))
+    next    [N, 13]          = apply_delta(state, delta)   (quaternion renormalised)
+
+- `GNForwardModel`: two GN blocks with unshared weights, G' = GN1(G), G* = GN2(concat(G, G')).
+- `RecurrentGNForwardModel`: the same with GRU state on edges, nodes and globals; the hidden
+  features ride along in the state graph after the 13 body numbers (rewards read only those).
+- `MLPForwardModel`: an MLP on the flattened graph (fixed topology, one system).
+- `ConstantModel`: copies the state (the baseline every error is divided by).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from gncontrol.blocks import EdgeBlock, GraphSizes, NodeBlock
+from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, relative_positions
+from gncontrol.graphs import Graph, concat
+from gncontrol.modules import GraphNetwork, RecurrentGraphNetwork
+from gncontrol.nn import mlp
+from gncontrol.normalisers import Normaliser
+from gncontrol.systems import GraphSystem
+
+__all__ = ["ForwardModelConfig", "GraphForwardModel", "GNForwardModel", "RecurrentGNForwardModel",
+           "MLPForwardModel", "ConstantModel", "build_forward_model"]
+
+
+@dataclasses.dataclass
+class ForwardModelConfig:
+    """Everything needed to rebuild a forward model from a checkpoint."""
+
+    kind: str  # gn | recurrent | mlp
+    static_sizes: tuple[int, int, int]  # static graph (nodes, edges, globals) feature sizes
+    latent: int = 128
+    hidden: tuple[int, ...] = (128,)
+    recurrent_hidden: int = 32
+    # MLP only: the fixed topology it flattens
+    num_nodes: int = 0
+    num_edges: int = 0
+
+
+class GraphForwardModel(nn.Module):
+    """Shared normalisation, step and loss; subclasses define `predict(input_graph)`."""
+
+    differentiable = True
+
+    def __init__(self, config: ForwardModelConfig):
+        super().__init__()
+        self.config = config
+        fv, fe, fu = config.static_sizes
+        self.static_sizes = GraphSizes(fv, fe, fu)
+        self.input_sizes = GraphSizes(fv + STATE_SIZE, fe + 1, fu)
+        self.norm_static_nodes = Normaliser(fv)
+        self.norm_static_edges = Normaliser(fe)
+        self.norm_static_globals = Normaliser(fu)
+        self.norm_state = Normaliser(STATE_SIZE)
+        self.norm_action = Normaliser(1)
+        self.norm_delta = Normaliser(STATE_SIZE)
+
+    # -------------------------------------------------------------- normalisation
+    @torch.no_grad()
+    def fit_normalisers(self, states: torch.Tensor, next_states: torch.Tensor, system: GraphSystem,
+                        actions: torch.Tensor) -> None:
+        """Fits every normaliser on training transitions: states/next [M, N_total, 13]."""
+        s = system.static
+        self.norm_static_nodes.fit(s.nodes)
+        self.norm_static_edges.fit(s.edges)
+        self.norm_static_globals.fit(s.globals)
+        ng, b = s.node_graph_index(), s.num_graphs
+        rel = torch.stack([relative_positions(x, ng, b) for x in states])
+        self.norm_state.fit(rel)
+        self.norm_action.fit(torch.stack([system.edge_actions(a) for a in actions]))
+        self.norm_delta.fit(next_states - states)
+
+    def input_graph(self, state: Graph, action: torch.Tensor, system: GraphSystem) -> Graph:
+        """The normalised model input (see module doc) for B states and actions [B, A]."""
+        check_state(state.nodes)
+        s = system.static
+        if s.nodes.shape[0] != state.nodes.shape[0] or s.edges.shape[0] != state.edges.shape[0]:
+            raise ValueError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
+                             f" and static graph ({s.nodes.shape[0]} nodes, {s.edges.shape[0]} edges)"
+                             " must have the same topology")
+        body = relative_positions(state.nodes[:, :STATE_SIZE], s.node_graph_index(), s.num_graphs)
+        return s.replace(
+            nodes=torch.cat([self.norm_static_nodes(s.nodes), self.norm_state(body)], -1),
+            edges=torch.cat([self.norm_static_edges(s.edges),
+                             self.norm_action(system.edge_actions(action))], -1),
+            globals=self.norm_static_globals(s.globals),
+        )
+
+    # ------------------------------------------------------------------ interface
+    def predict(self, graph: Graph, state: Graph) -> tuple[torch.Tensor, Graph | None]:
+        """Normalised deltas [N, 13] (and the new recurrent state, if any)."""
+        raise NotImplementedError
+
+    def forward(self, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
+                noise_std: float = 0.0) -> torch.Tensor:
+        """The training loss (so DistributedDataParallel can wrap the model); see `loss`."""
+        return self.loss(state, action, next_nodes, system, noise_std)
+
+    def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
+        """Next state graph for B states [N, 13(+hidden)] and actions [B, A]; params a GraphSystem."""
+        if not isinstance(params, GraphSystem):
+            raise ValueError("graph forward models need params=GraphSystem (static graph + edge map)")
+        delta_n, hidden = self.predict(self.input_graph(state, action, params), state)
+        nodes = apply_delta(state.nodes, self.norm_delta.inverse(delta_n))
+        edges = params.edge_actions(action)
+        if hidden is not None:
+            return state.replace(nodes=torch.cat([nodes, hidden.nodes], -1),
+                                 edges=torch.cat([edges, hidden.edges], -1), globals=hidden.globals)
+        return state.replace(nodes=nodes, edges=edges)
+
+    def loss(self, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
+             noise_std: float = 0.0) -> torch.Tensor:
+        """One-step MSE on normalised deltas; optional input noise (target corrected for it).
+
+        The noise is in normalised state units; the target becomes next - noisy input, so the
+        model learns to pull a perturbed state back, which steadies long rollouts.
+        """
+        if noise_std > 0:
+            noise = torch.randn_like(state.nodes[:, :STATE_SIZE]) * noise_std * self.norm_state.std
+            noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
+            state = state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE] + noise,
+                                                   state.nodes[:, STATE_SIZE:]], -1))
+        pred, _ = self.predict(self.input_graph(state, action, system), state)
+        target = self.norm_delta(next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
+        return (pred - target).square().mean()
+
+
+class GNForwardModel(GraphForwardModel):
+    """Two GN blocks with unshared weights and a graph skip connection (the paper's model)."""
+
+    def __init__(self, config: ForwardModelConfig):
+        super().__init__(config)
+        hid, lat = config.hidden, config.latent
+
+        def f(out: int):
+            return lambda i: mlp(i, hid, out)
+
+        self.gn1 = GraphNetwork(self.input_sizes, f(lat), f(lat), f(lat))
+        # GN2's global output would be unused (only node predictions are read): edge + node blocks.
+        edge2 = EdgeBlock(self.input_sizes + self.gn1.out_sizes, f(lat))
+        self.gn2 = nn.Sequential(edge2, NodeBlock(edge2.out_sizes, f(STATE_SIZE)))
+
+    def predict(self, graph: Graph, state: Graph) -> tuple[torch.Tensor, None]:
+        """G* = GN2(concat(G, GN1(G))); returns G*'s nodes [N, 13]."""
+        return self.gn2(concat([graph, self.gn1(graph)])).nodes, None
+
+
+class RecurrentGNForwardModel(GraphForwardModel):
+    """GN with GRU state on edges, nodes and globals; hidden state kept in the state graph."""
+
+    def __init__(self, config: ForwardModelConfig):
+        super().__init__(config)
+        h = config.recurrent_hidden
+        self.hidden = GraphSizes(h, h, h)
+        self.core = RecurrentGraphNetwork(self.input_sizes, self.hidden,
+                                          lambda i, o: mlp(i, config.hidden, o))
+        self.decoder = mlp(h + self.input_sizes.nodes, config.hidden, STATE_SIZE)
+
+    def initial_hidden(self, state: Graph) -> Graph:
+        """State graph with zero hidden features appended (call before a rollout)."""
+        h = self.hidden.nodes
+        z = state.nodes.new_zeros
+        return state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE], z(state.nodes.shape[0], h)], -1),
+                             edges=torch.cat([state.edges[:, :1], z(state.edges.shape[0], h)], -1),
+                             globals=z(state.globals.shape[0], h))
+
+    def predict(self, graph: Graph, state: Graph) -> tuple[torch.Tensor, Graph]:
+        """One GRU-GN step from the hidden part of `state` (zeros if it has none)."""
+        h = self.hidden.nodes
+        if state.nodes.shape[-1] != STATE_SIZE + h:
+            state = self.initial_hidden(state)
+        hidden = state.replace(nodes=state.nodes[:, STATE_SIZE:], edges=state.edges[:, 1:],
+                               globals=state.globals)
+        _, new_hidden = self.core(graph, hidden)
+        return self.decoder(torch.cat([new_hidden.nodes, graph.nodes], -1)), new_hidden
+
+
+class MLPForwardModel(GraphForwardModel):
+    """An MLP on the flattened input graph of one fixed topology (the paper's baseline)."""
+
+    def __init__(self, config: ForwardModelConfig):
+        super().__init__(config)
+        n, e = config.num_nodes, config.num_edges
+        if n <= 0:
+            raise ValueError("MLPForwardModel needs num_nodes (and num_edges) of its one system")
+        s = self.input_sizes
+        self.net = mlp(n * s.nodes + e * s.edges + s.globals, config.hidden, n * STATE_SIZE)
+
+    def predict(self, graph: Graph, state: Graph) -> tuple[torch.Tensor, None]:
+        """Flattens each graph's nodes/edges/globals into one vector, predicts [N, 13]."""
+        b, n, e = graph.num_graphs, self.config.num_nodes, self.config.num_edges
+        if graph.nodes.shape[0] != b * n or graph.edges.shape[0] != b * e:
+            raise ValueError(f"this MLP model was trained on graphs of {n} nodes and {e} edges")
+        x = torch.cat([graph.nodes.reshape(b, -1), graph.edges.reshape(b, -1), graph.globals], -1)
+        return self.net(x).reshape(b * n, STATE_SIZE), None
+
+
+class ConstantModel(nn.Module):
+    """Predicts no change: next state = state. Errors are reported relative to it."""
+
+    differentiable = True
+
+    def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
+        """Returns the state unchanged (edges take the new action when a system is given)."""
+        if isinstance(params, GraphSystem):
+            return state.replace(edges=params.edge_actions(action))
+        return state
+
+
+_KINDS = {"gn": GNForwardModel, "recurrent": RecurrentGNForwardModel, "mlp": MLPForwardModel}
+
+
+def build_forward_model(config: ForwardModelConfig) -> GraphForwardModel:
+    """The forward model named by `config.kind` (gn, recurrent or mlp)."""
+    if config.kind not in _KINDS:
+        raise ValueError(f"unknown model kind '{config.kind}', expected one of {sorted(_KINDS)}")
+    return _KINDS[config.kind](config)

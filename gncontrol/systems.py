@@ -1,0 +1,55 @@
+"""`GraphSystem`: the parameters a graph dynamics model needs besides the state.
+
+The static graph (true system parameters, or the latent graph a system-identification
+encoder inferred) and the map from each edge (joint) to the actuator that drives it, so a
+flat action [B, A] becomes per-edge features [E_total, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from gncontrol.graphs import Graph, tile
+
+__all__ = ["GraphSystem"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GraphSystem:
+    """static: B graphs; edge_actuator [E_total] long, index into action.reshape(-1) or -1."""
+
+    static: Graph
+    edge_actuator: torch.Tensor
+
+    @staticmethod
+    def single(static: Graph, edge_actuator, action_dim: int) -> GraphSystem:
+        """A system of one graph; edge_actuator [E] holds actuator indices in [0, A) or -1."""
+        ea = torch.as_tensor(edge_actuator, dtype=torch.long, device=static.device).reshape(-1)
+        if static.num_graphs != 1:
+            raise ValueError(f"GraphSystem.single needs one static graph, got {static.num_graphs}")
+        if ea.shape[0] != static.edges.shape[0]:
+            raise ValueError(f"edge_actuator has {ea.shape[0]} entries for {static.edges.shape[0]} edges")
+        if (ea >= action_dim).any():
+            raise ValueError(f"edge_actuator refers to actuator {int(ea.max())} but the action has "
+                             f"{action_dim} entries")
+        return GraphSystem(static, ea)
+
+    def tile(self, copies: int, action_dim: int) -> GraphSystem:
+        """B copies of a one-graph system (index offsets by b * action_dim)."""
+        e = self.edge_actuator.shape[0]
+        offs = (torch.arange(copies, device=self.static.device) * action_dim).repeat_interleave(e)
+        ea = self.edge_actuator.repeat(copies)
+        return GraphSystem(tile(self.static, copies), torch.where(ea >= 0, ea + offs, ea))
+
+    def edge_actions(self, action: torch.Tensor) -> torch.Tensor:
+        """Flat actions [B, A] -> per-edge actions [E_total, 1] (0 on unactuated joints)."""
+        flat = action.reshape(-1)
+        idx = self.edge_actuator.clamp(min=0)
+        vals = flat.index_select(0, idx) if flat.numel() else flat.new_zeros(idx.shape[0])
+        return torch.where(self.edge_actuator >= 0, vals, torch.zeros_like(vals)).unsqueeze(-1)
+
+    def to(self, device=None, dtype=None) -> GraphSystem:
+        """Moves the static graph (and casts its features) and the index."""
+        return GraphSystem(self.static.to(device, dtype), self.edge_actuator.to(device))
