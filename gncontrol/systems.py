@@ -18,10 +18,15 @@ __all__ = ["GraphSystem"]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class GraphSystem:
-    """static: B graphs; edge_actuator [E_total] long, index into action.reshape(-1) or -1."""
+    """static: B graphs; edge_actuator [E_total] long, index into action.reshape(-1) or -1.
+
+    `action_dim` is the width A of the actions [B, A] the index refers to. A system of one
+    graph broadcasts over B states (`broadcast`), as a planner's many copies of one system.
+    """
 
     static: Graph
     edge_actuator: torch.Tensor
+    action_dim: int
 
     @staticmethod
     def single(static: Graph, edge_actuator, action_dim: int) -> GraphSystem:
@@ -34,14 +39,30 @@ class GraphSystem:
         if (ea >= action_dim).any():
             raise ValueError(f"edge_actuator refers to actuator {int(ea.max())} but the action has "
                              f"{action_dim} entries")
-        return GraphSystem(static, ea)
+        return GraphSystem(static, ea, action_dim)
 
-    def tile(self, copies: int, action_dim: int) -> GraphSystem:
+    def tile(self, copies: int, action_dim: int | None = None) -> GraphSystem:
         """B copies of a one-graph system (index offsets by b * action_dim)."""
+        a = self.action_dim if action_dim is None else action_dim
         e = self.edge_actuator.shape[0]
-        offs = (torch.arange(copies, device=self.static.device) * action_dim).repeat_interleave(e)
+        offs = (torch.arange(copies, device=self.static.device) * a).repeat_interleave(e)
         ea = self.edge_actuator.repeat(copies)
-        return GraphSystem(tile(self.static, copies), torch.where(ea >= 0, ea + offs, ea))
+        return GraphSystem(tile(self.static, copies), torch.where(ea >= 0, ea + offs, ea), a)
+
+    def broadcast(self, copies: int) -> GraphSystem:
+        """This system for `copies` states: itself if it already has that many graphs, else tiled.
+
+        The last tiling is cached, so a planner stepping B copies for H steps tiles once.
+        """
+        if self.static.num_graphs == copies:
+            return self
+        if self.static.num_graphs != 1:
+            raise ValueError(f"a system of {self.static.num_graphs} graphs cannot serve {copies} states")
+        cache = self.__dict__.get("_broadcast_cache")
+        if cache is None or cache[0] != copies:
+            cache = (copies, self.tile(copies))
+            object.__setattr__(self, "_broadcast_cache", cache)
+        return cache[1]
 
     def edge_actions(self, action: torch.Tensor) -> torch.Tensor:
         """Flat actions [B, A] -> per-edge actions [E_total, 1] (0 on unactuated joints)."""
@@ -52,4 +73,4 @@ class GraphSystem:
 
     def to(self, device=None, dtype=None) -> GraphSystem:
         """Moves the static graph (and casts its features) and the index."""
-        return GraphSystem(self.static.to(device, dtype), self.edge_actuator.to(device))
+        return GraphSystem(self.static.to(device, dtype), self.edge_actuator.to(device), self.action_dim)

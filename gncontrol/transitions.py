@@ -126,7 +126,7 @@ class SystemTrajectories:
             nodes=self.static_nodes[episodes].reshape(-1, self.static_nodes.shape[-1]),
             edges=self.static_edges[episodes].reshape(-1, self.static_edges.shape[-1]),
             globals=self.static_globals[episodes])
-        return GraphSystem(static, base.edge_actuator)
+        return GraphSystem(static, base.edge_actuator, stride)
 
     def state_graph(self, nodes: torch.Tensor, actions: torch.Tensor, system: GraphSystem) -> Graph:
         """State graph from body states [B, N, 13] and the actions [B, A] that led to them."""
@@ -180,4 +180,4 @@ def merge(parts: list[TransitionBatch]) -> TransitionBatch:
         rows += p.action.shape[0]
     return TransitionBatch(batch([p.state for p in parts]), torch.cat([p.action for p in parts]),
                            torch.cat([p.next_nodes for p in parts]),
-                           GraphSystem(batch([p.system.static for p in parts]), torch.cat(eas)))
+                           GraphSystem(batch([p.system.static for p in parts]), torch.cat(eas), stride))

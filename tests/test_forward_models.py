@@ -81,8 +81,11 @@ def test_checkpoint_roundtrip_and_step_interface(pendulum, tmp_path):
                            loaded.step(b.state, b.action, b.system).nodes)
     with pytest.raises(ValueError, match="params=GraphSystem"):
         loaded.step(b.state, b.action)
-    with pytest.raises(ValueError, match="same topology"):
+    with pytest.raises(ValueError, match="system of 4 graphs cannot serve 8 states"):
         loaded.step(b.state, b.action, sample_batch([val], 4, torch.Generator()).system)
+    one = val.system(torch.tensor([0]))  # one system broadcasts over many states
+    with torch.no_grad():
+        assert loaded.step(b.state, b.action, one).nodes.shape == b.state.nodes.shape
 
 
 def test_gradients_flow_through_rollouts_to_actions(pendulum):

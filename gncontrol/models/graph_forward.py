@@ -88,6 +88,7 @@ class GraphForwardModel(nn.Module):
     def input_graph(self, state: Graph, action: torch.Tensor, system: GraphSystem) -> Graph:
         """The normalised model input (see module doc) for B states and actions [B, A]."""
         check_state(state.nodes)
+        system = system.broadcast(state.num_graphs)
         s = system.static
         if s.nodes.shape[0] != state.nodes.shape[0] or s.edges.shape[0] != state.edges.shape[0]:
             raise ValueError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
@@ -115,6 +116,7 @@ class GraphForwardModel(nn.Module):
         """Next state graph for B states [N, 13(+hidden)] and actions [B, A]; params a GraphSystem."""
         if not isinstance(params, GraphSystem):
             raise ValueError("graph forward models need params=GraphSystem (static graph + edge map)")
+        params = params.broadcast(state.num_graphs)
         delta_n, hidden = self.predict(self.input_graph(state, action, params), state)
         nodes = apply_delta(state.nodes, self.norm_delta.inverse(delta_n))
         edges = params.edge_actions(action)
@@ -135,6 +137,7 @@ class GraphForwardModel(nn.Module):
             noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
             state = state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE] + noise,
                                                    state.nodes[:, STATE_SIZE:]], -1))
+        system = system.broadcast(state.num_graphs)
         pred, _ = self.predict(self.input_graph(state, action, system), state)
         target = self.norm_delta(next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
         return (pred - target).square().mean()
@@ -218,7 +221,7 @@ class ConstantModel(nn.Module):
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Returns the state unchanged (edges take the new action when a system is given)."""
         if isinstance(params, GraphSystem):
-            return state.replace(edges=params.edge_actions(action))
+            return state.replace(edges=params.broadcast(state.num_graphs).edge_actions(action))
         return state
 
 
