@@ -56,26 +56,33 @@ _WORKER_CACHE: dict[str, Any] = {}
 def _setup(task_name: str) -> dict[str, Any]:
     """Per-process cache of the task, its env, graph and nominal parameters."""
     if task_name not in _WORKER_CACHE:
+        from envs.mujoco_graph import MujocoGraph
         from envs.randomisation import Nominal
         from envs.tasks import get_task
 
         task = get_task(task_name)
         env = task.make_env(seed=0)
         m = env.physics.model.ptr
-        _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m)}
+        # the graph of THIS env's model, so static features reflect randomised parameters
+        _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m),
+                                    "graph": MujocoGraph(m)}
     return _WORKER_CACHE[task_name]
 
 
 def collect_episode(task_name: str, seed: int, episode: int, steps: int, controller: str = "uniform",
-                    randomise: bool = False, policy: Policy | None = None) -> dict[str, Any]:
-    """One episode: states [T+1, N, 13], actions [T, A], rewards [T], static arrays, metadata."""
+                    randomise: bool = False, policy: Policy | None = None,
+                    with_rewards: bool = True) -> dict[str, Any]:
+    """One episode: states [T+1, N, 13], actions [T, A], rewards [T], static arrays, metadata.
+
+    `with_rewards=False` leaves rewards to the caller (worker processes do no torch work).
+    """
     from envs.randomisation import apply_parameters, ranges_for, sample_parameters
 
     c = _setup(task_name)
     task, env = c["task"], c["env"]
     physics = env.physics
     m, d = physics.model.ptr, physics.data.ptr
-    graph = task.graph()
+    graph = c["graph"]
     ss = np.random.SeedSequence([seed, episode])
     env_seed, ctrl_ss, param_ss = ss.spawn(3)
     params = None
@@ -108,28 +115,34 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
                 mujoco.mj_step(m, d, n_sub - 1)
         mujoco.mj_step1(m, d)
         states[t + 1] = graph.body_states(d)
-    rtask = task.with_target(target) if target is not None else task
-    with torch.no_grad():
-        rewards = rtask.reward(torch.from_numpy(states[1:]), torch.from_numpy(actions)).numpy()
     nodes, edges, globals_ = graph.static_arrays()
     apply_parameters(m, d, c["nominal"], None)
-    return {"states": states, "actions": actions, "rewards": rewards, "static_nodes": nodes,
-            "static_edges": edges, "static_globals": globals_, "parameters": params,
-            "target": target, "episode": episode}
+    ep = {"states": states, "actions": actions, "rewards": None, "static_nodes": nodes,
+          "static_edges": edges, "static_globals": globals_, "parameters": params,
+          "target": target, "episode": episode, "task": task_name}
+    return add_rewards(ep) if with_rewards else ep
+
+
+def add_rewards(ep: dict[str, Any]) -> dict[str, Any]:
+    """Fills ep["rewards"] [T] with the task's torch reward of (states[1:], actions), all at once."""
+    task = _setup(ep["task"])["task"]
+    rtask = task.with_target(ep["target"]) if ep["target"] is not None else task
+    with torch.no_grad():
+        ep["rewards"] = rtask.reward(torch.from_numpy(ep["states"][1:]), torch.from_numpy(ep["actions"])).numpy()
+    return ep
 
 
 def _episode_job(args: tuple) -> dict[str, Any]:
-    torch.set_num_threads(1)
-    return collect_episode(*args)
+    return collect_episode(*args, with_rewards=False)
 
 
 def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, controller: str,
                      randomise: bool) -> Trajectories:
     c = _setup(task_name)
-    graph, task = c["task"].graph(), c["task"]
+    graph, task = c["graph"], c["task"]
     stack = lambda k: np.stack([e[k] for e in eps])  # noqa: E731
     meta = {"task": task_name, "seed": seed, "controller": controller, "randomise": randomise,
-            "timestep": float(task.graph().model.opt.timestep), "control_timestep": task.control_timestep,
+            "timestep": float(graph.model.opt.timestep), "control_timestep": task.control_timestep,
             "physics_steps_per_control": task.physics_steps_per_control, "state_layout":
             "pos3,quat_wxyz4,linvel3,angvel3 per body; node 0 = world",
             "parameters": [e["parameters"] for e in eps], "targets": [e["target"] for e in eps],
@@ -188,6 +201,8 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
     bar = tqdm(total=episodes, unit="ep", desc=f"collect {task_name}", disable=not progress)
     try:
         for ep in _run_jobs(jobs, workers):
+            if ep["rewards"] is None:
+                add_rewards(ep)
             done.append(ep)
             pending.append(ep)
             bar.update(1)
@@ -202,13 +217,18 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
 
 
 def _run_jobs(jobs: list[tuple], workers: int) -> Iterator[dict[str, Any]]:
-    """Episodes in job order, from this process or a spawn pool of `workers` processes."""
+    """Episodes in job order (rewards left to the caller), from this process or `workers` processes.
+
+    Workers are forked where the platform allows (no re-import: start-up in milliseconds);
+    they run only MuJoCo and numpy, never torch, so forking after torch is safe. Elsewhere
+    they are spawned.
+    """
     if workers == 1:
         for job in jobs:
-            yield collect_episode(*job)
+            yield collect_episode(*job, with_rewards=False)
         return
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")  # no fork: safe with torch / OpenMP already loaded
-    with ctx.Pool(workers) as pool:
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(workers) as pool:
         yield from pool.imap(_episode_job, jobs)

@@ -1,0 +1,115 @@
+"""Collector: same trajectories as env.step, determinism, interruption safety, randomisation, CLI."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np
+import pytest
+
+from envs.collect import collect, collect_episode, ou_controls
+from envs.mujoco_graph import MujocoGraph
+from envs.randomisation import Nominal, apply_parameters, sample_parameters
+from envs.tasks import get_task
+from gncontrol.cli import main as cli_main
+from gncontrol.datasets import load_trajectories
+
+
+@pytest.mark.parametrize("name", ["cartpole-swingup", "swimmer6"])
+def test_direct_stepping_equals_env_step(name):
+    ep = collect_episode(name, seed=3, episode=0, steps=40, controller="ou")
+    task = get_task(name)
+    env = task.make_env(seed=0)
+    env_seed = np.random.SeedSequence([3, 0]).spawn(3)[0]
+    env.task._random = np.random.RandomState(int(env_seed.generate_state(1)[0]))
+    env.reset()
+    g = task.graph()
+    states, rewards = [g.body_states(env.physics)], []
+    for a in ep["actions"]:
+        ts = env.step(a)
+        states.append(g.body_states(env.physics))
+        rewards.append(ts.reward)
+    assert np.array_equal(np.array(states), ep["states"])  # bit for bit
+    assert np.abs(np.array(rewards) - ep["rewards"]).max() < 1e-4
+
+
+def test_same_seed_same_bytes_and_append(tmp_path):
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    collect("pendulum-swingup", 3, steps=20, seed=7, out=a, progress=False)
+    collect("pendulum-swingup", 3, steps=20, seed=7, out=b, progress=False)
+    assert a.read_bytes() == b.read_bytes()
+    c = collect("pendulum-swingup", 3, steps=20, seed=8, progress=False)
+    assert not np.array_equal(c.states, load_trajectories(a).states)
+    with pytest.raises(ValueError, match="exists"):
+        collect("pendulum-swingup", 1, steps=20, seed=7, out=a, progress=False)
+    collect("pendulum-swingup", 2, steps=20, seed=7, out=a, append=True, progress=False)
+    d = load_trajectories(a)
+    assert d.num_episodes == 5
+    assert [s[1] for s in d.metadata["episode_seeds"]] == [0, 1, 2, 3, 4]
+    assert len(np.unique(d.states[:, 0, 1, 3])) == 5  # appended episodes start elsewhere (pole angle)
+
+
+def test_two_workers_give_identical_data(tmp_path):
+    one = collect("cartpole-swingup", 3, steps=15, seed=2, workers=1, out=tmp_path / "1.h5", progress=False)
+    two = collect("cartpole-swingup", 3, steps=15, seed=2, workers=2, out=tmp_path / "2.h5", progress=False)
+    assert np.array_equal(one.states, two.states)
+    assert (tmp_path / "1.h5").read_bytes() == (tmp_path / "2.h5").read_bytes()
+
+
+def test_interrupted_collection_keeps_finished_episodes(tmp_path):
+    calls = {"n": 0}
+
+    def policy(state, t):
+        calls["n"] += 1
+        if calls["n"] > 2 * 10 + 5:  # interrupt in the middle of the third episode
+            raise KeyboardInterrupt
+        return np.zeros(1)
+
+    out = tmp_path / "i.h5"
+    with pytest.raises(KeyboardInterrupt):
+        collect("pendulum-swingup", 5, steps=10, seed=0, out=out, policy=policy, progress=False,
+                flush_seconds=1e9)
+    assert load_trajectories(out).num_episodes == 2
+
+
+def test_randomisation_changes_parameters_and_static_graph():
+    task = get_task("cheetah-run")
+    env = task.make_env(seed=0)
+    m, d = env.physics.model.ptr, env.physics.data.ptr
+    nominal = Nominal.of(m)
+    params = sample_parameters(np.random.default_rng(0), m, {"mass": (0.5, 1.5), "gear": (0.5, 0.6)})
+    apply_parameters(m, d, nominal, params)
+    graph = MujocoGraph(m)
+    nodes, edges, _ = graph.static_arrays()
+    assert np.allclose(nodes[:, 0], nominal.body_mass * np.array(params["mass_scale"]))
+    gear = edges[graph.edge_actuator >= 0, 19]
+    assert np.all(gear < nominal.actuator_gear[:, 0] * 0.61)
+    apply_parameters(m, d, nominal, None)
+    assert np.allclose(m.body_mass, nominal.body_mass)
+    ep1 = collect_episode("cheetah-run", seed=1, episode=0, steps=30, randomise=True)
+    ep0 = collect_episode("cheetah-run", seed=1, episode=0, steps=30, randomise=False)
+    assert ep1["parameters"] is not None and ep0["parameters"] is None
+    assert not np.allclose(ep1["static_nodes"][:, 0], ep0["static_nodes"][:, 0])
+    assert np.array_equal(ep1["actions"], ep0["actions"])  # same controls, different physics
+    assert not np.allclose(ep1["states"][-1], ep0["states"][-1])
+
+
+def test_ou_controls_are_correlated_and_bounded():
+    rng = np.random.default_rng(0)
+    u = ou_controls(rng, 2000, np.array([-2.0]), np.array([1.0]))[:, 0]
+    assert u.min() >= -2 and u.max() <= 1
+    assert np.corrcoef(u[:-1], u[1:])[0, 1] > 0.7
+
+
+def test_cli_collect(tmp_path, capsys):
+    out = tmp_path / "c.h5"
+    rc = cli_main(["collect", "--task", "acrobot-swingup", "--episodes", "2", "--steps", "5", "--controller",
+                   "ou", "--seed", "1", "--out", str(out), "--randomise", "--no-progress"])
+    assert rc == 0
+    d = load_trajectories(out)
+    assert d.states.shape == (2, 6, 3, 13) and d.metadata["controller"] == "ou"
+    assert d.metadata["randomise"] and len(d.metadata["parameters"]) == 2
+    assert cli_main(["collect", "--task", "nope", "--episodes", "1", "--out", str(tmp_path / "n.h5")]) == 2
+    assert "known tasks" in capsys.readouterr().err
