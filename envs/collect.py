@@ -62,6 +62,7 @@ def _setup(task_name: str) -> dict[str, Any]:
 
         task = get_task(task_name)
         env = task.make_env(seed=0)
+        task._cache["env"] = env  # the task's bounds/timing read from this env: no second compile
         m = env.physics.model.ptr
         # the graph of THIS env's model, so static features reflect randomised parameters
         _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m),
@@ -101,11 +102,15 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
         actions = np.empty((steps, task.action_dim))
     n_sub = task.physics_steps_per_control
     rk4 = m.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
-    states = np.empty((steps + 1, graph.num_nodes, 13))
-    states[0] = graph.body_states(d)
+    # per step only copy four raw arrays; convert the whole episode at once afterwards
+    n = graph.num_nodes
+    xpos, xquat = np.empty((steps + 1, n, 3)), np.empty((steps + 1, n, 4))
+    cvel, scom = np.empty((steps + 1, n, 6)), np.empty((steps + 1, n, 3))
+    xpos[0], xquat[0], cvel[0], scom[0] = d.xpos, d.xquat, d.cvel, d.subtree_com
     for t in range(steps):
         if policy is not None:
-            actions[t] = np.clip(policy(states[t], t), low, high)
+            now = graph.body_states_from_arrays(xpos[t], xquat[t], cvel[t], scom[t])
+            actions[t] = np.clip(policy(now, t), low, high)
         d.ctrl[:] = actions[t]
         if rk4:
             mujoco.mj_step(m, d, n_sub)
@@ -114,7 +119,8 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
             if n_sub > 1:
                 mujoco.mj_step(m, d, n_sub - 1)
         mujoco.mj_step1(m, d)
-        states[t + 1] = graph.body_states(d)
+        xpos[t + 1], xquat[t + 1], cvel[t + 1], scom[t + 1] = d.xpos, d.xquat, d.cvel, d.subtree_com
+    states = graph.body_states_from_arrays(xpos, xquat, cvel, scom)
     nodes, edges, globals_ = graph.static_arrays()
     apply_parameters(m, d, c["nominal"], None)
     ep = {"states": states, "actions": actions, "rewards": None, "static_nodes": nodes,
@@ -163,9 +169,7 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
     (episode indices, hence seeds, continue after its episodes). Returns the Trajectories
     collected in this call (None if nothing was collected).
     """
-    from envs.tasks import get_task
-
-    task = get_task(task_name)  # validates the name early with the list of known tasks
+    task = _setup(task_name)["task"]  # validates the name early with the list of known tasks
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if workers < 1:

@@ -126,6 +126,8 @@ class MujocoGraph:
         self.edge_actuator = np.array(
             [int(np.flatnonzero(r)[0]) if r.any() else -1 for r in incidence], dtype=np.int64)
         self._topology_cache: dict[Any, Graph] = {}
+        self._rootid = np.asarray(m.body_rootid, dtype=np.int64)
+        self._subtrees: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ constructors
     @staticmethod
@@ -190,12 +192,28 @@ class MujocoGraph:
         if hasattr(data, "data") and hasattr(data, "model"):  # dm_control Physics
             data = data.data
         d = getattr(data, "ptr", data)
-        m = self.model
-        ang = d.cvel[:, :3]
-        lin_at_root_com = d.cvel[:, 3:]
-        offset = d.xpos - d.subtree_com[m.body_rootid]
-        lin = lin_at_root_com + np.cross(ang, offset)
-        return np.concatenate([d.xpos, d.xquat, lin, ang], axis=1)
+        return self.body_states_from_arrays(d.xpos, d.xquat, d.cvel, d.subtree_com)
+
+    def body_states_from_arrays(self, xpos: np.ndarray, xquat: np.ndarray, cvel: np.ndarray,
+                                subtree_com: np.ndarray) -> np.ndarray:
+        """Body states [..., N, 13] from raw MjData arrays [..., N, 3|4|6|3] (vectorised over time).
+
+        Why: a collector copies these four arrays per step and converts a whole episode at once.
+        The origin's linear velocity is cvel's linear part (at the root subtree's COM) moved
+        to the body origin: lin + ang x (xpos - subtree_com[root]).
+        """
+        ang = cvel[..., :3]
+        off = xpos - subtree_com[..., self._rootid, :]
+        a0, a1, a2 = ang[..., 0], ang[..., 1], ang[..., 2]
+        b0, b1, b2 = off[..., 0], off[..., 1], off[..., 2]
+        out = np.empty(xpos.shape[:-1] + (STATE_SIZE,))
+        out[..., 0:3] = xpos
+        out[..., 3:7] = xquat
+        out[..., 7] = cvel[..., 3] + a1 * b2 - a2 * b1
+        out[..., 8] = cvel[..., 4] + a2 * b0 - a0 * b2
+        out[..., 9] = cvel[..., 5] + a0 * b1 - a1 * b0
+        out[..., 10:13] = ang
+        return out
 
     def edge_actions(self, action: torch.Tensor) -> torch.Tensor:
         """Per-edge controls [B*E, 1] from actions [B, A] (differentiable; 0 on unactuated edges)."""
@@ -270,7 +288,9 @@ class MujocoGraph:
         Uses the model's masses and COM offsets (or `masses` [N] if given, e.g. randomised).
         """
         m = self.model
-        sub = [b for b in range(m.nbody) if _in_subtree(m, b, body)]
+        if body not in self._subtrees:
+            self._subtrees[body] = np.array([b for b in range(m.nbody) if _in_subtree(m, b, body)])
+        sub = self._subtrees[body]
         mass = self._const(m.body_mass if masses is None else masses, states)[sub]
         rot = quat_to_mat(states[:, sub, 3:7])
         r = rot @ self._const(m.body_ipos[sub], states)[..., None]
