@@ -15,6 +15,7 @@ seconds and on interruption (Ctrl-C), so no finished episode is lost.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -66,7 +67,8 @@ def _setup(task_name: str) -> dict[str, Any]:
         m = env.physics.model.ptr
         # the graph of THIS env's model, so static features reflect randomised parameters
         _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m),
-                                    "graph": MujocoGraph(m)}
+                                    "graph": MujocoGraph(m), "nominal_model": copy.deepcopy(m),
+                                    "scaled": False}
     return _WORKER_CACHE[task_name]
 
 
@@ -82,13 +84,27 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
     c = _setup(task_name)
     task, env = c["task"], c["env"]
     physics = env.physics
-    m, d = physics.model.ptr, physics.data.ptr
-    graph = c["graph"]
     ss = np.random.SeedSequence([seed, episode])
     env_seed, ctrl_ss, param_ss = ss.spawn(3)
     params = None
+    base = None
     if randomise:
-        params = sample_parameters(np.random.default_rng(param_ss), m, ranges_for(task_name))
+        rng = np.random.default_rng(param_ss)
+        ranges = ranges_for(task_name)
+        params = sample_parameters(rng, c["nominal_model"], ranges)
+        base = _length_scaled(task_name, rng, ranges, params)
+    if base is not None or c["scaled"]:  # swap in the length-scaled (or back the nominal) model
+        from dm_control.mujoco import wrapper
+
+        from envs.mujoco_graph import MujocoGraph
+        from envs.randomisation import Nominal
+
+        model = copy.deepcopy(base if base is not None else c["nominal_model"])
+        physics._reload_from_model(wrapper.MjModel(model))
+        c["scaled"] = base is not None
+        c["nominal"], c["graph"] = Nominal.of(physics.model.ptr), MujocoGraph(physics.model.ptr)
+    m, d = physics.model.ptr, physics.data.ptr
+    graph = c["graph"]
     apply_parameters(m, d, c["nominal"], params)
     env.task._random = np.random.RandomState(int(env_seed.generate_state(1)[0]))
     env.reset()
@@ -129,12 +145,43 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
     return add_rewards(ep) if with_rewards else ep
 
 
+def _length_scaled(task_name: str, rng: np.random.Generator, ranges: dict, params: dict) -> Any:
+    """Draws length scales into params["length_scale"]; the compiled scaled model (None if no lengths)."""
+    from envs.randomisation import length_model, sample_lengths
+
+    c = _setup(task_name)
+    lengths = sample_lengths(rng, c["nominal_model"], ranges)
+    if lengths is None:
+        return None
+    params["length_scale"] = lengths
+    return length_model(task_name, tuple(lengths))
+
+
+def _episode_reward_fn(ep: dict[str, Any]) -> Any:
+    """The reward of the episode's own model (randomised lengths and masses), or the task's."""
+    from envs.rewards import REWARD_BUILDERS
+
+    c = _setup(ep["task"])
+    task = c["task"]
+    kwargs = dict(task.reward_kwargs)
+    if ep["target"] is not None:
+        kwargs["target"] = ep["target"]
+    if ep["parameters"] is None:
+        return (task.with_target(ep["target"]) if ep["target"] is not None else task).reward
+    from envs.mujoco_graph import MujocoGraph
+    from envs.randomisation import Nominal, apply_parameters, length_model
+
+    scales = ep["parameters"].get("length_scale")
+    m = copy.deepcopy(length_model(ep["task"], tuple(scales)) if scales else c["nominal_model"])
+    apply_parameters(m, mujoco.MjData(m), Nominal.of(m), ep["parameters"])
+    return REWARD_BUILDERS[task.reward_builder](MujocoGraph(m), **kwargs)
+
+
 def add_rewards(ep: dict[str, Any]) -> dict[str, Any]:
-    """Fills ep["rewards"] [T] with the task's torch reward of (states[1:], actions), all at once."""
-    task = _setup(ep["task"])["task"]
-    rtask = task.with_target(ep["target"]) if ep["target"] is not None else task
+    """Fills ep["rewards"] [T] with the torch reward of (states[1:], actions) of the episode's model."""
+    reward = _episode_reward_fn(ep)
     with torch.no_grad():
-        ep["rewards"] = rtask.reward(torch.from_numpy(ep["states"][1:]), torch.from_numpy(ep["actions"])).numpy()
+        ep["rewards"] = reward(torch.from_numpy(ep["states"][1:]), torch.from_numpy(ep["actions"])).numpy()
     return ep
 
 

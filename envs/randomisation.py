@@ -7,23 +7,30 @@ and followed by `mj_setConst` (subtree masses and constraint weights would be st
 otherwise; see platform.md), so `MujocoGraph.static_arrays()` reflects them. Call
 `apply_parameters` BEFORE setting the episode's initial state (mj_setConst resets qpos).
 
-Link lengths (recompiling through MjSpec) are not randomised yet: see docs/mujoco_graphs.md.
+Link lengths: a per-body scale of everything positioned in the body's frame (geom
+fromto / pos and capsule half-lengths, sites, joint anchors, child body offsets; radii
+kept), applied to the suite XML through `mujoco.MjSpec` and recompiled (~0.3 s, mostly
+the skybox texture); `length_model(task, scales)` returns the compiled MjModel.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
+import re
 
 import mujoco
 import numpy as np
 
-__all__ = ["RANGES", "Nominal", "ranges_for", "sample_parameters", "apply_parameters"]
+__all__ = ["RANGES", "Nominal", "ranges_for", "sample_parameters", "apply_parameters", "sample_lengths",
+           "suite_spec", "scale_lengths", "length_model"]
 
 # (low, high) multiplicative scales of the nominal values; one place for every system.
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "default": {"mass": (0.75, 1.25), "damping": (0.75, 1.25), "gear": (0.75, 1.25)},
-    "swimmer": {"mass": (0.75, 1.25), "damping": (0.5, 1.5), "gear": (0.75, 1.25)},
-    "pendulum": {"mass": (0.5, 1.5), "damping": (0.5, 1.5), "gear": (0.75, 1.25)},
+    "default": {"mass": (0.75, 1.25), "damping": (0.75, 1.25), "gear": (0.75, 1.25), "length": (0.8, 1.2)},
+    "swimmer": {"mass": (0.75, 1.25), "damping": (0.5, 1.5), "gear": (0.75, 1.25), "length": (0.8, 1.2)},
+    "pendulum": {"mass": (0.5, 1.5), "damping": (0.5, 1.5), "gear": (0.75, 1.25), "length": (0.7, 1.3)},
 }
 
 
@@ -76,3 +83,73 @@ def apply_parameters(model: mujoco.MjModel, data: mujoco.MjData, nominal: Nomina
     model.actuator_gear[:] = nominal.actuator_gear
     model.actuator_gear[:, 0] = nominal.actuator_gear[:, 0] * gs
     mujoco.mj_setConst(model, data)
+
+
+def sample_lengths(rng: np.random.Generator, model: mujoco.MjModel,
+                   ranges: dict[str, tuple[float, float]]) -> list[float] | None:
+    """Per-body length scales [nbody] (world 1), or None if the ranges have no "length" entry."""
+    if "length" not in ranges:
+        return None
+    lo, hi = ranges["length"]
+    if lo > hi or lo <= 0:
+        raise ValueError(f"bad length range {(lo, hi)}: need 0 < low <= high")
+    scales = rng.uniform(lo, hi, size=model.nbody)
+    scales[0] = 1.0
+    return scales.tolist()
+
+
+def _suite_xml(task_name: str) -> str:
+    """The dm_control suite XML of a task's domain with its <include>s inlined (for MjSpec)."""
+    from dm_control.suite import common
+
+    domain = task_name.split("-")[0]
+    if domain.startswith("swimmer"):
+        xml, _ = importlib.import_module("dm_control.suite.swimmer").get_model_and_assets(int(domain[7:]))
+    else:
+        xml, _ = importlib.import_module(f"dm_control.suite.{domain}").get_model_and_assets()
+    xml = xml.decode() if isinstance(xml, bytes) else xml
+    assets = {k.replace("./", ""): (v.decode() if isinstance(v, bytes) else v) for k, v in common.ASSETS.items()}
+
+    def inline(match: re.Match) -> str:
+        body = assets[match.group(1).replace("./", "")]
+        return re.search(r"<mujoco[^>]*>(.*)</mujoco>", body, re.S).group(1)
+
+    xml = re.sub(r"<\?xml[^>]*\?>", "", xml)
+    return re.sub(r'<include\s+file="([^"]+)"\s*/>', inline, xml)
+
+
+def suite_spec(task_name: str) -> mujoco.MjSpec:
+    """A fresh MjSpec of the task's suite model (dm_control's includes inlined)."""
+    return mujoco.MjSpec.from_string(_suite_xml(task_name))
+
+
+def scale_lengths(spec: mujoco.MjSpec, scales: list[float]) -> mujoco.MjSpec:
+    """Scales each body's frame contents by scales[body id] (positions, not radii); returns spec."""
+    bodies = list(spec.bodies)  # world first, in compile order (= body ids)
+    if len(bodies) != len(scales):
+        raise ValueError(f"{len(scales)} length scales for {len(bodies)} bodies")
+    for body, s in zip(bodies, scales):
+        if s == 1.0:
+            continue
+        for geom in body.geoms:
+            if not np.isnan(geom.fromto[0]):
+                geom.fromto = np.asarray(geom.fromto) * s
+            else:
+                geom.pos = np.asarray(geom.pos) * s
+                if geom.type in (mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_CYLINDER):
+                    size = np.asarray(geom.size, dtype=float)
+                    size[1] *= s
+                    geom.size = size
+        for site in body.sites:
+            site.pos = np.asarray(site.pos) * s
+        for joint in body.joints:
+            joint.pos = np.asarray(joint.pos) * s
+        for child in body.bodies:
+            child.pos = np.asarray(child.pos) * s
+    return spec
+
+
+@functools.lru_cache(maxsize=4)
+def length_model(task_name: str, scales: tuple[float, ...]) -> mujoco.MjModel:
+    """The task's model with link lengths scaled (compiled through MjSpec; cached)."""
+    return scale_lengths(suite_spec(task_name), list(scales)).compile()

@@ -113,3 +113,40 @@ def test_cli_collect(tmp_path, capsys):
     assert d.metadata["randomise"] and len(d.metadata["parameters"]) == 2
     assert cli_main(["collect", "--task", "nope", "--episodes", "1", "--out", str(tmp_path / "n.h5")]) == 2
     assert "known tasks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["cheetah-run", "swimmer6", "acrobot-swingup"])
+def test_randomised_episode_equals_env_with_that_model(name):
+    """Lengths (MjSpec recompile), masses, damping, gear: data and rewards equal dm_control's."""
+    import copy
+
+    from dm_control.mujoco import wrapper
+
+    from envs.randomisation import length_model
+
+    ep = collect_episode(name, seed=4, episode=2, steps=30, randomise=True)
+    params = ep["parameters"]
+    assert len(params["length_scale"]) == ep["static_nodes"].shape[0]
+    task = get_task(name)
+    env = task.make_env(seed=0)
+    model = copy.deepcopy(length_model(name, tuple(params["length_scale"])))
+    env.physics._reload_from_model(wrapper.MjModel(model))
+    m, d = env.physics.model.ptr, env.physics.data.ptr
+    apply_parameters(m, d, Nominal.of(m), params)
+    assert np.allclose(MujocoGraph(m).static_arrays()[0], ep["static_nodes"])  # static graph reflects them
+    nominal_nodes = get_task(name).graph().static_arrays()[0]
+    assert not np.allclose(nominal_nodes[:, 4:7], ep["static_nodes"][:, 4:7])  # body offsets changed
+    env.task._random = np.random.RandomState(
+        int(np.random.SeedSequence([4, 2]).spawn(3)[0].generate_state(1)[0]))
+    env.reset()
+    g = MujocoGraph(m)
+    states, rewards = [g.body_states(d)], []
+    for a in ep["actions"]:
+        ts = env.step(a)
+        states.append(g.body_states(d))
+        rewards.append(ts.reward)
+    assert np.array_equal(np.array(states), ep["states"])
+    assert np.abs(np.array(rewards) - ep["rewards"]).max() < 1e-4
+    # the next, unrandomised episode in this process runs the nominal model again
+    plain = collect_episode(name, seed=4, episode=2, steps=5, randomise=False)
+    assert np.allclose(plain["static_nodes"], nominal_nodes)
