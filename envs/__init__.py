@@ -1,1 +1,11 @@
-"""envs."""
+"""envs: MuJoCo / dm_control systems as graphs, tasks with torch rewards, data collection.
+
+Modules (import what you need; nothing heavy is imported here):
+    envs.mujoco_graph   MujocoGraph: any MjModel -> static graph + dynamic graph per step
+    envs.tasks          get_task(name), list_tasks(), Task (torch rewards equal to the env's)
+    envs.rewards        dm_control's reward formulas in torch
+    envs.randomisation  per-episode masses, damping, gears, link lengths (ranges in RANGES)
+    envs.collect        collect(): direct physics stepping, parallel, deterministic, resumable
+    envs.gym_wrapper    TaskEnv: any task as a Gymnasium env (flat or graph observations)
+    envs.particles      particle systems (NRI / Hamiltonian models)
+"""
