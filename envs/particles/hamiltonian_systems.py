@@ -204,6 +204,17 @@ class NBodyGravity(HamiltonianSystem):
         m = self.mass_tensor(x)
         return (p ** 2).sum(-1).div(2 * m).sum(-1) + self.potential(q, m)
 
+    def vector_field(self, x: Tensor, u: Tensor | None = None) -> Tensor:
+        """Closed-form Hamilton's equations (fast ground truth): dq = p/m, dp = pairwise pulls + u."""
+        q, p = self.positions(x)
+        m = self.mass_tensor(x)
+        diff = q.unsqueeze(1) - q.unsqueeze(2)  # [B, i, j, 2] = q_j - q_i
+        r2 = (diff ** 2).sum(-1) + self.softening ** 2
+        eye = torch.eye(self.n_bodies, dtype=torch.bool, device=x.device)
+        inv_r3 = torch.where(eye, torch.zeros_like(r2), r2.clamp_min(1e-300) ** -1.5)
+        force = self.g * (m[None, :, None] * m[None, None, :] * inv_r3).unsqueeze(-1) * diff
+        return _pack(p / m[:, None], force.sum(2), u, self)
+
     def sample_initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """HNN's two-body (n_bodies = 2) or three-body (3) recipe; random orbits otherwise."""
         out = np.zeros((n, self.dim))
@@ -259,12 +270,30 @@ class NBodySprings(HamiltonianSystem):
         r = torch.sqrt(((q[:, i] - q[:, j]) ** 2).sum(-1) + 1e-12)
         return (p ** 2).sum(-1).div(2 * m).sum(-1) + 0.5 * self.k * ((r - self.rest_length) ** 2).sum(-1)
 
+    def vector_field(self, x: Tensor, u: Tensor | None = None) -> Tensor:
+        """Closed-form Hamilton's equations: dq = p/m, dp = -k sum_j (r_ij - L) (q_i - q_j)/r_ij + u."""
+        q, p = self.positions(x)
+        m = self.mass_tensor(x)
+        diff = q.unsqueeze(2) - q.unsqueeze(1)  # [B, i, j, 2] = q_i - q_j
+        r = torch.sqrt((diff ** 2).sum(-1) + 1e-12)
+        force = -self.k * ((r - self.rest_length) / r).unsqueeze(-1) * diff
+        return _pack(p / m[:, None], force.sum(2), u, self)
+
     def sample_initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Positions U(-1, 1)^2, momenta N(0, 0.5^2), zero total momentum."""
         q = rng.uniform(-1, 1, (n, self.n_bodies, 2))
         p = 0.5 * rng.standard_normal((n, self.n_bodies, 2))
         p -= p.mean(1, keepdims=True)
         return np.concatenate([q.reshape(n, -1), p.reshape(n, -1)], -1)
+
+
+def _pack(dq: Tensor, dp: Tensor, u: Tensor | None, system: HamiltonianSystem) -> Tensor:
+    """Canonical derivative [B, 4n] from per-body dq, dp [B, n, 2], plus the input force u on p."""
+    b = dq.shape[0]
+    dp = dp.reshape(b, -1)
+    if u is not None and u.shape[-1]:
+        dp = dp + system.force(u)
+    return torch.cat([dq.reshape(b, -1), dp], -1)
 
 
 SYSTEMS: dict[str, Any] = {
