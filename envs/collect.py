@@ -65,6 +65,8 @@ def _setup(task_name: str) -> dict[str, Any]:
         env = task.make_env(seed=0)
         task._cache["env"] = env  # the task's bounds/timing read from this env: no second compile
         m = env.physics.model.ptr
+        # the task's reward graph on a frozen copy of the nominal model (this env's is mutated)
+        task._cache["graph"] = MujocoGraph(copy.deepcopy(m))
         # the graph of THIS env's model, so static features reflect randomised parameters
         _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m),
                                     "graph": MujocoGraph(m), "nominal_model": copy.deepcopy(m),

@@ -29,6 +29,11 @@ from envs.rewards import REWARD_BUILDERS
 __all__ = ["Task", "get_task", "list_tasks"]
 
 
+# prototype envs / graphs per task name (read-only use: bounds, timing, model constants)
+_PROTO_ENVS: dict[str, Any] = {}
+_PROTO_GRAPHS: dict[str, MujocoGraph] = {}
+
+
 def _suite_env(domain: str, task: str, seed: int | None = None, **env_kwargs: Any) -> Any:
     from dm_control import suite
 
@@ -60,13 +65,20 @@ class Task:
 
     def _proto(self) -> Any:
         if "env" not in self._cache:
-            self._cache["env"] = self.make_env(seed=0)
+            if self.name not in _PROTO_ENVS:  # shared by all Task instances of this name: one compile
+                _PROTO_ENVS[self.name] = self.make_env(seed=0)
+            self._cache["env"] = _PROTO_ENVS[self.name]
         return self._cache["env"]
 
     def graph(self) -> MujocoGraph:
-        """The system's MujocoGraph (nominal model; built once and cached)."""
+        """The system's MujocoGraph (nominal model; built once per task name and cached)."""
         if "graph" not in self._cache:
-            self._cache["graph"] = MujocoGraph.from_physics(self._proto().physics)
+            if "env" in self._cache and self._cache["env"] is not _PROTO_ENVS.get(self.name):
+                self._cache["graph"] = MujocoGraph.from_physics(self._cache["env"].physics)
+            else:
+                if self.name not in _PROTO_GRAPHS:
+                    _PROTO_GRAPHS[self.name] = MujocoGraph.from_physics(self._proto().physics)
+                self._cache["graph"] = _PROTO_GRAPHS[self.name]
         return self._cache["graph"]
 
     @property
