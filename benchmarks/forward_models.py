@@ -1,0 +1,140 @@
+"""Forward-model accuracy: GN vs MLP vs constant per system, one multi-system GN, zero-shot swimmers.
+
+Every model of a table sees the same data and the same training budget (steps x batch).
+Errors are the paper's: squared error per quantity divided by the constant model's
+(copying the start state), averaged over quantities, on held-out episodes, for 1-, 20- and
+100-step open-loop rollouts (true controls fed in). Constant model = 1.0.
+
+    python benchmarks/forward_models.py --quick          # minutes: small data and budget
+    python benchmarks/forward_models.py                  # the reduced CPU recipe (hours)
+    python benchmarks/forward_models.py --device cuda --steps 200000 --episodes 1000   # paper-scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+SYSTEMS = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run", "walker-walk"]
+MULTI = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run"]
+SWIM_TRAIN = [3, 4, 5, 6, 8, 9]
+SWIM_TEST = [7, 10, 11, 12, 13, 14, 15]
+
+
+def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: int):
+    """SystemTrajectories of `task`, collected once into data_dir and reused."""
+    from envs.collect import collect
+    from gncontrol.datasets import load_trajectories
+    from gncontrol.transitions import SystemTrajectories
+
+    path = data_dir / f"{task}_{episodes}x{steps}_s{seed}.h5"
+    if not path.exists():
+        collect(task, episodes, steps=steps, seed=seed, out=path, progress=False)
+    return SystemTrajectories.from_arrays(task, load_trajectories(path))
+
+
+def train(kind: str, train_sets, val_sets, args, out: Path):
+    """A model of `kind` trained with the benchmark's budget."""
+    from gncontrol.models.graph_forward import ForwardModelConfig
+    from gncontrol.training import TrainConfig, train_forward_model
+
+    s = train_sets[0]
+    cfg = ForwardModelConfig(kind, (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1]),
+                             latent=args.latent, hidden=tuple(args.hidden), num_nodes=s.num_nodes,
+                             num_edges=s.num_edges)
+    tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
+                       val_every=10**9, checkpoint_every=args.steps, seed=args.seed)
+    return train_forward_model(cfg, train_sets, val_sets, tcfg, out, device=args.device, progress=False).eval()
+
+
+def errors(model, data, horizons, device) -> list[float]:
+    """Normalised rollout error for each horizon (capped at the episode length)."""
+    from gncontrol.forward_metrics import rollout_errors
+
+    return [rollout_errors(model, data, min(h, data.episode_length), 4, device)["mean"] for h in horizons]
+
+
+def fmt_row(cells) -> str:
+    return "| " + " | ".join(f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells) + " |"
+
+
+def main() -> None:
+    """Runs the three tables and prints them as markdown (ready for benchmarks/RESULTS.md)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small data and budget (minutes)")
+    ap.add_argument("--episodes", type=int, default=200)
+    ap.add_argument("--episode-steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--latent", type=int, default=128)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    ap.add_argument("--systems", nargs="+", default=SYSTEMS)
+    ap.add_argument("--tables", nargs="+", default=["single", "multi", "zeroshot"])
+    ap.add_argument("--data-dir", default="runs/bench_data")
+    ap.add_argument("--out", default="runs/bench_forward")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.quick:
+        args.episodes, args.episode_steps, args.steps = 30, 120, 1500
+        args.latent, args.hidden = 64, [64]
+    torch.set_num_threads(args.threads)
+    data_dir, out = Path(args.data_dir), Path(args.out)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    horizons = [1, 20, 100]
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {args.device}")
+    print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system (uniform random "
+          f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}; MLPs {args.hidden} -> "
+          f"latent {args.latent}; seed {args.seed}")
+
+    if "single" in args.tables:
+        print("\n### GN vs MLP vs constant (normalised rollout error; constant = 1)\n")
+        print("| system | model | 1-step | 20-step | 100-step | train s |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for task in args.systems:
+            train_set, val_set = load_or_collect(task, args.episodes, args.episode_steps, data_dir,
+                                                 args.seed).split(0.1)
+            res = {}
+            for kind in ("gn", "mlp"):
+                t0 = time.time()
+                model = train(kind, [train_set], [val_set], args, out / task / kind)
+                res[kind] = errors(model, val_set, horizons, args.device)
+                print(fmt_row([task, kind.upper(), *res[kind], f"{time.time() - t0:.0f}"]), flush=True)
+            print(fmt_row([task, "GN/MLP ratio", *[g / m for g, m in zip(res["gn"], res["mlp"])], ""]),
+                  flush=True)
+
+    if "multi" in args.tables:
+        print("\n### One GN trained on several systems at once (normalised rollout error)\n")
+        print("| system | 1-step | 20-step | 100-step |")
+        print("| --- | --- | --- | --- |")
+        splits = [load_or_collect(t, args.episodes, args.episode_steps, data_dir, args.seed).split(0.1)
+                  for t in MULTI]
+        model = train("gn", [s[0] for s in splits], [s[1] for s in splits], args, out / "multi")
+        for task, (_, val_set) in zip(MULTI, splits):
+            print(fmt_row([task, *errors(model, val_set, horizons, args.device)]), flush=True)
+
+    if "zeroshot" in args.tables:
+        print(f"\n### Zero-shot swimmers: GN trained on {SWIM_TRAIN} links (normalised rollout error)\n")
+        print("| links | seen in training | 20-step | 100-step |")
+        print("| --- | --- | --- | --- |")
+        sets = {n: load_or_collect(f"swimmer{n}", args.episodes, args.episode_steps, data_dir, args.seed)
+                for n in SWIM_TRAIN + SWIM_TEST}
+        splits = {n: sets[n].split(0.1) for n in sets}
+        model = train("gn", [splits[n][0] for n in SWIM_TRAIN], [splits[n][1] for n in SWIM_TRAIN], args,
+                      out / "zeroshot")
+        for n in sorted(sets):
+            e = errors(model, splits[n][1], [20, 100], args.device)
+            print(fmt_row([n, "yes" if n in SWIM_TRAIN else "no", *e]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

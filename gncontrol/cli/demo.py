@@ -1,0 +1,224 @@
+"""`gncontrol demo`: the main job end to end on one task (default cartpole-swingup).
+
+collect random-control data -> train the GN forward model -> evaluate it against the
+constant baseline -> gradient MPC through the learned model in the real environment, and a
+random policy on the same episode for comparison. Writes to OUT: data.h5, model/ (checkpoint
+and TensorBoard logs), rollout_<task>.png, episode.gif, returns.png, summary.json.
+Re-running with the same OUT reuses the data and resumes training where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from gncontrol.cli._common import add_config_argument
+
+HELP = "collect data, train a GN model, evaluate it and run gradient MPC with it (the main job)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `gncontrol demo` (defaults: about 10 minutes on a 2-core CPU)."""
+    add_config_argument(p)
+    p.add_argument("--task", default="cartpole-swingup")
+    p.add_argument("--planner", default="gradient", choices=["gradient", "cem", "mppi", "random", "mcts"])
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--episodes", type=int, default=100, help="random-control episodes to collect")
+    p.add_argument("--episode-steps", type=int, default=500, help="control steps per collected episode")
+    p.add_argument("--controller", default="ou", choices=["uniform", "ou"],
+                   help="random controls for the data (ou: temporally correlated, reaches more states)")
+    p.add_argument("--train-steps", type=int, default=4000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--latent", type=int, default=64)
+    p.add_argument("--hidden", type=int, nargs="+", default=[64])
+    p.add_argument("--horizon", type=int, default=12, help="planned decisions")
+    p.add_argument("--action-repeat", type=int, default=4, help="control steps each decision is held")
+    p.add_argument("--iterations", type=int, default=8, help="gradient steps per replanning")
+    p.add_argument("--restarts", type=int, default=4)
+    p.add_argument("--mpc-steps", type=int, default=None, help="control steps of the MPC episode "
+                   "(default: the task's episode length)")
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1: the demo's graphs are small, and extra OpenMP threads "
+                   "slow small ops down, badly so on a busy machine)")
+
+
+def make_planner(name: str, task, args: argparse.Namespace, device):
+    """A planner of the given kind with the demo's horizon and budget."""
+    import planners
+
+    lo, hi = task.action_low, task.action_high
+    common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
+    if name == "gradient":
+        return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
+                                        device=device, **common)
+    return planners.PLANNERS[name](lo, hi, **common)
+
+
+def random_policy_return(task, steps: int, seed: int) -> float:
+    """Return of uniform random actions in the real environment over `steps` control steps."""
+    import numpy as np
+
+    env = task.make_env(seed=seed)
+    env.reset()
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for _ in range(steps):
+        ts = env.step(rng.uniform(task.action_low, task.action_high))
+        total += float(ts.reward or 0.0)
+        if ts.last():
+            break
+    return total
+
+
+def save_gif(frames, path: Path, fps: int) -> Path | None:
+    """Writes frames [H, W, 3] as an animated GIF (imageio); None if imageio is missing."""
+    try:
+        import imageio.v2 as imageio
+    except ImportError:  # pragma: no cover - gymnasium[mujoco] brings imageio
+        return None
+    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    return path
+
+
+def plot_returns(mpc_rewards: list[float], random_return: float, path: Path) -> Path:
+    """Cumulative reward of the MPC episode beside the random policy's final return."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.cumsum(mpc_rewards), label="gradient MPC, learned GN model")
+    ax.axhline(random_return, color="gray", ls="--", label="random policy (final return)")
+    ax.set_xlabel("control step")
+    ax.set_ylabel("cumulative reward")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the whole pipeline and prints a closing summary."""
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    from envs.collect import collect
+    from envs.tasks import get_task
+    from envs.true_model import TaskEnv
+    from gncontrol.cli._common import load_systems, resolve_device
+    from gncontrol.cli.train import model_config_for
+    from gncontrol.forward_metrics import rollout_errors
+    from gncontrol.models.graph_forward import ConstantModel
+    from gncontrol.plots import plot_rollout
+    from gncontrol.systems import GraphSystem
+    from gncontrol.training import TrainConfig, train_forward_model
+    from planners import run_episode
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    task = get_task(args.task)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    timings: dict[str, float] = {}
+
+    # 1. data
+    data_path = out / "data.h5"
+    t0 = time.time()
+    if data_path.exists():
+        print(f"[1/4] reusing {data_path}")
+    else:
+        print(f"[1/4] collecting {args.episodes} episodes x {args.episode_steps} steps of {args.task} "
+              f"({args.controller} random controls)")
+        collect(args.task, args.episodes, steps=args.episode_steps, controller=args.controller,
+                seed=args.seed, out=data_path)
+    timings["collect_s"] = time.time() - t0
+    (system_data,) = load_systems([str(data_path)])
+    train_set, val_set = system_data.split(0.1)
+
+    # 2. model
+    t0 = time.time()
+    print(f"[2/4] training the GN forward model for {args.train_steps} steps on {device}")
+    args.model, args.val_fraction = "gn", 0.1
+    cfg = model_config_for(args, [system_data])
+    train_cfg = TrainConfig(steps=args.train_steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-4,
+                            val_every=max(1, args.train_steps // 4), seed=args.seed,
+                            checkpoint_every=max(1, args.train_steps // 4))
+    model = train_forward_model(cfg, [train_set], [val_set], train_cfg, out / "model", device=device,
+                                resume=True, metadata={"data": str(data_path)}).eval()
+    timings["train_s"] = time.time() - t0
+
+    # 3. evaluation against the constant baseline
+    t0 = time.time()
+    print("[3/4] evaluating on held-out episodes (error relative to the constant model)")
+    errors = {}
+    for h in (1, 20, 100):
+        h = min(h, val_set.episode_length)
+        errors[h] = rollout_errors(model, val_set, h, starts_per_episode=4, device=device)["mean"]
+        print(f"      {h:3d}-step normalised error: GN {errors[h]:.4f}   (constant model: "
+              f"{rollout_errors(ConstantModel(), val_set, h, 1)['mean']:.1f})")
+    plot = plot_rollout(model, val_set, min(100, val_set.episode_length), out / f"rollout_{args.task}.png",
+                        device)
+    timings["evaluate_s"] = time.time() - t0
+
+    # 4. MPC in the real environment
+    t0 = time.time()
+    steps = args.mpc_steps or task.episode_length
+    graph = task.graph()
+    params = GraphSystem.single(graph.static_graph().to(device, torch.float32), graph.edge_actuator,
+                                graph.action_dim)
+    env = TaskEnv(task, seed=args.seed + 1, device=device)
+    planner = make_planner(args.planner, task, args, device)
+    print(f"[4/4] {args.planner} MPC with the learned model for {steps} control steps "
+          f"(horizon {args.horizon} x repeat {args.action_repeat})")
+    frames_every = 2
+    counter = {"t": 0}
+
+    def render():
+        counter["t"] += 1
+        return env.render(96) if counter["t"] % frames_every == 0 else None
+
+    writer = SummaryWriter(str(out / "tb_mpc"))
+    result = run_episode(env, planner, model, task.reward, params=params, max_steps=steps, writer=writer,
+                         render=None if args.no_video else render, tag=f"mpc/{args.task}")
+    writer.close()
+    timings["mpc_s"] = time.time() - t0
+    random_return = random_policy_return(task, steps, args.seed + 1)
+    frames = [f for f in result.frames if f is not None]
+    video = save_gif(frames, out / "episode.gif", fps=int(round(1 / task.control_timestep / frames_every))) \
+        if frames else None
+    returns_plot = plot_returns(result.rewards, random_return, out / "returns.png")
+
+    summary = {
+        "task": args.task, "planner": args.planner, "device": str(device),
+        "one_step_error": errors[1], "rollout_20_error": errors[min(20, val_set.episode_length)],
+        "rollout_100_error": errors[min(100, val_set.episode_length)],
+        "mpc_return": result.episode_return, "random_return": random_return,
+        "return_ratio_vs_random": result.episode_return / max(random_return, 1e-9),
+        "mpc_steps": result.steps, "plan_time_per_step_s": result.plan_time_per_step,
+        "control_period_s": task.control_timestep,
+        "real_time_factor": result.plan_time_per_step / task.control_timestep,
+        "timings_s": timings, "total_s": time.time() - t_start,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print("\n=== gncontrol demo summary ===")
+    print(f"task {args.task}, planner {args.planner}, total {summary['total_s'] / 60:.1f} min")
+    print(f"forward model (held-out, relative to constant model = 1): one-step {errors[1]:.4f}, "
+          f"20-step {summary['rollout_20_error']:.4f}, 100-step {summary['rollout_100_error']:.4f}")
+    print(f"return over {result.steps} steps: MPC {result.episode_return:.1f} vs random policy "
+          f"{random_return:.1f} ({summary['return_ratio_vs_random']:.1f}x)")
+    print(f"planning time per control step {result.plan_time_per_step * 1000:.0f} ms "
+          f"({summary['real_time_factor']:.1f}x the {task.control_timestep * 1000:.0f} ms control period)")
+    print(f"outputs in {out}/: summary.json, {plot.name}, {returns_plot.name}"
+          + (f", {video.name}" if video else "") + ", model/tb and tb_mpc (tensorboard --logdir "
+          f"{out})")
+    return 0

@@ -1,0 +1,61 @@
+"""The gncontrol CLI end to end on tiny budgets: collect -> train -> evaluate, config files, demo."""
+
+import json
+
+import pytest
+
+from gncontrol.cli import main
+
+
+def test_help_lists_subcommands(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for cmd in ("collect", "train", "evaluate", "demo"):
+        assert cmd in out
+
+
+def test_collect_train_evaluate_with_config_and_resume(tmp_path, capsys):
+    data = tmp_path / "d.h5"
+    assert main(["collect", "--task", "pendulum-swingup", "--episodes", "6", "--steps", "30", "--out", str(data),
+                 "--no-progress"]) == 0
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"steps": 20, "latent": 16, "hidden": [16], "batch-size": 16,
+                               "_paper": "notes are ignored"}))
+    out = tmp_path / "run"
+    args = ["train", "--config", str(cfg), "--data", str(data), "--out", str(out), "--val-fraction", "0.34"]
+    assert main(args + ["--steps", "10"]) == 0
+    from gncontrol.checkpoints import load_checkpoint
+
+    rec = load_checkpoint(out / "model.pt")
+    assert rec["step"] == 10  # the flag overrode the config's 20
+    assert rec["model_config"]["latent"] == 16  # the config overrode the default 128
+    assert main(args + ["--steps", "15", "--resume"]) == 0
+    assert load_checkpoint(out / "model.pt")["step"] == 15
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out / "model.pt"), "--data", str(data), "--horizons", "1", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "pendulum-swingup" in text and (out / "rollout_pendulum-swingup.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "missing.h5"], "missing.h5"),
+    (["evaluate", "--model", "nope.pt", "--data", "x.h5"], "checkpoint not found"),
+    (["train", "--config", "nope.json"], "config file not found"),
+    (["demo", "--task", "cartpole-swingp"], "cartpole-swingp"),
+])
+def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
+    assert main(argv + (["--out", str(tmp_path / "o")] if argv[0] == "demo" else [])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_demo_tiny_budget(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--episodes", "4", "--episode-steps", "40", "--train-steps", "20",
+                 "--mpc-steps", "8", "--horizon", "3", "--iterations", "2", "--restarts", "2",
+                 "--action-repeat", "2"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mpc_steps"] == 8 and summary["plan_time_per_step_s"] > 0
+    for name in ("returns.png", "rollout_cartpole-swingup.png", "episode.gif", "model/model.pt"):
+        assert (out / name).stat().st_size > 0, name
+    assert "demo summary" in capsys.readouterr().out
