@@ -1,0 +1,68 @@
+"""`gncontrol hnn`: train an HNN (or its MLP baseline) on a Hamiltonian system and report it."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train an HNN or baseline on a Hamiltonian system (mass_spring, pendulum, two_body, ...)"
+
+SYSTEM_NAMES = ("mass_spring", "pendulum", "damped_pendulum", "two_body", "three_body")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags: system, model, sizes, optimisation, output checkpoint and TensorBoard folder."""
+    parser.add_argument("--system", default="mass_spring", help=f"one of {', '.join(SYSTEM_NAMES)}")
+    parser.add_argument("--baseline", action="store_true", help="train the MLP baseline instead")
+    parser.add_argument("--trajectories", type=int, default=50)
+    parser.add_argument("--train-fraction", type=float, default=0.5)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: full batch")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--hidden", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=None, help="checkpoint path (written atomically)")
+    parser.add_argument("--logdir", default=None, help="TensorBoard folder for the loss curve")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generates data, trains, prints train/test derivative MSE, optionally saves a checkpoint."""
+    import torch
+
+    from envs.particles.hamiltonian_systems import make_dataset, make_system
+    from gncontrol.checkpoints import save_checkpoint
+    from gncontrol.hamiltonian_metrics import derivative_mse
+    from gncontrol.models.hnn import HNN, BaselineMLP, fit_derivatives
+
+    if args.system not in SYSTEM_NAMES:
+        raise ValueError(f"unknown system '{args.system}', expected one of {', '.join(SYSTEM_NAMES)}")
+    if not 0 < args.train_fraction < 1:
+        raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
+    torch.manual_seed(args.seed)
+    system = make_system(args.system)
+    train, test = make_dataset(system, args.trajectories, seed=args.seed).split(args.train_fraction)
+    dev = torch.device(args.device)
+    xtr, dxtr = (torch.tensor(a, dtype=torch.float32, device=dev) for a in train.flat())
+    xte, dxte = (torch.tensor(a, dtype=torch.float32, device=dev) for a in test.flat())
+    cls = BaselineMLP if args.baseline else HNN
+    model = cls(system.dim, hidden=args.hidden).to(dev)
+    losses = fit_derivatives(model, xtr, dxtr, steps=args.steps, batch_size=args.batch_size,
+                             lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
+                             progress=True)
+    if args.logdir:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(args.logdir) as writer:
+            for i, loss in enumerate(losses):
+                writer.add_scalar("train/derivative_mse", loss, i)
+    tr = derivative_mse(model.derivative, xtr, dxtr)
+    te = derivative_mse(model.derivative, xte, dxte)
+    print(f"{cls.__name__} on {args.system}: train derivative MSE {tr:.4g}, test {te:.4g}")
+    if args.out:
+        save_checkpoint(args.out, "hnn", {
+            "config": {"model": cls.__name__, "state_dim": system.dim, "hidden": args.hidden,
+                       "system": args.system, "seed": args.seed},
+            "weights": model.state_dict(), "train_mse": tr, "test_mse": te})
+        print(f"checkpoint written to {args.out}")
+    return 0
