@@ -31,6 +31,7 @@ def make_planner(name: str, task, args) -> object:
 
     lo, hi = task.action_low, task.action_high
     common = dict(horizon=args.horizon, action_repeat=args.repeat, seed=args.seed)
+    discrete = discrete_grid(lo, hi, args.discrete) if args.discrete else None
     if name == "cem":
         return planners.CEMPlanner(lo, hi, population=args.samples, elites=max(args.samples // 10, 2),
                                    iterations=args.iterations, momentum=0.1, **common)
@@ -38,14 +39,22 @@ def make_planner(name: str, task, args) -> object:
         return planners.MPPIPlanner(lo, hi, samples=args.samples, iterations=args.iterations, noise_std=0.5,
                                     temperature=args.temperature, **common)
     if name == "random":
-        return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations, **common)
+        return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations,
+                                              discrete_actions=discrete, **common)
     if name == "mcts":
         # equal model budget: expansions * (1 + rollout) decisions ~= samples * iterations * horizon
         budget = args.samples * args.iterations
         return planners.MCTSPlanner(lo, hi, num_expansions=budget, expand_width=args.mcts_width,
                                     max_depth=args.horizon, rollout_horizon=args.horizon,
-                                    action_repeat=args.repeat, seed=args.seed, c_uct=1.0)
+                                    action_repeat=args.repeat, seed=args.seed, c_uct=1.0,
+                                    discrete_actions=discrete)
     raise ValueError(f"unknown planner {name!r}; known: cem, mppi, random, mcts")
+
+
+def discrete_grid(low: np.ndarray, high: np.ndarray, k: int) -> np.ndarray:
+    """[k**A, A] grid of k evenly spaced values per action dimension (for discrete planning)."""
+    axes = [np.linspace(lo, hi, k) for lo, hi in zip(low, high)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
 
 
 def random_episode(task, seed: int, steps: int) -> float:
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=3)
     p.add_argument("--temperature", type=float, default=0.5)
     p.add_argument("--mcts-width", type=int, default=8)
+    p.add_argument("--discrete", type=int, default=0,
+                   help="MCTS and random shooting choose among K evenly spaced values per action dim")
     p.add_argument("--nthread", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--logdir", default=None)
