@@ -59,3 +59,19 @@ def test_demo_tiny_budget(tmp_path, capsys):
     for name in ("returns.png", "rollout_cartpole-swingup.png", "episode.gif", "model/model.pt"):
         assert (out / name).stat().st_size > 0, name
     assert "demo summary" in capsys.readouterr().out
+
+
+def test_shipped_gn_configs_load():
+    """Every configs/gn file names only options its command has."""
+    from pathlib import Path
+
+    from gncontrol.cli import build_parser
+    from gncontrol.cli._common import config_defaults
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    files = sorted((Path(__file__).parent.parent / "configs" / "gn").glob("*.json"))
+    assert files
+    for f in files:
+        command = "demo" if f.name.startswith("demo") else "train"
+        values = config_defaults(sub.choices[command], f)
+        assert values, f
