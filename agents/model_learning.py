@@ -1,0 +1,101 @@
+"""Model learning inside agents: random-control data, a GN model fitted on it, and fine-tuning
+on data the agent gathers, without the checkpointing of gncontrol.training (agents retrain
+often, in memory).
+
+    data = random_data("cartpole-swingup", episodes=20, steps=200, seed=0)   # SystemTrajectories
+    model = new_model(data, latent=64, hidden=(64,), seed=0)                 # normalisers fitted
+    fit_model(model, [data], steps=1500, batch_size=64, lr=1e-3, seed=0)     # Adam on 1-step loss
+    data = append_episode(data, states [T+1, N, 13], actions [T, A])         # grow with new data
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
+from gncontrol.training import fit_model_normalisers
+from gncontrol.transitions import SystemTrajectories, sample_batch
+
+__all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_like"]
+
+
+def random_data(task_name: str, episodes: int, steps: int, seed: int = 0,
+                controller: str = "ou") -> SystemTrajectories:
+    """Episodes of random controls in the real env (envs.collect) as SystemTrajectories."""
+    from envs.collect import collect
+
+    tr = collect(task_name, episodes, steps=steps, controller=controller, seed=seed, progress=False)
+    return SystemTrajectories.from_arrays(task_name, tr)
+
+
+def new_model(data: SystemTrajectories, kind: str = "gn", latent: int = 64, hidden: tuple[int, ...] = (64,),
+              seed: int = 0, device: torch.device | str | None = None) -> GraphForwardModel:
+    """A fresh forward model (weights from `seed`) with normalisers fitted on `data`."""
+    cfg = ForwardModelConfig(kind, (data.static_nodes.shape[-1], data.static_edges.shape[-1],
+                                    data.static_globals.shape[-1]), latent=latent, hidden=tuple(hidden),
+                             num_nodes=data.num_nodes, num_edges=data.num_edges)
+    torch.manual_seed(seed)
+    model = build_forward_model(cfg)
+    fit_model_normalisers(model, [data], seed=seed)
+    return model.to(device)
+
+
+def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: int, batch_size: int = 64,
+              lr: float = 1e-3, noise_std: float = 0.02, seed: int = 0,
+              optimiser: torch.optim.Optimizer | None = None) -> list[float]:
+    """`steps` Adam steps of the 1-step loss on batches split evenly across `sets`; returns the losses.
+
+    Splitting evenly lets a few on-policy episodes weigh as much as a large random data set.
+    """
+    device = next(model.parameters()).device
+    opt = optimiser or torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        b = sample_batch(sets, batch_size, gen)
+        loss = model.loss(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
+                          b.system.to(device), noise_std)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    return losses
+
+
+def empty_like(data: SystemTrajectories, name: str | None = None) -> SystemTrajectories:
+    """A SystemTrajectories of the same system with no episodes (fill it with append_episode)."""
+    return dataclasses.replace(data, name=name or data.name, states=data.states[:0], actions=data.actions[:0],
+                               static_nodes=data.static_nodes[:0], static_edges=data.static_edges[:0],
+                               static_globals=data.static_globals[:0])
+
+
+def append_episode(data: SystemTrajectories, states: torch.Tensor | np.ndarray, actions: torch.Tensor | np.ndarray,
+                   static_from: SystemTrajectories | None = None) -> SystemTrajectories:
+    """`data` plus one episode of the same system: states [T+1, N, 13], actions [T, A] (T = data's).
+
+    The episode's static graph is the first of `static_from` (default: of `data`, which then
+    must not be empty), i.e. the nominal system.
+    """
+    src = static_from if static_from is not None else data
+    if src.num_episodes == 0:
+        raise ValueError("append_episode needs static_from= when data holds no episodes")
+    s = torch.as_tensor(np.asarray(states), dtype=data.states.dtype)[None]
+    a = torch.as_tensor(np.asarray(actions), dtype=data.actions.dtype)[None]
+    if s.shape[2:] != data.states.shape[2:] or a.shape[2:] != data.actions.shape[2:]:
+        raise ValueError(f"episode states {tuple(s.shape[1:])} / actions {tuple(a.shape[1:])} do not fit "
+                         f"data of states {tuple(data.states.shape[1:])}")
+    if data.num_episodes and s.shape[1] != data.states.shape[1]:
+        raise ValueError(f"episode has {s.shape[1] - 1} steps, the data {data.episode_length}")
+    out = dataclasses.replace(
+        data, states=torch.cat([data.states, s]), actions=torch.cat([data.actions, a]),
+        static_nodes=torch.cat([data.static_nodes, src.static_nodes[:1]]),
+        static_edges=torch.cat([data.static_edges, src.static_edges[:1]]),
+        static_globals=torch.cat([data.static_globals, src.static_globals[:1]]))
+    out.check()
+    return out
