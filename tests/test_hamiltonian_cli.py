@@ -21,3 +21,21 @@ def test_hnn_cli_trains_and_saves(tmp_path, capsys):
 def test_hnn_cli_rejects_unknown_system(capsys):
     assert main(["hnn", "--system", "ten_body"]) == 2
     assert "unknown system" in capsys.readouterr().err
+
+
+def test_hnn_configs_parse_and_bad_keys_are_errors(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from gncontrol.cli import build_parser
+    from gncontrol.cli._common import config_defaults
+
+    sub = build_parser().parse_args(["hnn"])._parser
+    paths = sorted(Path("configs/hamiltonian").glob("hnn_*.json"))
+    assert paths
+    for path in paths:
+        assert config_defaults(sub, path)["system"] in path.name
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"sistem": "pendulum"}))
+    assert main(["hnn", "--config", str(bad)]) == 2
+    assert "unknown option 'sistem'" in capsys.readouterr().err

@@ -11,6 +11,8 @@ SYSTEM_NAMES = ("mass_spring", "pendulum", "damped_pendulum", "two_body", "three
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags: system, model, sizes, optimisation, output checkpoint and TensorBoard folder."""
+    parser.add_argument("--config", default=None,
+                        help="JSON file of flag defaults, flags win (e.g. configs/hamiltonian/hnn_two_body.json)")
     parser.add_argument("--system", default="mass_spring", help=f"one of {', '.join(SYSTEM_NAMES)}")
     parser.add_argument("--baseline", action="store_true", help="train the MLP baseline instead")
     parser.add_argument("--trajectories", type=int, default=50)
@@ -66,3 +68,4 @@ def run(args: argparse.Namespace) -> int:
             "weights": model.state_dict(), "train_mse": tr, "test_mse": te})
         print(f"checkpoint written to {args.out}")
     return 0
+
