@@ -75,3 +75,17 @@ def test_shipped_gn_configs_load():
         command = "demo" if f.name.startswith("demo") else "train"
         values = config_defaults(sub.choices[command], f)
         assert values, f
+
+
+@pytest.mark.parametrize("planner", ["cem", "mcts"])
+def test_plan_with_true_model(planner, tmp_path, capsys):
+    out = tmp_path / planner
+    assert main(["plan", "--task", "pendulum-swingup", "--model", "true", "--planner", planner, "--steps", "4",
+                 "--horizon", "3", "--iterations", "2", "--samples", "16", "--out", str(out), "--no-video"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "true" and len(summary["returns"]) == 1
+
+
+def test_plan_rejects_gradient_on_true_model(capsys, tmp_path):
+    assert main(["plan", "--model", "true", "--planner", "gradient", "--out", str(tmp_path)]) == 2
+    assert "not differentiable" in capsys.readouterr().err

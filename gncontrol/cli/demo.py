@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from gncontrol.cli._common import add_config_argument
+from gncontrol.cli._mpc import add_planner_arguments
 
 HELP = "collect data, train a GN model, evaluate it and run gradient MPC with it (the main job)"
 
@@ -23,7 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `gncontrol demo` (defaults: about 10 minutes on a 2-core CPU)."""
     add_config_argument(p)
     p.add_argument("--task", default="cartpole-swingup")
-    p.add_argument("--planner", default="gradient", choices=["gradient", "cem", "mppi", "random", "mcts"])
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--episodes", type=int, default=100, help="random-control episodes to collect")
     p.add_argument("--episode-steps", type=int, default=500, help="control steps per collected episode")
@@ -33,10 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--latent", type=int, default=64)
     p.add_argument("--hidden", type=int, nargs="+", default=[64])
-    p.add_argument("--horizon", type=int, default=12, help="planned decisions")
-    p.add_argument("--action-repeat", type=int, default=4, help="control steps each decision is held")
-    p.add_argument("--iterations", type=int, default=8, help="gradient steps per replanning")
-    p.add_argument("--restarts", type=int, default=4)
+    add_planner_arguments(p)
     p.add_argument("--mpc-steps", type=int, default=None, help="control steps of the MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-video", action="store_true")
@@ -45,64 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1: the demo's graphs are small, and extra OpenMP threads "
                    "slow small ops down, badly so on a busy machine)")
-
-
-def make_planner(name: str, task, args: argparse.Namespace, device):
-    """A planner of the given kind with the demo's horizon and budget."""
-    import planners
-
-    lo, hi = task.action_low, task.action_high
-    common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
-    if name == "gradient":
-        return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
-                                        device=device, **common)
-    return planners.PLANNERS[name](lo, hi, **common)
-
-
-def random_policy_return(task, steps: int, seed: int) -> float:
-    """Return of uniform random actions in the real environment over `steps` control steps."""
-    import numpy as np
-
-    env = task.make_env(seed=seed)
-    env.reset()
-    rng = np.random.default_rng(seed)
-    total = 0.0
-    for _ in range(steps):
-        ts = env.step(rng.uniform(task.action_low, task.action_high))
-        total += float(ts.reward or 0.0)
-        if ts.last():
-            break
-    return total
-
-
-def save_gif(frames, path: Path, fps: int) -> Path | None:
-    """Writes frames [H, W, 3] as an animated GIF (imageio); None if imageio is missing."""
-    try:
-        import imageio.v2 as imageio
-    except ImportError:  # pragma: no cover - gymnasium[mujoco] brings imageio
-        return None
-    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
-    return path
-
-
-def plot_returns(mpc_rewards: list[float], random_return: float, path: Path) -> Path:
-    """Cumulative reward of the MPC episode beside the random policy's final return."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.cumsum(mpc_rewards), label="gradient MPC, learned GN model")
-    ax.axhline(random_return, color="gray", ls="--", label="random policy (final return)")
-    ax.set_xlabel("control step")
-    ax.set_ylabel("cumulative reward")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,11 +53,18 @@ def run(args: argparse.Namespace) -> int:
     from envs.tasks import get_task
     from envs.true_model import TaskEnv
     from gncontrol.cli._common import load_systems, resolve_device
+    from gncontrol.cli._mpc import (
+        frame_recorder,
+        learned_model_params,
+        make_planner,
+        plot_returns,
+        random_policy_return,
+        save_gif,
+    )
     from gncontrol.cli.train import model_config_for
     from gncontrol.forward_metrics import rollout_errors
     from gncontrol.models.graph_forward import ConstantModel
     from gncontrol.plots import plot_rollout
-    from gncontrol.systems import GraphSystem
     from gncontrol.training import TrainConfig, train_forward_model
     from planners import run_episode
 
@@ -173,30 +119,23 @@ def run(args: argparse.Namespace) -> int:
     # 4. MPC in the real environment
     t0 = time.time()
     steps = args.mpc_steps or task.episode_length
-    graph = task.graph()
-    params = GraphSystem.single(graph.static_graph().to(device, torch.float32), graph.edge_actuator,
-                                graph.action_dim)
+    params = learned_model_params(task, device)
     env = TaskEnv(task, seed=args.seed + 1, device=device)
     planner = make_planner(args.planner, task, args, device)
     print(f"[4/4] {args.planner} MPC with the learned model for {steps} control steps "
           f"(horizon {args.horizon} x repeat {args.action_repeat})")
     frames_every = 2
-    counter = {"t": 0}
-
-    def render():
-        counter["t"] += 1
-        return env.render(96) if counter["t"] % frames_every == 0 else None
-
     writer = SummaryWriter(str(out / "tb_mpc"))
     result = run_episode(env, planner, model, task.reward, params=params, max_steps=steps, writer=writer,
-                         render=None if args.no_video else render, tag=f"mpc/{args.task}")
+                         render=None if args.no_video else frame_recorder(env, frames_every), tag=f"mpc/{args.task}")
     writer.close()
     timings["mpc_s"] = time.time() - t0
     random_return = random_policy_return(task, steps, args.seed + 1)
     frames = [f for f in result.frames if f is not None]
     video = save_gif(frames, out / "episode.gif", fps=int(round(1 / task.control_timestep / frames_every))) \
         if frames else None
-    returns_plot = plot_returns(result.rewards, random_return, out / "returns.png")
+    returns_plot = plot_returns(result.rewards, random_return, out / "returns.png",
+                                f"{args.planner} MPC, learned GN model")
 
     summary = {
         "task": args.task, "planner": args.planner, "device": str(device),

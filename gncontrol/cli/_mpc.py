@@ -1,0 +1,113 @@
+"""MPC pieces shared by `gncontrol plan` and `gncontrol demo`: planner factory, baselines, outputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_planner_arguments", "make_planner", "random_policy_return", "save_gif", "plot_returns",
+           "learned_model_params"]
+
+
+def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterations: int = 8) -> None:
+    """Planner options common to the commands that run MPC."""
+    p.add_argument("--planner", default="gradient", choices=["gradient", "cem", "mppi", "random", "mcts"])
+    p.add_argument("--horizon", type=int, default=horizon, help="planned decisions")
+    p.add_argument("--action-repeat", type=int, default=4, help="control steps each decision is held")
+    p.add_argument("--iterations", type=int, default=iterations,
+                   help="optimisation steps per replanning (gradient, cem, mppi)")
+    p.add_argument("--restarts", type=int, default=4, help="gradient planner: plans optimised together")
+    p.add_argument("--samples", type=int, default=None,
+                   help="sampling planners: action sequences per iteration (default: the planner's)")
+
+
+def make_planner(name: str, task, args: argparse.Namespace, device):
+    """A planner of the given kind from the command's options."""
+    import planners
+
+    lo, hi = task.action_low, task.action_high
+    common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
+    if name == "gradient":
+        return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
+                                        device=device, **common)
+    if name == "cem" and args.samples:  # the usual 10% elite fraction
+        return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
+                                   elites=max(2, args.samples // 10), **common)
+    if name == "mppi" and args.samples:
+        return planners.MPPIPlanner(lo, hi, iterations=args.iterations, samples=args.samples, **common)
+    if name in ("cem", "mppi"):
+        return planners.PLANNERS[name](lo, hi, iterations=args.iterations, **common)
+    if name == "mcts":
+        return planners.MCTSPlanner(lo, hi, max_depth=args.horizon, rollout_horizon=args.horizon,
+                                    action_repeat=args.action_repeat, seed=args.seed)
+    if name == "random" and args.samples:
+        return planners.PLANNERS[name](lo, hi, samples=args.samples, **common)
+    return planners.PLANNERS[name](lo, hi, **common)
+
+
+def learned_model_params(task, device):
+    """The true static graph of a task's nominal system as the GraphSystem a GN model plans with."""
+    import torch
+
+    from gncontrol.systems import GraphSystem
+
+    graph = task.graph()
+    return GraphSystem.single(graph.static_graph().to(device, torch.float32), graph.edge_actuator,
+                              graph.action_dim)
+
+
+def random_policy_return(task, steps: int, seed: int) -> float:
+    """Return of uniform random actions in the real environment over `steps` control steps."""
+    import numpy as np
+
+    env = task.make_env(seed=seed)
+    env.reset()
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for _ in range(steps):
+        ts = env.step(rng.uniform(task.action_low, task.action_high))
+        total += float(ts.reward or 0.0)
+        if ts.last():
+            break
+    return total
+
+
+def save_gif(frames, path: Path, fps: int) -> Path | None:
+    """Writes frames [H, W, 3] as an animated GIF (imageio); None if imageio is missing."""
+    try:
+        import imageio.v2 as imageio
+    except ImportError:  # pragma: no cover - gymnasium[mujoco] brings imageio
+        return None
+    imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    return path
+
+
+def plot_returns(mpc_rewards: list[float], random_return: float, path: Path, label: str) -> Path:
+    """Cumulative reward of the MPC episode beside the random policy's final return."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.cumsum(mpc_rewards), label=label)
+    ax.axhline(random_return, color="gray", ls="--", label="random policy (final return)")
+    ax.set_xlabel("control step")
+    ax.set_ylabel("cumulative reward")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def frame_recorder(env, every: int = 2, size: int = 96):
+    """A render callback for planners.run_episode that keeps every `every`-th frame (else None)."""
+    counter = {"t": 0}
+
+    def render():
+        counter["t"] += 1
+        return env.render(size) if counter["t"] % every == 0 else None
+
+    return render

@@ -1,0 +1,86 @@
+"""`gncontrol plan`: MPC in the real environment with a learned model or the true simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gncontrol.cli._common import add_config_argument
+from gncontrol.cli._mpc import add_planner_arguments
+
+HELP = "run MPC in the real environment with a learned model (CKPT) or the true simulator"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `gncontrol plan`."""
+    add_config_argument(p)
+    p.add_argument("--task", default="cartpole-swingup")
+    p.add_argument("--model", required=True, help="checkpoint from `gncontrol train`, or 'true' for the "
+                   "true MuJoCo simulator (the upper bound; sampling planners and MCTS only)")
+    p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
+                   "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
+    add_planner_arguments(p)
+    p.add_argument("--steps", type=int, default=None, help="control steps (default: the episode length)")
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--out", default="runs/plan")
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the episodes; prints return and planning time; writes summary.json, GIF, TensorBoard."""
+    import numpy as np
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    from envs.tasks import get_task
+    from envs.true_model import TaskEnv, TrueModel
+    from gncontrol.cli._common import resolve_device
+    from gncontrol.cli._mpc import frame_recorder, learned_model_params, make_planner, save_gif
+    from gncontrol.training import load_forward_model
+    from planners import run_episode
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    task = get_task(args.task)
+    reward_task = get_task(args.reward) if args.reward else task
+    if reward_task.graph().num_nodes != task.graph().num_nodes:
+        raise ValueError(f"--reward {args.reward} is for another body than --task {args.task}")
+    if args.model == "true":
+        model, params = TrueModel.from_task(task, device=device), None
+        if args.planner == "gradient":
+            raise ValueError("the true simulator is not differentiable: use --planner cem|mppi|random|mcts")
+    else:
+        model, _ = load_forward_model(args.model, device)
+        params = learned_model_params(task, device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(str(out / "tb"))
+    steps = args.steps or task.episode_length
+    results = []
+    for ep in range(args.episodes):
+        env = TaskEnv(task, seed=args.seed + ep, true_model=model if args.model == "true" else None, device=device)
+        planner = make_planner(args.planner, task, args, device)
+        render = None if args.no_video or ep > 0 else frame_recorder(env)
+        res = run_episode(env, planner, model, reward_task.reward, params=params, max_steps=steps,
+                          writer=writer, render=render, tag=f"plan/episode{ep}")
+        results.append(res)
+        print(f"episode {ep}: return {res.episode_return:.1f} over {res.steps} steps, planning "
+              f"{res.plan_time_per_step * 1000:.0f} ms per control step")
+        frames = [f for f in res.frames if f is not None]
+        if frames:
+            save_gif(frames, out / "episode.gif", fps=int(round(1 / task.control_timestep / 2)))
+    writer.close()
+    returns = [r.episode_return for r in results]
+    per_step = float(np.mean([r.plan_time_per_step for r in results]))
+    summary = {"task": args.task, "reward": reward_task.name, "model": args.model, "planner": args.planner,
+               "returns": returns, "mean_return": float(np.mean(returns)), "plan_time_per_step_s": per_step,
+               "real_time_factor": per_step / task.control_timestep, "horizon": args.horizon,
+               "action_repeat": args.action_repeat}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"mean return {summary['mean_return']:.1f}; planning {per_step * 1000:.0f} ms per control step = "
+          f"{summary['real_time_factor']:.1f}x the control period; outputs in {out}/")
+    return 0
