@@ -1,0 +1,48 @@
+"""Online MPC agent and the model-learning helpers it uses (tiny budgets: behaviour, not quality)."""
+
+import pytest
+import torch
+
+from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
+from agents.mpc_agent import MPCAgentConfig, make_planner, run_online_mpc
+from envs.tasks import get_task
+
+
+def test_fit_model_lowers_the_one_step_loss():
+    data = random_data("pendulum-swingup", episodes=2, steps=40, seed=0)
+    model = new_model(data, latent=16, hidden=(16,), seed=0)
+    losses = fit_model(model, [data], steps=60, batch_size=32, lr=3e-3)
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < 0.5 * first
+
+
+def test_append_episode_grows_data_and_checks_shapes():
+    data = random_data("pendulum-swingup", episodes=2, steps=10, seed=0)
+    agent = empty_like(data)
+    assert agent.num_episodes == 0
+    with pytest.raises(ValueError, match="static_from"):
+        append_episode(agent, data.states[0], data.actions[0])
+    agent = append_episode(agent, data.states[1], data.actions[1], data)
+    assert agent.num_episodes == 1
+    torch.testing.assert_close(agent.states[0], data.states[1])
+    torch.testing.assert_close(agent.static_nodes[0], data.static_nodes[0])
+    with pytest.raises(ValueError, match="steps"):
+        append_episode(agent, data.states[0, :5], data.actions[0, :4])
+
+
+def test_online_mpc_loop_collects_finetunes_and_reports():
+    cfg = MPCAgentConfig(task="pendulum-swingup", random_episodes=2, episode_steps=12, iterations=2,
+                         train_steps=10, finetune_steps=5, latent=16, hidden=(16,), horizon=3,
+                         action_repeat=2, population=16, elites=4, plan_iterations=1)
+    lines = []
+    results = run_online_mpc(cfg, log=lines.append)
+    assert [r.iteration for r in results] == [0, 1]
+    # env steps count the random data and every agent episode
+    assert [r.env_steps for r in results] == [2 * 12 + 12, 2 * 12 + 24]
+    assert all(r.episode_return == r.episode_return and r.model_loss > 0 for r in results)
+    assert len(lines) == 2 and "iter 1" in lines[1]
+
+
+def test_unknown_planner_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown planner"):
+        make_planner(MPCAgentConfig(planner="nope"), get_task("pendulum-swingup"))
