@@ -1,0 +1,211 @@
+"""System identification: 100-step rollout error without / with identification / with true parameters.
+
+Per task, on parameter-randomised data (masses, lengths, damping, gear; envs/randomisation.py),
+three models get the same data and training budget (steps x transitions per step):
+  (a) no ID      a GN forward model whose static graph is one fixed system's (no per-episode info)
+  (c) true       a GN forward model given each episode's true static graph
+  (b) ID         the recurrent-GN encoder + GN forward model (gncontrol.models.system_id), jointly
+Held-out episodes: the encoder reads steps 0..20 (20 steps of random control), then the model rolls
+out 100 steps from step 20 (true controls in, predictions fed back); the paper's normalised
+error (constant model = 1). Also (d) the window of a DIFFERENT held-out system and (e) a window of the
+same system (same start state) with zero controls. A ridge-regularised linear probe maps the latent
+graph (training episodes' windows) to the true parameter scales; R^2 on held-out episodes.
+
+    python benchmarks/system_id.py --quick                                  # pendulum, minutes
+    python benchmarks/system_id.py --quick --tasks pendulum-swingup cartpole-swingup
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+WINDOW = 20
+HORIZON = 100
+
+
+def load_or_collect(task: str, kind: str, episodes: int, seed: int, data_dir: Path):
+    """(SystemTrajectories, parameter dicts) of randomised episodes; kind 'zero' = zero controls."""
+    from envs.collect import collect
+    from gncontrol.datasets import load_trajectories
+    from gncontrol.transitions import SystemTrajectories
+
+    steps = WINDOW + HORIZON
+    path = data_dir / f"{task}_{kind}_{episodes}x{steps}_s{seed}.h5"
+    if not path.exists():
+        policy = None
+        if kind == "zero":
+            from envs.tasks import get_task
+
+            a = get_task(task).action_dim
+            policy = lambda s, t: np.zeros(a)  # noqa: E731
+        collect(task, episodes, steps=steps, seed=seed, out=path, randomise=True, progress=False, policy=policy)
+    data = load_trajectories(path)
+    return SystemTrajectories.from_arrays(task, data), data.metadata["parameters"]
+
+
+def parameter_table(params: list[dict]) -> tuple[list[str], np.ndarray]:
+    """(names, [n_ep, P]) of the randomised scales that vary across episodes (world body excluded)."""
+    names, cols = [], []
+    for key in ("mass_scale", "length_scale", "damping_scale", "gear_scale"):
+        if key not in params[0]:
+            continue
+        arr = np.array([p[key] for p in params])
+        for j in range(arr.shape[1]):
+            if arr[:, j].std() > 1e-9:
+                names.append(f"{key.replace('_scale', '')}[{j}]")
+                cols.append(arr[:, j])
+    return names, np.stack(cols, 1)
+
+
+def no_id_view(data, ref):
+    """The data with every episode's static graph replaced by `ref`'s episode 0 (no per-episode information)."""
+    return dataclasses.replace(data, static_nodes=ref.static_nodes[:1].expand_as(data.static_nodes).clone(),
+                               static_edges=ref.static_edges[:1].expand_as(data.static_edges).clone(),
+                               static_globals=ref.static_globals[:1].expand_as(data.static_globals).clone())
+
+
+def after_window(data):
+    """The episodes from step WINDOW on (the part predicted after identification)."""
+    return dataclasses.replace(data, states=data.states[:, WINDOW:], actions=data.actions[:, WINDOW:])
+
+
+def r2_scores(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+              ridge: float = 1e-3) -> np.ndarray:
+    """Per-column R^2 on the test set of a ridge linear regression from standardised features."""
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-8
+    a = np.c_[(x_train - mu) / sd, np.ones(len(x_train))]
+    w = np.linalg.solve(a.T @ a + ridge * len(a) * np.eye(a.shape[1]), a.T @ y_train)
+    pred = np.c_[(x_test - mu) / sd, np.ones(len(x_test))] @ w
+    ss_res = ((pred - y_test) ** 2).sum(0)
+    ss_tot = ((y_test - y_test.mean(0)) ** 2).sum(0)
+    return 1 - ss_res / ss_tot
+
+
+def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
+    """Trains (a), (c), (b) on one task; returns (error row, probe row)."""
+    from gncontrol.forward_metrics import normalised_rollout_error
+    from gncontrol.models.graph_forward import ForwardModelConfig
+    from gncontrol.models.system_id import IdentifiedModel, SystemIDConfig, identify, latent_features
+    from gncontrol.system_id_training import train_system_id, windows_of
+    from gncontrol.training import train_forward_model
+
+    data_dir, out = Path(args.data_dir), Path(args.out)
+    train, p_train = load_or_collect(task, "train", args.episodes, args.seed, data_dir)
+    test, p_test = load_or_collect(task, "eval", args.eval_episodes, args.seed + 1, data_dir)
+    zero, _ = load_or_collect(task, "zero", args.eval_episodes, args.seed + 1, data_dir)
+    s = train
+    sizes = (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1])
+    fcfg = ForwardModelConfig("gn", sizes, latent=args.latent, hidden=tuple(args.hidden))
+    times, models = {}, {}
+    for name, view in (("noid", lambda d: no_id_view(d, train)), ("true", lambda d: d)):
+        t0 = time.time()
+        models[name] = train_forward_model(fcfg, [view(train)], [], tcfg, out / task / name,
+                                           device=args.device, progress=False).eval()
+        times[name] = time.time() - t0
+    t0 = time.time()
+    scfg = SystemIDConfig(forward_latent=args.latent, forward_hidden=tuple(args.hidden), window=WINDOW)
+    sysid = train_system_id(scfg, [train], [], tcfg, out / task / "sysid", args.targets_per_window,
+                            device=args.device, progress=False).eval()
+    times["sysid"] = time.time() - t0
+
+    eps = torch.arange(test.num_episodes)
+    zeros = torch.zeros_like(eps)
+    rest = after_window(test)
+
+    def id_error(window_data, episodes) -> float:
+        w = windows_of(window_data, episodes, zeros, WINDOW)
+        w = dataclasses.replace(w, system=test.system(eps)).to(args.device)
+        latent = identify(sysid, w)
+        return normalised_rollout_error(IdentifiedModel(sysid, latent), rest, HORIZON, 1, args.device)
+
+    err = {
+        "(a) no ID": normalised_rollout_error(models["noid"], no_id_view(rest, train), HORIZON, 1, args.device),
+        "(b) ID, 20-step window": id_error(test, eps),
+        "(c) true parameters": normalised_rollout_error(models["true"], rest, HORIZON, 1, args.device),
+        "(d) ID, window of another system": id_error(test, (eps + 1) % len(eps)),
+        "(e) ID, zero-control window": id_error(zero, eps),
+    }
+    b, a, c = err["(b) ID, 20-step window"], err["(a) no ID"], err["(c) true parameters"]
+
+    # linear probe: latent graph of each episode's first window -> true parameter scales
+    def latents(data) -> np.ndarray:
+        e = torch.arange(data.num_episodes)
+        w = windows_of(data, e, torch.zeros_like(e), WINDOW).to(args.device)
+        return latent_features(identify(sysid, w)).cpu().numpy()
+
+    names, y_tr = parameter_table(p_train)
+    _, y_te = parameter_table(p_test)
+    r2 = r2_scores(latents(train), y_tr, latents(test), y_te)
+    print(f"[{task}] done: errors {({k: round(v, 4) for k, v in err.items()})}, train s {times}", flush=True)
+
+    return (task, err, b / c, b / a, times), (task, names, r2)
+
+
+def main() -> None:
+    """Trains the three models per task and prints the markdown tables for benchmarks/RESULTS.md."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short training (minutes per task)")
+    ap.add_argument("--tasks", nargs="+", default=["pendulum-swingup", "cartpole-swingup"])
+    ap.add_argument("--episodes", type=int, default=400, help="training episodes (each a random system)")
+    ap.add_argument("--eval-episodes", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--batch-size", type=int, default=128, help="transitions per step (all models)")
+    ap.add_argument("--targets-per-window", type=int, default=8)
+    ap.add_argument("--latent", type=int, default=128)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[128])
+    ap.add_argument("--lr-final", type=float, default=1e-5)
+    ap.add_argument("--data-dir", default="runs/sysid_data")
+    ap.add_argument("--out", default="runs/bench_sysid")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.quick:
+        args.steps, args.latent, args.hidden, args.lr_final = 2000, 64, [64], 1e-4
+    torch.set_num_threads(args.threads)
+
+    from gncontrol.training import TrainConfig
+
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"config: {args.episodes} randomised training episodes, {args.eval_episodes} held-out, "
+          f"{WINDOW + HORIZON} steps each (uniform random controls); {args.steps} steps x {args.batch_size} "
+          f"transitions (ID: {args.batch_size // args.targets_per_window} windows x {args.targets_per_window}); "
+          f"MLPs {args.hidden} -> latent {args.latent}; window {WINDOW}, horizon {HORIZON}; seed {args.seed}")
+    tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=args.lr_final,
+                       val_every=10**9, checkpoint_every=args.steps, seed=args.seed)
+    rows, probes = [], []
+    for task in args.tasks:
+        row, probe = run_task(task, args, tcfg)
+        rows.append(row)
+        probes.append(probe)
+    print(f"\n### System identification: {HORIZON}-step normalised rollout error (constant model = 1)\n")
+    print("| task | (a) no ID | (b) ID | (c) true | (d) other system's window | (e) zero-control window "
+          "| ID / true | ID / no ID | train s (noID/true/ID) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for task, err, r_true, r_noid, times in rows:
+        cells = [f"{v:.4f}" for v in err.values()]
+        print(f"| {task} | " + " | ".join(cells) + f" | {r_true:.2f} | {r_noid:.2f} | "
+              f"{times['noid']:.0f}/{times['true']:.0f}/{times['sysid']:.0f} |")
+    print("\n### Linear probe latent graph -> true parameter scales (R^2 on held-out episodes)\n")
+    print("| task | " + " | ".join(["parameter", "R^2"]) + " |")
+    print("| --- | --- | --- |")
+    for task, names, r2 in probes:
+        for n, v in zip(names, r2):
+            print(f"| {task} | {n} | {v:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Joint end-to-end training of the system-ID encoder and its GN forward model.
+
+Each step draws, per system, B episodes (each episode = one randomised system); from each a
+window of W steps starting anywhere (the encoder's input) and K transitions anywhere else
+in the same episode (the forward model's one-step targets, read with the window's latent).
+Optimiser, learning-rate decay, input noise, per-step generators (exact resume) and
+validation follow gncontrol.training (TrainConfig, its LR schedule and step seeding).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from gncontrol.checkpoints import load_checkpoint, save_checkpoint
+from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
+from gncontrol.training import TrainConfig, _lr_at, _step_generator
+from gncontrol.transitions import SystemTrajectories, sample_batch
+
+__all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "train_system_id", "load_system_id_model",
+           "CHECKPOINT_KIND"]
+
+CHECKPOINT_KIND = "system_id_model"
+
+
+@dataclasses.dataclass
+class SysIDBatch:
+    """Windows [B] of one system and the K transitions per window (B*K graphs, grouped by window)."""
+
+    window: IdentificationWindow
+    state: object
+    action: torch.Tensor
+    next_nodes: torch.Tensor
+    system: object
+    targets_per_window: int
+
+    def to(self, device) -> SysIDBatch:
+        """The batch on `device`."""
+        return SysIDBatch(self.window.to(device), self.state.to(device), self.action.to(device),
+                          self.next_nodes.to(device), self.system.to(device), self.targets_per_window)
+
+
+def windows_of(data: SystemTrajectories, episodes: torch.Tensor, starts: torch.Tensor,
+               length: int) -> IdentificationWindow:
+    """Windows of `length` steps from (episode, start) index tensors [B] of one system's data."""
+    if length < 1 or length > data.episode_length:
+        raise ValueError(f"window length {length} must be in [1, {data.episode_length}]")
+    if (starts < 0).any() or (starts + length > data.episode_length).any():
+        raise ValueError(f"window starts must be in [0, {data.episode_length - length}]")
+    offs = torch.arange(length + 1)
+    t = starts[:, None] + offs[None]
+    states = data.states[episodes[:, None], t]
+    actions = data.actions[episodes[:, None], t[:, :-1]]
+    return IdentificationWindow(states, actions, data.system(episodes))
+
+
+def sample_sysid_batch(data: SystemTrajectories, windows: int, targets: int, window: int,
+                       generator: torch.Generator) -> SysIDBatch:
+    """B=`windows` random windows of one system and `targets` random transitions per window's episode."""
+    ep = torch.randint(0, data.num_episodes, (windows,), generator=generator)
+    start = torch.randint(0, data.episode_length - window + 1, (windows,), generator=generator)
+    w = windows_of(data, ep, start, window)
+    ep_t = ep.repeat_interleave(targets)
+    t = torch.randint(0, data.episode_length, (windows * targets,), generator=generator)
+    tb = data.transitions(ep_t, t)
+    return SysIDBatch(w, tb.state, tb.action, tb.next_nodes, tb.system, targets)
+
+
+def validation_loss(model: SystemIDModel, systems: list[SystemTrajectories], window: int, device,
+                    seed: int = 12345) -> float:
+    """Mean one-step loss (no noise) on a fixed sample of windows/targets of held-out episodes."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for k, data in enumerate(systems):
+            b = sample_sysid_batch(data, 32, 8, window, torch.Generator().manual_seed(seed + k)).to(device)
+            total += model.loss(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window).item()
+    model.train()
+    return total / max(1, len(systems))
+
+
+def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTrajectories],
+                    val_sets: list[SystemTrajectories], config: TrainConfig, out_dir: str | Path,
+                    targets_per_window: int = 8, device: str | torch.device = "cpu", resume: bool = False,
+                    stop_after: int | None = None, progress: bool = True,
+                    metadata: dict | None = None) -> SystemIDModel:
+    """Trains (or resumes) encoder + forward model jointly; writes out_dir/model.pt and TensorBoard logs.
+
+    Per step and system: batch_size // targets_per_window windows of `model_config.window`
+    steps, each with `targets_per_window` one-step targets from its own episode (so one step
+    sees batch_size transitions per system, as a forward model trained with the same
+    batch_size). Systems of different topology are summed into one loss.
+    """
+    if targets_per_window < 1 or config.batch_size < targets_per_window:
+        raise ValueError(f"need 1 <= targets_per_window ({targets_per_window}) <= batch_size "
+                         f"({config.batch_size})")
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    ckpt = out_dir / "model.pt"
+    n_windows = config.batch_size // targets_per_window
+    torch.manual_seed(config.seed)
+    model = SystemIDModel(model_config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start = 0
+    if resume and ckpt.exists():
+        record = load_checkpoint(ckpt, CHECKPOINT_KIND)
+        model.load_state_dict(record["model"])
+        optimiser.load_state_dict(record["optimiser"])
+        start = record["step"]
+    else:
+        b = sample_batch(train_sets, 4096, torch.Generator().manual_seed(config.seed))
+        model.fit_normalisers(b.state.nodes[None, :, :13], b.next_nodes[None, :, :13], b.system, b.action[None])
+    model.to(device)
+    for state in optimiser.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out_dir / "tb"), purge_step=start if start else None)
+
+    def save(step: int) -> None:
+        save_checkpoint(ckpt, CHECKPOINT_KIND, {
+            "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+            "model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(config),
+            "targets_per_window": targets_per_window, "systems": [s.name for s in train_sets],
+            "metadata": metadata or {}})
+
+    end = config.steps if stop_after is None else min(stop_after, config.steps)
+    bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train system-ID",
+               disable=not progress, dynamic_ncols=True)
+    for step in bar:
+        for group in optimiser.param_groups:
+            group["lr"] = _lr_at(config, step)
+        gen = _step_generator(config, step, 0)
+        batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen).to(device)
+                   for d in train_sets]
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
+        loss = sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
+                         config.noise_std) for b in batches) / len(batches)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimiser.step()
+        done = step + 1
+        if done % 50 == 0 or done == end:
+            writer.add_scalar("train/loss", loss.item(), done)
+            writer.add_scalar("train/lr", _lr_at(config, step), done)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if val_sets and (done % config.val_every == 0 or done == config.steps):
+            writer.add_scalar("val/one_step_loss",
+                              validation_loss(model, val_sets, model_config.window, device), done)
+        if done % config.checkpoint_every == 0 or done == end:
+            save(done)
+    writer.flush()
+    writer.close()
+    return model
+
+
+def load_system_id_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[SystemIDModel, dict]:
+    """Rebuilds a trained system-ID model from its checkpoint; returns (model in eval mode, record)."""
+    record = load_checkpoint(path, CHECKPOINT_KIND)
+    cfg = dict(record["model_config"])
+    for k in ("latent_sizes", "encoder_mlp", "forward_hidden"):
+        cfg[k] = tuple(cfg[k])
+    model = SystemIDModel(SystemIDConfig(**cfg))
+    model.load_state_dict(record["model"])
+    return model.to(device).eval(), record

@@ -1,0 +1,55 @@
+"""`gncontrol train-sysid` and `gncontrol identify` end to end on a tiny randomised pendulum dataset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gncontrol.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sysid")
+    data = d / "pend.h5"
+    assert main(["collect", "--task", "pendulum-swingup", "--episodes", "6", "--steps", "12", "--randomise",
+                 "--out", str(data), "--no-progress"]) == 0
+    out = d / "run"
+    assert main(["train-sysid", "--data", str(data), "--out", str(out), "--steps", "4", "--window", "5",
+                 "--targets-per-window", "2", "--batch-size", "8", "--latent", "16", "--hidden", "16",
+                 "--encoder-hidden", "8", "--latent-sizes", "4", "4", "4", "--val-fraction", "0.34"]) == 0
+    return d, data, out / "model.pt"
+
+
+def test_identify_from_file_and_from_fresh_window(trained, capsys):
+    from gncontrol.models.system_id import load_identified
+    from gncontrol.system_id_training import load_system_id_model
+    from gncontrol.transitions import SystemTrajectories
+
+    d, data, ckpt = trained
+    assert main(["identify", "--model", str(ckpt), "--data", str(data), "--episode", "2", "--steps", "5",
+                 "--out", str(d / "a.pt")]) == 0
+    assert "latent graph nodes (2, 4)" in capsys.readouterr().out
+    latent, meta = load_identified(d / "a.pt")
+    assert meta["episode"] == 2 and meta["steps"] == 5 and meta["parameters"]["mass_scale"]
+    # the saved latent drives the model from any start state of that system
+    model, _ = load_system_id_model(ckpt)
+    from gncontrol.datasets import load_trajectories
+
+    traj = SystemTrajectories.from_arrays("p", load_trajectories(data))
+    tb = traj.transitions(torch.tensor([2, 2, 2]), torch.tensor([6, 8, 10]))
+    nxt = model.step(tb.state, tb.action, latent)
+    assert nxt.nodes.shape == tb.next_nodes.shape and torch.isfinite(nxt.nodes).all()
+    assert main(["identify", "--model", str(ckpt), "--task", "pendulum-swingup", "--steps", "5", "--randomise",
+                 "--seed", "3", "--out", str(d / "b.pt")]) == 0
+    assert load_identified(d / "b.pt")[1]["randomise"] is True
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--steps", "50"], "exceeds the episode"),
+    (["--episode", "9"], "--episode 9"),
+])
+def test_identify_bad_input_is_one_clear_line(trained, extra, message, capsys):
+    d, data, ckpt = trained
+    assert main(["identify", "--model", str(ckpt), "--data", str(data), "--out", str(d / "x.pt"), *extra]) != 0
+    assert message in capsys.readouterr().err
