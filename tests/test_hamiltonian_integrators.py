@@ -11,7 +11,14 @@ import torch
 from gncontrol.hamiltonian import canonical_matrix, grad_h, symplectic_gradient
 from gncontrol.integrators import INTEGRATORS, get_integrator, integrate, solve_ivp_ground_truth
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """These tests check round-off-level identities: run them in float64, then restore."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def pendulum_h(x):
