@@ -128,3 +128,26 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match=r"\[B, D\]"):
         integrate(pendulum_field, torch.zeros(3), 0.1, 2)
     assert set(INTEGRATORS) >= {"euler", "rk2", "rk3", "rk4", "leapfrog", "symplectic_euler"}
+
+
+def test_metrics_time_reversal_energy_and_derivative():
+    from gncontrol.hamiltonian_metrics import (
+        derivative_mse,
+        energy_mse,
+        fixed_step_rollout,
+        model_rollout_ivp,
+        time_reversal_error,
+    )
+
+    x0 = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    assert time_reversal_error(pendulum_field, x0, 0.1, 200, "leapfrog") < 1e-12
+    assert time_reversal_error(pendulum_field, x0, 0.1, 200, "euler") > 1e-3
+    assert derivative_mse(pendulum_field, x0, pendulum_field(x0)) == 0.0
+    traj = fixed_step_rollout(pendulum_field, x0, 0.05, 40, "rk4")
+    assert traj.shape == (2, 41, 2)
+    t = np.linspace(0, 2, 41)
+    ivp = model_rollout_ivp(pendulum_field, x0.numpy(), t, dtype=torch.float64)
+    np.testing.assert_allclose(ivp, traj.numpy(), atol=1e-5)
+    energy = lambda x: 3 * (1 - np.cos(x[..., 0])) + x[..., 1] ** 2  # noqa: E731
+    assert energy_mse(energy, ivp, traj.numpy()) < 1e-10
+    assert energy_mse(energy, ivp, ivp * 0.9) > 1e-3
