@@ -114,7 +114,7 @@ def run_hnn(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parses arguments, prints the configuration and machine, runs the chosen sections."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--section", choices=["hnn", "ogn", "nhf", "hgn", "swingup"], nargs="+",
+    p.add_argument("--section", choices=["hnn", "ogn", "nhf", "hgn", "swingup", "pixels"], nargs="+",
                    default=["hnn"])
     p.add_argument("--tasks", nargs="+", default=["mass_spring", "pendulum", "damped_pendulum",
                                                    "two_body"])
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ogn-steps", type=int, default=800, help="training steps per n-body model")
     p.add_argument("--nhf-steps", type=int, default=1500)
+    p.add_argument("--pixel-steps", type=int, default=3000)
     p.add_argument("--hgn-steps", type=int, default=300)
     p.add_argument("--hgn-scenes", nargs="+", default=["mass_spring", "pendulum"])
     p.add_argument("--hgn-variants", nargs="+", default=["leapfrog"],
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     for section in args.section:
         print(f"\n## {section}")
         {"hnn": run_hnn, "ogn": run_ogn, "nhf": run_nhf, "hgn": run_hgn,
-         "swingup": run_swingup}[section](args)
+         "swingup": run_swingup, "pixels": run_pixels}[section](args)
     return 0
 
 
@@ -261,6 +262,44 @@ def run_hgn(args: argparse.Namespace) -> None:
             print(f"  HGN ({name}): 30-step pixel MSE x1e4 train {tr * 1e4:.2f} test {te * 1e4:.2f} "
                   f"(RATIO constant baseline / HGN {const / te:.2f}x; {time.time() - t0:.0f}s)",
                   flush=True)
+
+
+def run_pixels(args: argparse.Namespace) -> None:
+    """Pixel pendulum (HNN task 5): pixel HNN vs pixel baseline, 30-step latent-unroll pixel MSE."""
+    from envs.particles.render import pixel_pendulum_dataset
+    from gncontrol.models.hnn import PixelHNN
+
+    n_traj, steps = (40, 200) if args.quick else (200, args.pixel_steps)
+    data = pixel_pendulum_dataset(n_traj, 100, seed=args.seed)["frames"].reshape(n_traj, 100, -1)
+    k = int(0.8 * n_traj)
+    pairs = torch.tensor(np.concatenate([data[:, :-1], data[:, 1:]], -1))  # [N, 99, 1568]
+    train = pairs[:k, :-1].reshape(-1, pairs.shape[-1])
+    train_next = pairs[:k, 1:].reshape(-1, pairs.shape[-1])
+    test = pairs[k:]
+    frame = data.shape[-1]
+    const = float(((test[:, :1, :frame] - test[:, :30, :frame]) ** 2).mean())
+    print(f"pixel pendulum: {n_traj} x 100 frames 28x28 (80/20), {steps} steps batch 200, wd 1e-5; "
+          f"constant-first-frame 30-step MSE x1e4 {const * 1e4:.2f}")
+    for label, baseline in (("pixel baseline", True), ("pixel HNN", False)):
+        torch.manual_seed(args.seed)
+        model = PixelHNN(pairs.shape[-1], latent_dim=2, baseline=baseline, dt=1.0)
+        opt = torch.optim.Adam(model.parameters(), 1e-3, weight_decay=1e-5)
+        gen = torch.Generator().manual_seed(args.seed)
+        t0 = time.time()
+        for _ in range(steps):
+            idx = torch.randint(0, train.shape[0], (200,), generator=gen)
+            loss, _ = model.loss(train[idx], train_next[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        z = model.autoencoder.encode(test[:, 0]).detach()
+        frames = []
+        for _ in range(30):
+            frames.append(model.autoencoder.decode(z)[:, :frame].detach())
+            z = model.step(z).detach()
+        mse = float(((torch.stack(frames, 1) - test[:, :30, :frame]) ** 2).mean())
+        print(f"  {label}: 30-step pixel MSE x1e4 {mse * 1e4:.2f} (RATIO constant / model "
+              f"{const / mse:.2f}x; {time.time() - t0:.0f}s)", flush=True)
 
 
 def run_swingup(args: argparse.Namespace) -> None:

@@ -187,7 +187,7 @@ class PixelHNN(nn.Module):
         cc = ((z[:, n:] - (z_next[:, :n] - z[:, :n])) ** 2).mean()
         hnn = ((z_next - (z + self.dynamics.derivative(z))) ** 2).mean()
         total = ae + cc + self.hnn_weight * hnn
-        return total, {"ae": float(ae), "cc": float(cc), "hnn": float(hnn)}
+        return total, {"ae": ae.item(), "cc": cc.item(), "hnn": hnn.item()}
 
     def step(self, state: Tensor, action: Tensor | None = None, params: Any = None) -> Tensor:
         """Next latent [B, latent_dim]."""
