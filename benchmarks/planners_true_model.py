@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", default="cartpole-swingup")
     p.add_argument("--planners", default="cem,mppi,mcts")
+    p.add_argument("--reward", default=None,
+                   help="task whose reward the planner maximises (e.g. pendulum-swingup-smooth); the "
+                        "episode return is always the environment's own reward")
     p.add_argument("--episodes", type=int, default=1)
     p.add_argument("--steps", type=int, default=None, help="env steps per episode (task length if unset)")
     p.add_argument("--horizon", type=int, default=15, help="planned decisions")
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from planners import run_episode
 
     task = get_task(args.task)
+    plan_reward = get_task(args.reward).reward if args.reward else task.reward
     steps = args.steps or task.episode_length
     tm = TrueModel.from_task(task, nthread=args.nthread)
     period = task.control_timestep
@@ -127,14 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             env = TaskEnv(task, seed=args.seed + e, true_model=tm)
             tm.transitions = 0
             t0 = time.perf_counter()
-            res = run_episode(env, planner, tm, task.reward, max_steps=steps, writer=writer,
+            res = run_episode(env, planner, tm, plan_reward, max_steps=steps, writer=writer,
                               render=env.render if args.video else None, tag=f"{args.task}/{name}/ep{e}",
                               progress=args.progress)
             wall = time.perf_counter() - t0
             per_step = res.plan_time_per_step
             rows.append((name, e, res.episode_return, per_step, per_step / period, tm.transitions / res.steps))
             print(f"{name:7s} ep{e}: return {res.episode_return:7.1f}  ratio-to-random "
-                  f"{res.episode_return / max(base[e], 1e-9):6.1f}x  plan {per_step * 1e3:7.1f} ms/step  "
+                  f"{_ratio(res.episode_return, base[e])}  plan {per_step * 1e3:7.1f} ms/step  "
                   f"real-time factor {per_step / period:6.1f}  model steps/control step "
                   f"{tm.transitions / res.steps:8.0f}  wall {wall:6.1f}s", flush=True)
             if args.video and res.frames:
@@ -144,11 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in dict.fromkeys(r[0] for r in rows):
         sel = [r for r in rows if r[0] == name]
         ret = np.mean([r[2] for r in sel])
-        print(f"{name} | {ret:.1f} | {ret / max(np.mean(base), 1e-9):.1f} | "
+        print(f"{name} | {ret:.1f} | {_ratio(ret, float(np.mean(base)))} | "
               f"{np.mean([r[3] for r in sel]) * 1e3:.1f} | {np.mean([r[4] for r in sel]):.1f}")
     if writer is not None:
         writer.close()
     return 0
+
+
+def _ratio(x: float, base: float) -> str:
+    """x / base as text, or 'n/a' when the baseline return is ~0 (sparse rewards)."""
+    return f"{x / base:6.1f}x" if base > 1e-6 else "  n/a (random 0)"
 
 
 def _save_video(frames: list, path: str, period: float) -> None:
