@@ -1,0 +1,153 @@
+"""NRI / fNRI accuracy benchmark: learned edge accuracy and MSE beside the papers' numbers.
+
+For each system it generates the recipe's dataset if missing, trains the recipe's config
+(configs/nri/<name>_<recipe>.json), and measures in the same run the untrained baselines
+on the same test data: Corr. (path) for edge accuracy and the static model for MSE. It
+prints the configuration, the machine, run times, and RATIOS against those baselines.
+
+    python benchmarks/nri.py --quick                      # smoke recipe, springs only (minutes)
+    python benchmarks/nri.py --recipe reduced --systems springs,charged,kuramoto,ic
+    python benchmarks/nri.py --recipe reduced --reuse     # re-print from finished runs' results.json
+
+fNRI I+C is compared against NRI with K = 4 under the same recipe (same data, epochs, width).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAPER = {  # Kipf et al. 2018 Tables 1-2 (5 objects); Webb et al. 2019 Table 1 (I+C)
+    "springs5": {"acc": 99.9, "corr": 52.4, "mse": (3.12e-8, 3.29e-6, 2.13e-5), "static": (7.93e-5, 7.59e-3, 2.82e-2)},
+    "charged5": {"acc": 82.1, "corr": 55.8, "mse": (1.05e-3, 3.21e-3, 7.06e-3), "static": (5.09e-3, 2.26e-2, 5.42e-2)},
+    "kuramoto5": {"acc": 96.0, "corr": 62.8, "mse": (1.40e-2, 2.01e-2, 3.26e-2), "static": (5.75e-2, 3.79e-1, 3.39e-1)},
+    "fnri_ic": {"acc": 94.0, "layers": (98.0, 95.8), "wmse": (0.80e-5, 3.54e-5, 9.93e-5)},
+    "nri_k4_ic": {"acc": 89.1, "layers": (97.9, 91.0), "wmse": (0.88e-5, 4.05e-5, 11.5e-5)},
+}
+SYSTEM_RUNS = {"springs": ["springs5"], "charged": ["charged5"], "kuramoto": ["kuramoto5"],
+               "ic": ["fnri_ic", "nri_k4_ic"]}
+
+
+def _machine() -> str:
+    import torch
+
+    return (f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
+            f"python={platform.python_version()} torch={torch.__version__} threads={torch.get_num_threads()} "
+            f"cuda={torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
+
+
+def _ensure_data(path: Path, system: str, recipe: str) -> float:
+    from envs.particles.nri_data import PUBLISHED_SIZES, generate_dataset
+
+    if path.is_file():
+        return 0.0
+    sizes = {"full": tuple(PUBLISHED_SIZES.values()), "reduced": (10_000, 2_000, 2_000), "smoke": (2_000, 500, 500)}
+    t0 = time.time()
+    generate_dataset(path, system, 5, *sizes[recipe], seed=0)
+    return time.time() - t0
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs (or re-reads) each system's recipe and prints the table with ratios."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smoke recipe on springs only")
+    p.add_argument("--recipe", default="reduced", choices=("smoke", "reduced", "full"))
+    p.add_argument("--systems", default="springs,charged,kuramoto,ic")
+    p.add_argument("--device", default=None, help="override the configs' device (cpu, cuda...)")
+    p.add_argument("--epochs", type=int, default=None, help="override the configs' epochs")
+    p.add_argument("--reuse", action="store_true", help="use an existing results.json instead of training")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.recipe, args.systems = "smoke", "springs"
+
+    import torch
+
+    from gncontrol.nri_baselines import correlation_baseline
+    from gncontrol.nri_dataset import load_nri_split
+    from gncontrol.nri_training import load_config, train_nri
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    bad = [s for s in systems if s not in SYSTEM_RUNS]
+    if bad:
+        p.error(f"unknown systems {bad}; choose from {sorted(SYSTEM_RUNS)}")
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"# NRI benchmark: recipe={args.recipe} systems={systems} date={date}")
+    print(f"# machine: {_machine()}")
+    rows = []
+    for system in systems:
+        for name in SYSTEM_RUNS[system]:
+            cfg_path = ROOT / "configs" / "nri" / f"{name}_{args.recipe}.json"
+            cfg = load_config(cfg_path, device=args.device, epochs=args.epochs, threads=args.threads)
+            print(f"# {name}: config {cfg_path.relative_to(ROOT)} -> {json.dumps(cfg.__dict__)}")
+            data = Path(cfg.data) if Path(cfg.data).is_absolute() else ROOT / cfg.data
+            cfg.data = str(data)
+            cfg.out_dir = str(ROOT / cfg.out_dir) if not Path(cfg.out_dir).is_absolute() else cfg.out_dir
+            data_time = _ensure_data(data, system, args.recipe)
+            res_path = Path(cfg.out_dir) / "results.json"
+            if args.reuse and res_path.is_file():
+                res = json.loads(res_path.read_text())
+            else:
+                res = train_nri(cfg, progress=sys.stderr.isatty())
+            test = res["test"]
+            row = {"name": name, "train_time_s": res["train_time_s"], "data_time_s": data_time,
+                   "epochs": res["config"]["epochs"], "best_epoch": res["best_epoch"], "n_train": res["n_train"],
+                   "acc": test.get("acc_combined"), "layers": [test.get(f"acc_layer{a}") for a in range(2)],
+                   "mse": test.get("mse_horizon"), "static": test.get("static_mse_horizon"),
+                   "wmse": test.get("window_mse"), "static_wmse": test.get("static_window_mse")}
+            if system != "ic":
+                fit = load_nri_split(data, "valid")
+                te = load_nri_split(data, "test")
+                row["corr"] = correlation_baseline(fit.features[:, :, :49], fit.edges[:, 0], te.features[:, :, :49],
+                                                   te.edges[:, 0])["accuracy"]
+            rows.append(row)
+
+    print("\n| run | recipe | n_train | epochs (best) | train time | edge acc % | paper % | Corr.(path) % | "
+          "acc / corr | MSE h1 / h10 / h20 | static h1 / h10 / h20 | MSE / static h10 | paper MSE h1 / h10 / h20 |")
+    print("|" + "---|" * 13)
+    for r in rows:
+        pap = PAPER[r["name"]]
+        acc = None if r["acc"] is None else 100 * r["acc"]
+        corr = r.get("corr")
+        if r["mse"]:
+            mse = " / ".join(_fmt(r["mse"][h]) for h in (0, 9, 19))
+            st = " / ".join(_fmt(r["static"][h]) for h in (0, 9, 19))
+            ratio = _fmt(r["mse"][9] / r["static"][9])
+        else:
+            mse = st = ratio = "-"
+        if r["name"] in ("fnri_ic", "nri_k4_ic") and r["wmse"]:
+            mse = "window " + " / ".join(_fmt(r["wmse"][k]) for k in ("1", "10", "20"))
+            st = "window " + " / ".join(_fmt(r["static_wmse"][k]) for k in ("1", "10", "20"))
+            ratio = _fmt(r["wmse"]["10"] / r["static_wmse"]["10"])
+            paper_mse = "window " + " / ".join(_fmt(v) for v in pap["wmse"])
+            acc_s = (f"{acc:.1f} (I {100 * r['layers'][0]:.1f}, C {100 * r['layers'][1]:.1f})"
+                     if acc is not None else "-")
+            paper_acc = f"{pap['acc']} (I {pap['layers'][0]}, C {pap['layers'][1]})"
+        else:
+            paper_mse = " / ".join(_fmt(v) for v in pap["mse"])
+            acc_s = "-" if acc is None else f"{acc:.1f}"
+            paper_acc = str(pap["acc"])
+        corr_s = "-" if corr is None else f"{100 * corr:.1f}"
+        ratio_acc = "-" if corr is None or acc is None else f"{acc / (100 * corr):.2f}"
+        print(f"| {r['name']} | {args.recipe} | {r['n_train']} | {r['epochs']} ({r['best_epoch']}) | "
+              f"{r['train_time_s'] / 60:.1f} min | {acc_s} | {paper_acc} | {corr_s} | {ratio_acc} | {mse} | {st} | "
+              f"{ratio} | {paper_mse} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
