@@ -50,6 +50,8 @@ def load_or_collect(task: str, kind: str, episodes: int, seed: int, data_dir: Pa
             policy = lambda s, t: np.zeros(a)  # noqa: E731
         collect(task, episodes, steps=steps, seed=seed, out=path, randomise=True, progress=False, policy=policy)
     data = load_trajectories(path)
+    if data.num_episodes != episodes:
+        raise ValueError(f"{path} holds {data.num_episodes} episodes, expected {episodes} (still being written?)")
     return SystemTrajectories.from_arrays(task, data), data.metadata["parameters"]
 
 
@@ -97,7 +99,7 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     from gncontrol.models.graph_forward import ForwardModelConfig
     from gncontrol.models.system_id import IdentifiedModel, SystemIDConfig, identify, latent_features
     from gncontrol.system_id_training import train_system_id, windows_of
-    from gncontrol.training import train_forward_model
+    from gncontrol.training import load_forward_model, train_forward_model
 
     data_dir, out = Path(args.data_dir), Path(args.out)
     train, p_train = load_or_collect(task, "train", args.episodes, args.seed, data_dir)
@@ -109,12 +111,19 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     times, models = {}, {}
     for name, view in (("noid", lambda d: no_id_view(d, train)), ("true", lambda d: d)):
         t0 = time.time()
-        models[name] = train_forward_model(fcfg, [view(train)], [], tcfg, out / task / name,
-                                           device=args.device, progress=False).eval()
+        ckpt = out / task / name / "model.pt"
+        if args.reuse and ckpt.exists() and load_forward_model(ckpt)[1]["step"] == tcfg.steps:
+            models[name] = load_forward_model(ckpt, args.device)[0]
+            print(f"[{task}] reusing {ckpt}", flush=True)
+        else:
+            models[name] = train_forward_model(fcfg, [view(train)], [], tcfg, out / task / name,
+                                               device=args.device, progress=False).eval()
         times[name] = time.time() - t0
     t0 = time.time()
     scfg = SystemIDConfig(forward_latent=args.latent, forward_hidden=tuple(args.hidden), window=WINDOW)
-    sysid = train_system_id(scfg, [train], [], tcfg, out / task / "sysid", args.targets_per_window,
+    scfg_train = dataclasses.replace(tcfg, steps=args.sysid_steps or tcfg.steps,
+                                     checkpoint_every=args.sysid_steps or tcfg.steps)
+    sysid = train_system_id(scfg, [train], [], scfg_train, out / task / args.sysid_name, args.targets_per_window,
                             device=args.device, progress=False).eval()
     times["sysid"] = time.time() - t0
 
@@ -169,6 +178,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="load (a)/(c) checkpoints of the same budget if present")
+    ap.add_argument("--sysid-steps", type=int, default=0, help="ID training steps (default: --steps, same budget)")
+    ap.add_argument("--sysid-name", default="sysid", help="subfolder of the ID model's run")
     args = ap.parse_args()
     if args.quick:
         args.steps, args.latent, args.hidden, args.lr_final = 2000, 64, [64], 1e-4
@@ -183,7 +195,8 @@ def main() -> None:
     print(f"config: {args.episodes} randomised training episodes, {args.eval_episodes} held-out, "
           f"{WINDOW + HORIZON} steps each (uniform random controls); {args.steps} steps x {args.batch_size} "
           f"transitions (ID: {args.batch_size // args.targets_per_window} windows x {args.targets_per_window}); "
-          f"MLPs {args.hidden} -> latent {args.latent}; window {WINDOW}, horizon {HORIZON}; seed {args.seed}")
+          f"ID steps {args.sysid_steps or args.steps}; MLPs {args.hidden} -> latent {args.latent}; "
+          f"window {WINDOW}, horizon {HORIZON}; seed {args.seed}")
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=args.lr_final,
                        val_every=10**9, checkpoint_every=args.steps, seed=args.seed)
     rows, probes = [], []
