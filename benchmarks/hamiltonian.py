@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hgn-steps", type=int, default=300)
     p.add_argument("--hgn-scenes", nargs="+", default=["mass_spring", "pendulum"])
     p.add_argument("--hgn-variants", nargs="+", default=["leapfrog"],
-                   choices=["leapfrog", "euler", "no_f_psi", "deterministic"])
+                   choices=["leapfrog", "euler", "no_f_psi", "deterministic", "separable"])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"config: {vars(args)}")
@@ -232,7 +232,7 @@ def run_hgn(args: argparse.Namespace) -> None:
     if args.quick:
         n_train, n_test, steps = 32, 8, 5
     variants = {"leapfrog": {}, "euler": {"integrator": "euler"}, "no_f_psi": {"use_f_psi": False},
-                "deterministic": {"deterministic": True}}
+                "deterministic": {"deterministic": True}, "separable": {"separable": True}}
     for scene in args.hgn_scenes:
         train = torch.tensor(hgn_dataset(scene, n_train, 30, seed=args.seed)["frames"])
         test = torch.tensor(hgn_dataset(scene, n_test, 30, seed=args.seed + 1)["frames"])

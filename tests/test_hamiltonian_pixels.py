@@ -68,3 +68,12 @@ def test_pixel_metrics():
     assert hamiltonian_variance(lambda x: x.new_ones(x.shape[0]), traj) == 0
     with pytest.raises(ValueError, match="frame shapes differ"):
         pixel_mse_unroll(a, a[:1])
+
+
+def test_separable_hgn_leapfrog_preserves_volume_exactly():
+    torch.manual_seed(0)
+    model = HGN(HGNConfig(encoder_frames=2, latent_channels=1, width=4, separable=True)).double().eval()
+    s0 = torch.randn(1, 2, 4, 4, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(lambda v: model.integrate_step(v.reshape(1, 2, 4, 4)).reshape(-1),
+                                             s0.reshape(-1))
+    assert abs(float(torch.linalg.slogdet(jac).logabsdet)) < 1e-10

@@ -10,6 +10,7 @@ weighted through GECO (Rezende & Viola 2018): minimise KL + lambda (recon_mse - 
 with lambda <- lambda * exp(rate * sign(moving average of the constraint)) (a scale-free
 variant of GECO's exp(rate * C_ma) update).
 Ablations: integrator "euler"; `use_f_psi=False` (s_0 = z); `deterministic=True` (z = mu, no KL).
+Option `separable=True`: H = K(p) + V(q), for which explicit leapfrog is exactly symplectic.
 
 As a `DynamicsModel` the state is the flattened phase space s [B, 2 * C * 16]; `decode`
 renders it. Actions are zero-sized (HGN is uncontrolled).
@@ -42,6 +43,7 @@ class HGNConfig:
     integrator: str = "leapfrog"  # or "euler"
     use_f_psi: bool = True
     deterministic: bool = False
+    separable: bool = False  # H = K(p) + V(q): explicit leapfrog is then exactly symplectic
 
 
 def _conv(i: int, o: int, stride: int = 1) -> nn.Conv2d:
@@ -81,8 +83,14 @@ class HGN(nn.Module):
             _conv(w, w, 2), act, _conv(w, w, 2), act, _conv(w, 2 * zc))  # 4x4, mean and log-var
         self.f_psi = nn.Sequential(_conv(zc, w), nn.Softplus(), _conv(w, w), nn.Softplus(),
                                    _conv(w, 2 * c)) if cfg.use_f_psi else None
-        self.h_net = nn.Sequential(_conv(2 * c, w), nn.Softplus(), _conv(w, w, 2), nn.Softplus(),
-                                   _conv(w, w, 2), nn.Softplus(), nn.Flatten(), nn.Linear(w, 1))
+        def h_net(cin: int) -> nn.Sequential:
+            return nn.Sequential(_conv(cin, w), nn.Softplus(), _conv(w, w, 2), nn.Softplus(),
+                                 _conv(w, w, 2), nn.Softplus(), nn.Flatten(), nn.Linear(w, 1))
+
+        if cfg.separable:
+            self.kinetic, self.potential = h_net(c), h_net(c)
+        else:
+            self.h_net = h_net(2 * c)
         self.decoder = nn.Sequential(_conv(c, w), _ResUp(w), _ResUp(w), _ResUp(w), act,
                                      _conv(w, cfg.channels))
         self.state_dim = 2 * c * 16
@@ -103,7 +111,10 @@ class HGN(nn.Module):
         return self.f_psi(z) if self.f_psi is not None else z
 
     def hamiltonian(self, s: Tensor) -> Tensor:
-        """H_gamma [B] of phase-space states s [B, 2C, 4, 4]."""
+        """H_gamma [B] of phase-space states s [B, 2C, 4, 4] (K(p) + V(q) when separable)."""
+        if self.config.separable:
+            q, p = s.chunk(2, dim=1)
+            return (self.kinetic(p) + self.potential(q)).squeeze(-1)
         return self.h_net(s).squeeze(-1)
 
     def _grads(self, s: Tensor) -> tuple[Tensor, Tensor]:
