@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
         for e in range(args.episodes):
             planner = make_planner(name, task, args)
-            env = TaskEnv(task, seed=args.seed + e, true_model=tm)
+            env = _Scored(TaskEnv(task, seed=args.seed + e, true_model=tm), plan_reward)
             tm.transitions = 0
             t0 = time.perf_counter()
             res = run_episode(env, planner, tm, plan_reward, max_steps=steps, writer=writer,
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:7s} ep{e}: return {res.episode_return:7.1f}  ratio-to-random "
                   f"{_ratio(res.episode_return, base[e])}  plan {per_step * 1e3:7.1f} ms/step  "
                   f"real-time factor {per_step / period:6.1f}  model steps/control step "
-                  f"{tm.transitions / res.steps:8.0f}  wall {wall:6.1f}s", flush=True)
+                  f"{tm.transitions / res.steps:8.0f}  wall {wall:6.1f}s"
+                  + (f"  planned-reward return {env.total:.1f}" if args.reward else ""), flush=True)
             if args.video and res.frames:
                 _save_video(res.frames, os.path.join(args.video, f"{args.task}_{name}_ep{e}.gif"), period)
     print("\nsummary (mean over episodes):")
@@ -153,6 +154,23 @@ def main(argv: list[str] | None = None) -> int:
     if writer is not None:
         writer.close()
     return 0
+
+
+class _Scored:
+    """Wraps an env to also sum the planner's own reward on the real states (for --reward)."""
+
+    def __init__(self, env, reward_fn):
+        self.env, self.reward_fn, self.total = env, reward_fn, 0.0
+        self.render = env.render
+
+    def reset(self):
+        self.total = 0.0
+        return self.env.reset()
+
+    def step(self, action):
+        state, r, done = self.env.step(action)
+        self.total += float(self.reward_fn(state, action.reshape(1, -1)))
+        return state, r, done
 
 
 def _ratio(x: float, base: float) -> str:
