@@ -4,13 +4,15 @@
     2. train a GN forward model on them (`train_steps`);
     3. repeat `iterations` times: run one MPC episode in the real env (CEM or gradient planner
        through the CURRENT model, the task's reward), add the episode to the data, fine-tune
-       the model (`finetune_steps`) on batches split evenly between random and agent data.
+       the model (`finetune_steps`) on all data pooled (`mix="pooled"`, every transition
+       equally likely) or on batches split evenly between random and agent data (`mix="even"`).
 
 Iteration 0's episode is planned with the model trained on random data alone; every later
 one with a model that has also seen the states the agent's own behaviour reaches (for
-cartpole-swingup: the pole up, which random controls rarely reach). Every episode is both
-the agent's experience and its evaluation, so `IterationResult.env_steps` counts ALL real
-environment steps used up to and including that episode (random data included).
+cartpole-swingup: the pole up, which random controls rarely reach). Every episode starts
+from the same seeded initial state (seed + 1000), so iterations compare like with like. Each
+episode is both the agent's experience and its evaluation, so `IterationResult.env_steps`
+counts ALL real environment steps used up to and including that episode (random data included).
 
     results = run_online_mpc(MPCAgentConfig(task="cartpole-swingup"), writer=SummaryWriter(...))
 """
@@ -35,6 +37,7 @@ class MPCAgentConfig:
 
     task: str = "cartpole-swingup"
     random_episodes: int = 20
+    mix: str = "pooled"  # pooled: one buffer of all episodes | even: half of each batch from agent episodes
     episode_steps: int = 200  # control steps per episode, random and MPC alike
     iterations: int = 4
     train_steps: int = 1500
@@ -107,6 +110,8 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     from envs.true_model import TaskEnv
     from planners import run_episode
 
+    if config.mix not in ("pooled", "even"):
+        raise ValueError(f"mix must be 'pooled' or 'even', got {config.mix!r}")
     if config.iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {config.iterations}")
     task = get_task(config.task)
@@ -123,9 +128,15 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         if it > 0:
             for g in opt.param_groups:
                 g["lr"] = config.lr * 0.5
-            losses = fit_model(model, [data, agent_data], config.finetune_steps, config.batch_size,
+            if config.mix == "even":
+                sets = [data, agent_data]
+            else:
+                sets = [data]
+                for k in range(agent_data.num_episodes):
+                    sets[0] = append_episode(sets[0], agent_data.states[k], agent_data.actions[k])
+            losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
                                seed=config.seed + it, optimiser=opt)
-        env = _Recorder(TaskEnv(task, seed=config.seed + 1000 + it, device=device))
+        env = _Recorder(TaskEnv(task, seed=config.seed + 1000, device=device))
         planner = make_planner(config, task, device)
         ep = run_episode(env, planner, model, task.reward, params, max_steps=config.episode_steps,
                          progress=progress, tag=f"mpc_agent/iter{it}")
