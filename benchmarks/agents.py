@@ -147,8 +147,13 @@ def main() -> int:
             mf_steps, mf_final = res["svg0"]["env_steps"][-1], mean_last(res["svg0"]["returns"])
             print(f"  model-free svg0: final return {mf_final:.1f} (mean of last 3 episodes) after "
                   f"{mf_steps} env steps")
+            warm = SVGConfig().warmup_episodes
+            random_level = mean_last(res["svg0"]["returns"][:warm], warm)
+            if mf_final <= random_level + 1e-6:
+                print(f"  svg0 learned nothing (final {mf_final:.1f} <= its random warm-up mean "
+                      f"{random_level:.1f}): no steps-to-reach comparison on this task")
             for name in ("mpc", "svg1", "dyna"):
-                if name not in res:
+                if name not in res or mf_final <= random_level + 1e-6:
                     continue
                 s = steps_to_reach(res[name]["env_steps"], res[name]["returns"], mf_final)
                 ratio = None if s is None else s / mf_steps
