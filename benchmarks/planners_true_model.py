@@ -1,5 +1,6 @@
 """Sampling planners and MCTS on the TRUE MuJoCo model in the real dm_control env (the honest
-upper bound for learned models), against random actions measured in the same run.
+upper bound for learned models), against random actions measured in the same run; with
+`--model CKPT` every planner (gradient MPC included) plans with a learned forward model.
 
     python benchmarks/planners_true_model.py --task cartpole-swingup --planners cem,mppi,mcts
     python benchmarks/planners_true_model.py --quick          # ~1-2 minutes, 200-step episodes
@@ -38,6 +39,9 @@ def make_planner(name: str, task, args) -> object:
     if name == "mppi":
         return planners.MPPIPlanner(lo, hi, samples=args.samples, iterations=args.iterations, noise_std=0.5,
                                     temperature=args.temperature, **common)
+    if name == "gradient":
+        return planners.GradientPlanner(lo, hi, iterations=args.iterations, lr=args.lr, restarts=args.restarts,
+                                        **common)
     if name == "random":
         return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations,
                                               discrete_actions=discrete, **common)
@@ -90,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--discrete", type=int, default=0,
                    help="MCTS and random shooting choose among K evenly spaced values per action dim")
     p.add_argument("--nthread", type=int, default=1)
+    p.add_argument("--model", default=None, help="plan with this learned forward-model checkpoint instead "
+                   "of the true model (gradient MPC needs one)")
+    p.add_argument("--lr", type=float, default=0.1, help="gradient MPC: Adam learning rate")
+    p.add_argument("--restarts", type=int, default=4, help="gradient MPC: batched restarts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--logdir", default=None)
     p.add_argument("--video", default=None, help="folder for episode videos")
@@ -110,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     plan_reward = get_task(args.reward).reward if args.reward else task.reward
     steps = args.steps or task.episode_length
     tm = TrueModel.from_task(task, nthread=args.nthread)
+    model, params = tm, None
+    if args.model:
+        from gncontrol.systems import GraphSystem
+        from gncontrol.training import load_forward_model
+
+        model, _ = load_forward_model(args.model)
+        g = task.graph()
+        params = GraphSystem.single(g.static_graph(), g.edge_actuator, g.action_dim)
+        print(f"model: learned {type(model).__name__} from {args.model}")
     period = task.control_timestep
     print(f"config: {vars(args)}")
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
@@ -128,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
         for e in range(args.episodes):
             planner = make_planner(name, task, args)
-            env = _Scored(TaskEnv(task, seed=args.seed + e, true_model=tm), plan_reward)
+            env = _Scored(TaskEnv(task, seed=args.seed + e, true_model=None if args.model else tm), plan_reward)
             tm.transitions = 0
             t0 = time.perf_counter()
-            res = run_episode(env, planner, tm, plan_reward, max_steps=steps, writer=writer,
+            res = run_episode(env, planner, model, plan_reward, params=params, max_steps=steps, writer=writer,
                               render=env.render if args.video else None, tag=f"{args.task}/{name}/ep{e}",
                               progress=args.progress)
             wall = time.perf_counter() - t0
