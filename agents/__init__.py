@@ -1,1 +1,21 @@
-"""agents."""
+"""RL agents that use a learned dynamics model (see docs/agents.md).
+
+- `ModelVectorEnv`, `ModelEnv`: the learned model as a Gymnasium (vector) env.
+- `run_online_mpc`: MPC agent with online model learning.
+- `train_svg`: SVG(0) model-free / SVG(1) through the jointly learned GN model / Dyna.
+- `train_dyna`: the Dyna/MBPO-style agent (model transitions in the critic's replay batches).
+"""
+
+from agents.dyna import model_transitions, train_dyna
+from agents.model_env import ModelEnv, ModelVectorEnv, task_system
+from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
+from agents.mpc_agent import IterationResult, MPCAgentConfig, run_online_mpc
+from agents.svg import LearningCurve, SVGConfig, evaluate_policy, train_svg
+
+__all__ = [
+    "ModelEnv", "ModelVectorEnv", "task_system",
+    "append_episode", "empty_like", "fit_model", "new_model", "random_data",
+    "IterationResult", "MPCAgentConfig", "run_online_mpc",
+    "LearningCurve", "SVGConfig", "evaluate_policy", "train_svg",
+    "model_transitions", "train_dyna",
+]
