@@ -98,7 +98,7 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     from gncontrol.forward_metrics import normalised_rollout_error
     from gncontrol.models.graph_forward import ForwardModelConfig
     from gncontrol.models.system_id import IdentifiedModel, SystemIDConfig, identify, latent_features
-    from gncontrol.system_id_training import train_system_id, windows_of
+    from gncontrol.system_id_training import load_system_id_model, train_system_id, windows_of
     from gncontrol.training import load_forward_model, train_forward_model
 
     data_dir, out = Path(args.data_dir), Path(args.out)
@@ -123,8 +123,13 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     scfg = SystemIDConfig(forward_latent=args.latent, forward_hidden=tuple(args.hidden), window=WINDOW)
     scfg_train = dataclasses.replace(tcfg, steps=args.sysid_steps or tcfg.steps,
                                      checkpoint_every=args.sysid_steps or tcfg.steps)
-    sysid = train_system_id(scfg, [train], [], scfg_train, out / task / args.sysid_name, args.targets_per_window,
-                            device=args.device, progress=False).eval()
+    ckpt = out / task / args.sysid_name / "model.pt"
+    if args.reuse and ckpt.exists() and load_system_id_model(ckpt)[1]["step"] == scfg_train.steps:
+        sysid = load_system_id_model(ckpt, args.device)[0]
+        print(f"[{task}] reusing {ckpt}", flush=True)
+    else:
+        sysid = train_system_id(scfg, [train], [], scfg_train, out / task / args.sysid_name,
+                                args.targets_per_window, device=args.device, progress=False).eval()
     times["sysid"] = time.time() - t0
 
     eps = torch.arange(test.num_episodes)
@@ -167,7 +172,7 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=["pendulum-swingup", "cartpole-swingup"])
     ap.add_argument("--episodes", type=int, default=400, help="training episodes (each a random system)")
     ap.add_argument("--eval-episodes", type=int, default=40)
-    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default 20000; --quick 2000)")
     ap.add_argument("--batch-size", type=int, default=128, help="transitions per step (all models)")
     ap.add_argument("--targets-per-window", type=int, default=8)
     ap.add_argument("--latent", type=int, default=128)
@@ -178,12 +183,14 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reuse", action="store_true", help="load (a)/(c) checkpoints of the same budget if present")
+    ap.add_argument("--reuse", action="store_true", help="load checkpoints of the same budget if present")
     ap.add_argument("--sysid-steps", type=int, default=0, help="ID training steps (default: --steps, same budget)")
     ap.add_argument("--sysid-name", default="sysid", help="subfolder of the ID model's run")
     args = ap.parse_args()
     if args.quick:
-        args.steps, args.latent, args.hidden, args.lr_final = 2000, 64, [64], 1e-4
+        args.steps = args.steps or 2000
+        args.latent, args.hidden, args.lr_final = 64, [64], 1e-4
+    args.steps = args.steps or 20_000
     torch.set_num_threads(args.threads)
 
     from gncontrol.training import TrainConfig
