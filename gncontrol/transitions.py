@@ -80,22 +80,27 @@ class SystemTrajectories:
     # ------------------------------------------------------------------ properties
     @property
     def num_episodes(self) -> int:
+        """Number of episodes."""
         return self.states.shape[0]
 
     @property
     def episode_length(self) -> int:
+        """T, control steps per episode."""
         return self.actions.shape[1]
 
     @property
     def num_nodes(self) -> int:
+        """N, bodies per graph."""
         return self.states.shape[2]
 
     @property
     def num_edges(self) -> int:
+        """E, edges per graph."""
         return self.senders.shape[0]
 
     @property
     def action_dim(self) -> int:
+        """A, the action width."""
         return self.actions.shape[2]
 
     def split(self, val_fraction: float) -> tuple[SystemTrajectories, SystemTrajectories]:
