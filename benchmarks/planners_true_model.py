@@ -61,20 +61,6 @@ def discrete_grid(low: np.ndarray, high: np.ndarray, k: int) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
 
 
-def random_episode(task, seed: int, steps: int) -> float:
-    """Return of uniformly random actions (the same-run baseline)."""
-    env = task.make_env(seed=seed)
-    env.reset()
-    rng = np.random.default_rng(seed)
-    total = 0.0
-    for _ in range(steps):
-        ts = env.step(rng.uniform(task.action_low, task.action_high))
-        total += float(ts.reward or 0.0)
-        if ts.last():
-            break
-    return total
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and prints one line per (planner, episode) plus a summary table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -110,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     os.environ.setdefault("MUJOCO_GL", "egl")
 
-    from envs.tasks import get_task
+    from envs.tasks import get_task, random_policy_return
     from envs.true_model import TaskEnv, TrueModel
     from planners import run_episode
 
@@ -134,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"task {args.task}: {steps} steps, control period {period:.3f}s, action repeat {args.repeat} "
           f"(replan every {args.repeat * period:.2f}s), horizon {args.horizon} decisions = "
           f"{args.horizon * args.repeat} control steps")
-    base = [random_episode(task, args.seed + e, steps) for e in range(args.episodes)]
+    base = [random_policy_return(task, steps, args.seed + e) for e in range(args.episodes)]
     print(f"random actions: return {np.mean(base):.1f}")
     writer = None
     if args.logdir:

@@ -184,3 +184,20 @@ def get_task(name: str, target: Any = None) -> Task:
     t = _TASKS[name]
     task = dataclasses.replace(t, reward_kwargs=dict(t.reward_kwargs), _cache={})
     return task.with_target(target) if target is not None else task
+
+
+def random_policy_return(task: Task, steps: int, seed: int) -> float:
+    """Return of uniform random actions in the task's real environment over `steps` control steps.
+
+    The same-run baseline for planners and agents ("how much better than acting at random").
+    """
+    rng = np.random.default_rng(seed)
+    env = task.make_env(seed=seed)
+    env.reset()
+    total = 0.0
+    for _ in range(steps):
+        ts = env.step(rng.uniform(task.action_low, task.action_high))
+        total += float(ts.reward or 0.0)
+        if ts.last():
+            break
+    return total

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_planner_arguments", "make_planner", "random_policy_return", "save_gif", "plot_returns",
+__all__ = ["add_planner_arguments", "make_planner", "save_gif", "plot_returns",
            "learned_model_params"]
 
 
@@ -54,22 +54,6 @@ def learned_model_params(task, device):
     graph = task.graph()
     return GraphSystem.single(graph.static_graph().to(device, torch.float32), graph.edge_actuator,
                               graph.action_dim)
-
-
-def random_policy_return(task, steps: int, seed: int) -> float:
-    """Return of uniform random actions in the real environment over `steps` control steps."""
-    import numpy as np
-
-    env = task.make_env(seed=seed)
-    env.reset()
-    rng = np.random.default_rng(seed)
-    total = 0.0
-    for _ in range(steps):
-        ts = env.step(rng.uniform(task.action_low, task.action_high))
-        total += float(ts.reward or 0.0)
-        if ts.last():
-            break
-    return total
 
 
 def save_gif(frames, path: Path, fps: int) -> Path | None:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from torch.utils.tensorboard import SummaryWriter
 
     from envs.collect import collect
-    from envs.tasks import get_task
+    from envs.tasks import get_task, random_policy_return
     from envs.true_model import TaskEnv
     from gncontrol.cli._common import load_systems, resolve_device
     from gncontrol.cli._mpc import (
@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
         learned_model_params,
         make_planner,
         plot_returns,
-        random_policy_return,
         save_gif,
     )
     from gncontrol.cli.train import model_config_for
