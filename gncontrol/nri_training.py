@@ -353,7 +353,7 @@ def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> di
         torch.set_rng_state(ck["torch_rng"])
     writer = SummaryWriter(str(out_dir / "tb"))
     supervised = cfg.baseline == "supervised"
-    t0 = time.time()
+    t0 = time.time() - (history[-1]["time_s"] if history else 0.0)  # cumulative over resumes
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"nri-train {cfg.model}/{cfg.baseline}", disable=not progress,
                initial=start_epoch, total=cfg.epochs)
 
