@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
-from gncontrol.training import TrainConfig, _lr_at, _step_generator
+from gncontrol.training import TrainConfig, lr_at, optimiser_to, restore, step_generator
 from gncontrol.transitions import SystemTrajectories, sample_batch
 
 __all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "train_system_id", "load_system_id_model",
@@ -104,20 +104,13 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
     torch.manual_seed(config.seed)
     model = SystemIDModel(model_config)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start = 0
-    if resume and ckpt.exists():
-        record = load_checkpoint(ckpt, CHECKPOINT_KIND)
-        model.load_state_dict(record["model"])
-        optimiser.load_state_dict(record["optimiser"])
-        start = record["step"]
-    else:
+    start = restore(model, optimiser, ckpt, CHECKPOINT_KIND) if resume else None
+    if start is None:
         b = sample_batch(train_sets, 4096, torch.Generator().manual_seed(config.seed))
         model.fit_normalisers(b.state.nodes[None, :, :13], b.next_nodes[None, :, :13], b.system, b.action[None])
+        start = 0
     model.to(device)
-    for state in optimiser.state.values():
-        for k, v in state.items():
-            if torch.is_tensor(v) and k != "step":
-                state[k] = v.to(device)
+    optimiser_to(optimiser, device)
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -135,8 +128,8 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
                disable=not progress, dynamic_ncols=True)
     for step in bar:
         for group in optimiser.param_groups:
-            group["lr"] = _lr_at(config, step)
-        gen = _step_generator(config, step, 0)
+            group["lr"] = lr_at(config, step)
+        gen = step_generator(config, step, 0)
         batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen).to(device)
                    for d in train_sets]
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
@@ -150,7 +143,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
         done = step + 1
         if done % 50 == 0 or done == end:
             writer.add_scalar("train/loss", loss.item(), done)
-            writer.add_scalar("train/lr", _lr_at(config, step), done)
+            writer.add_scalar("train/lr", lr_at(config, step), done)
             bar.set_postfix(loss=f"{loss.item():.4f}")
         if val_sets and (done % config.val_every == 0 or done == config.steps):
             writer.add_scalar("val/one_step_loss",

@@ -21,8 +21,8 @@ from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.transitions import SystemTrajectories, sample_batch
 
-__all__ = ["TrainConfig", "train_forward_model", "load_forward_model", "fit_model_normalisers",
-           "distributed_context"]
+__all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "train_forward_model",
+           "load_forward_model", "fit_model_normalisers", "distributed_context"]
 
 CHECKPOINT_KIND = "forward_model"
 
@@ -63,12 +63,32 @@ def fit_model_normalisers(model: GraphForwardModel, systems: list[SystemTrajecto
                           b.action[None])
 
 
-def _lr_at(config: TrainConfig, step: int) -> float:
+def lr_at(config: TrainConfig, step: int) -> float:
+    """The learning rate at `step`: exponential decay from config.lr to config.lr_final."""
     return config.lr * (config.lr_final / config.lr) ** (step / max(1, config.steps))
 
 
-def _step_generator(config: TrainConfig, step: int, rank: int) -> torch.Generator:
+def step_generator(config: TrainConfig, step: int, rank: int) -> torch.Generator:
+    """The generator of one training step's batch and noise, seeded by (seed, step, rank): exact resume."""
     return torch.Generator().manual_seed(config.seed * 1_000_003 + step * 4099 + rank)
+
+
+def restore(model: torch.nn.Module, optimiser: torch.optim.Optimizer, path: Path, kind: str) -> int | None:
+    """Loads model and optimiser state from the checkpoint at `path`; its step, or None if absent."""
+    if not Path(path).exists():
+        return None
+    record = load_checkpoint(path, kind)
+    model.load_state_dict(record["model"])
+    optimiser.load_state_dict(record["optimiser"])
+    return int(record["step"])
+
+
+def optimiser_to(optimiser: torch.optim.Optimizer, device: torch.device) -> None:
+    """Moves the optimiser's state tensors (Adam moments) to `device` after a CPU load."""
+    for state in optimiser.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and k != "step":
+                state[k] = v.to(device)
 
 
 def validation_loss(model: GraphForwardModel, systems: list[SystemTrajectories], device,
@@ -100,24 +120,15 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "model.pt"
 
-    model = build_forward_model(model_config)
+    torch.manual_seed(config.seed)
+    model = build_forward_model(model_config)  # weights depend on the seed alone
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start = 0
-    if resume and ckpt_path.exists():
-        record = load_checkpoint(ckpt_path, CHECKPOINT_KIND)
-        model.load_state_dict(record["model"])
-        optimiser.load_state_dict(record["optimiser"])
-        start = record["step"]
-    else:
-        torch.manual_seed(config.seed)
-        model = build_forward_model(model_config)  # weights depend on the seed alone
-        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start = restore(model, optimiser, ckpt_path, CHECKPOINT_KIND) if resume else None
+    if start is None:
         fit_model_normalisers(model, train_sets, seed=config.seed)
+        start = 0
     model.to(device)
-    for state in optimiser.state.values():
-        for k, v in state.items():
-            if torch.is_tensor(v) and k != "step":
-                state[k] = v.to(device)
+    optimiser_to(optimiser, device)
     wrapped = model
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(
@@ -144,8 +155,8 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                disable=not progress or rank != 0, dynamic_ncols=True)
     for step in bar:
         for group in optimiser.param_groups:
-            group["lr"] = _lr_at(config, step)
-        gen = _step_generator(config, step, rank)
+            group["lr"] = lr_at(config, step)
+        gen = step_generator(config, step, rank)
         b = sample_batch(train_sets, config.batch_size // world, gen)
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
         loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
@@ -159,7 +170,7 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
         if writer is not None:
             if done % 50 == 0 or done == end:
                 writer.add_scalar("train/loss", loss.item(), done)
-                writer.add_scalar("train/lr", _lr_at(config, step), done)
+                writer.add_scalar("train/lr", lr_at(config, step), done)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if val_sets and (done % config.val_every == 0 or done == config.steps):
                 writer.add_scalar("val/one_step_loss", validation_loss(model, val_sets, device), done)

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-__all__ = ["add_config_argument", "config_defaults", "load_systems", "resolve_device"]
+__all__ = ["add_config_argument", "add_training_arguments", "config_defaults", "load_systems", "resolve_device",
+           "train_config_from_args"]
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +35,32 @@ def config_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
             raise ValueError(f"config {path}: unknown option '{key}'")
         out[dest] = value
     return out
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """Optimisation, model-width, validation and device options shared by the training commands."""
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-final", type=float, default=1e-5)
+    p.add_argument("--noise", type=float, default=0.02, help="input noise std (normalised units)")
+    p.add_argument("--latent", type=int, default=128, help="forward model latent size")
+    p.add_argument("--hidden", type=int, nargs="+", default=[128], help="MLP hidden layer sizes")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt")
+
+
+def train_config_from_args(args: argparse.Namespace):
+    """The TrainConfig that `add_training_arguments`' options describe."""
+    from gncontrol.training import TrainConfig
+
+    return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
+                       noise_std=args.noise, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+                       seed=args.seed)
 
 
 def load_systems(paths: list[str], dtype=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gncontrol.cli._common import add_config_argument
+from gncontrol.cli._common import add_config_argument, add_training_arguments
 
 HELP = "train a forward model (gn, recurrent or mlp) on HDF5 trajectory files"
 
@@ -15,19 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", help="HDF5 files from `gncontrol collect` (several = multi-system)")
     p.add_argument("--model", default="gn", choices=["gn", "recurrent", "mlp"])
     p.add_argument("--out", default="runs/forward", help="output folder (model.pt, tb/)")
-    p.add_argument("--steps", type=int, default=20_000)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-final", type=float, default=1e-5)
-    p.add_argument("--noise", type=float, default=0.02, help="input noise std (normalised units)")
-    p.add_argument("--latent", type=int, default=128)
-    p.add_argument("--hidden", type=int, nargs="+", default=[128], help="MLP hidden layer sizes")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--val-every", type=int, default=1000)
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt")
+    add_training_arguments(p)
 
 
 def model_config_for(args: argparse.Namespace, systems) -> object:
@@ -48,16 +36,14 @@ def model_config_for(args: argparse.Namespace, systems) -> object:
 
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
-    from gncontrol.cli._common import load_systems, resolve_device
-    from gncontrol.training import TrainConfig, train_forward_model
+    from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args
+    from gncontrol.training import train_forward_model
 
     if not args.data:
         raise ValueError("--data needs at least one HDF5 file")
     systems = load_systems(args.data)
     splits = [s.split(args.val_fraction) for s in systems]
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
-                         noise_std=args.noise, val_every=args.val_every,
-                         checkpoint_every=args.checkpoint_every, seed=args.seed)
+    config = train_config_from_args(args)
     train_forward_model(model_config_for(args, systems), [t for t, _ in splits], [v for _, v in splits],
                         config, args.out, device=resolve_device(args.device), resume=args.resume,
                         metadata={"data": list(args.data)})
