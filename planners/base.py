@@ -104,6 +104,16 @@ class Bounds:
         u = torch.rand(*shape, self.dim, generator=generator, device=self.low.device, dtype=self.low.dtype)
         return self.low + (self.high - self.low) * u
 
+    def discrete(self, actions: Any) -> torch.Tensor | None:
+        """A discrete action set [K, A] checked against the bounds' width and clipped into them (None stays None)."""
+        if actions is None:
+            return None
+        d = torch.as_tensor(actions, dtype=self.low.dtype, device=self.low.device)
+        d = d.reshape(d.shape[0], -1)
+        if d.shape[1] != self.dim:
+            raise ValueError(f"discrete_actions must be [K, A={self.dim}], got {tuple(d.shape)}")
+        return self.clip(d)
+
     def to(self, device: torch.device | str | None) -> Bounds:
         """The same bounds on another device."""
         return Bounds(self.low, self.high, device=device, dtype=self.low.dtype)

@@ -277,13 +277,7 @@ class MCTSPlanner:
         self.bounds = Bounds(action_low, action_high, device=device)
         self.cfg = MCTSConfig(num_expansions, expand_width, max_depth, c_uct, pw_c, pw_alpha,
                               discount ** action_repeat, select, backup)
-        self.discrete_actions = None
-        if discrete_actions is not None:
-            d = torch.as_tensor(discrete_actions, dtype=self.bounds.low.dtype, device=self.bounds.low.device)
-            d = d.reshape(d.shape[0], -1)
-            if d.shape[1] != self.bounds.dim:
-                raise ValueError(f"discrete_actions must be [K, A={self.bounds.dim}], got {tuple(d.shape)}")
-            self.discrete_actions = self.bounds.clip(d)
+        self.discrete_actions = self.bounds.discrete(discrete_actions)
         self.rollout_horizon, self.action_repeat, self.discount = rollout_horizon, action_repeat, discount
         self.value_fn, self.warm_start, self.seed = value_fn, warm_start, seed
         self.reset()

@@ -48,13 +48,7 @@ class RandomShootingPlanner:
         if horizon < 1 or samples < 1 or action_repeat < 1:
             raise ValueError("horizon, samples and action_repeat must all be >= 1")
         self.bounds = Bounds(action_low, action_high, device=device)
-        self.discrete_actions = None
-        if discrete_actions is not None:
-            d = torch.as_tensor(discrete_actions, dtype=self.bounds.low.dtype, device=self.bounds.low.device)
-            d = d.reshape(d.shape[0], -1)
-            if d.shape[1] != self.bounds.dim:
-                raise ValueError(f"discrete_actions must be [K, A={self.bounds.dim}], got {tuple(d.shape)}")
-            self.discrete_actions = self.bounds.clip(d)
+        self.discrete_actions = self.bounds.discrete(discrete_actions)
         self.horizon, self.samples = horizon, samples
         self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
         self.reset()
