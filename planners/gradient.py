@@ -50,6 +50,9 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         for _ in range(iterations):
             ret = predicted_return(model, reward_fn, state, actions(), params, discount, action_repeat)
             history.append(float(ret.detach().mean()))
+            if not ret.requires_grad:
+                raise ValueError("the predicted return does not depend differentiably on the actions (a "
+                                 "sparse or thresholded reward?): use a smooth reward or a sampling planner")
             opt.zero_grad(set_to_none=True)
             (-ret.sum()).backward()  # restarts are independent: summing keeps per-plan gradients
             opt.step()

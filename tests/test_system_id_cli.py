@@ -53,3 +53,25 @@ def test_identify_bad_input_is_one_clear_line(trained, extra, message, capsys):
     d, data, ckpt = trained
     assert main(["identify", "--model", str(ckpt), "--data", str(data), "--out", str(d / "x.pt"), *extra]) != 0
     assert message in capsys.readouterr().err
+
+
+def test_plan_identifies_then_plans(trained, capsys):
+    """`gncontrol plan --identify-steps N`: identify once in the real env, then plan with the latent."""
+    import json
+
+    d, _, ckpt = trained
+    out = d / "plan"
+    assert main(["plan", "--task", "pendulum-swingup", "--reward", "pendulum-swingup-smooth", "--model", str(ckpt),
+                 "--identify-steps", "6",
+                 "--planner", "gradient", "--steps", "4", "--horizon", "2", "--iterations", "1", "--restarts", "2",
+                 "--action-repeat", "1", "--out", str(out), "--no-video"]) == 0
+    assert "identified pendulum-swingup from 6 steps" in capsys.readouterr().out
+    assert len(json.loads((out / "summary.json").read_text())["returns"]) == 1
+
+
+def test_gradient_planning_on_a_flat_reward_is_a_clear_error(trained, capsys):
+    d, _, ckpt = trained
+    assert main(["plan", "--task", "pendulum-swingup", "--model", str(ckpt), "--identify-steps", "3",
+                 "--planner", "gradient", "--steps", "2", "--horizon", "2", "--iterations", "1",
+                 "--out", str(d / "plan2"), "--no-video"]) == 2
+    assert "does not depend differentiably on the actions" in capsys.readouterr().err

@@ -16,8 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `gncontrol plan`."""
     add_config_argument(p)
     p.add_argument("--task", default="cartpole-swingup")
-    p.add_argument("--model", required=True, help="checkpoint from `gncontrol train`, or 'true' for the "
-                   "true MuJoCo simulator (the upper bound; sampling planners and MCTS only)")
+    p.add_argument("--model", required=True, help="checkpoint from `gncontrol train` (or from `gncontrol "
+                   "train-sysid` with --identify-steps), or 'true' for the true MuJoCo simulator (the upper "
+                   "bound; sampling planners and MCTS only)")
+    p.add_argument("--identify-steps", type=int, default=0,
+                   help="with a system-ID checkpoint: identify the system once from this many steps of random "
+                   "control in the real environment, then plan with the inferred latent graph")
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
                    "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
     add_planner_arguments(p)
@@ -28,6 +32,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
+def identify_in_env(checkpoint: str, task, steps: int, seed: int, device):
+    """(system-ID model, latent GraphSystem) from `steps` of uniform random control in the real env.
+
+    The window comes from its own episode of the same system; the latent graph is then reused
+    for every planning episode (identify once, plan from new start states).
+    """
+    import numpy as np
+    import torch
+
+    from envs.true_model import TaskEnv
+    from gncontrol.cli._mpc import learned_model_params
+    from gncontrol.models.system_id import IdentificationWindow, identify
+    from gncontrol.system_id_training import load_system_id_model
+
+    model, _ = load_system_id_model(checkpoint, device)
+    env = TaskEnv(task, seed=seed + 10_000, device=device)
+    rng = np.random.default_rng(seed)
+    n = task.graph().num_nodes
+    state = env.reset()
+    states, actions = [state.nodes.reshape(n, -1)[:, :13]], []
+    for _ in range(steps):
+        action = torch.as_tensor(rng.uniform(task.action_low, task.action_high), dtype=torch.float32)
+        state, _, done = env.step(action)
+        states.append(state.nodes.reshape(n, -1)[:, :13])
+        actions.append(action.to(device))
+        if done:
+            raise ValueError(f"--identify-steps {steps} is longer than an episode of {task.name}")
+    window = IdentificationWindow(torch.stack(states)[None], torch.stack(actions)[None],
+                                  learned_model_params(task, device))
+    return model, identify(model, window)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         model, params = TrueModel.from_task(task, device=device), None
         if args.planner == "gradient":
             raise ValueError("the true simulator is not differentiable: use --planner cem|mppi|random|mcts")
+    elif args.identify_steps > 0:
+        model, params = identify_in_env(args.model, task, args.identify_steps, args.seed, device)
+        print(f"identified {args.task} from {args.identify_steps} steps of random control")
     else:
         model, _ = load_forward_model(args.model, device)
         params = learned_model_params(task, device)
