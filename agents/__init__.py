@@ -7,13 +7,13 @@
 """
 
 from agents.dyna import model_transitions, train_dyna
-from agents.model_env import ModelEnv, ModelVectorEnv, task_system
+from agents.model_env import ModelEnv, ModelVectorEnv
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
 from agents.mpc_agent import IterationResult, MPCAgentConfig, run_online_mpc
 from agents.svg import LearningCurve, SVGConfig, evaluate_policy, train_svg
 
 __all__ = [
-    "ModelEnv", "ModelVectorEnv", "task_system",
+    "ModelEnv", "ModelVectorEnv",
     "append_episode", "empty_like", "fit_model", "new_model", "random_data",
     "IterationResult", "MPCAgentConfig", "run_online_mpc",
     "LearningCurve", "SVGConfig", "evaluate_policy", "train_svg",

@@ -35,13 +35,7 @@ from gymnasium.vector.utils import batch_space
 from gncontrol.body_state import STATE_SIZE
 from gncontrol.systems import GraphSystem
 
-__all__ = ["ModelVectorEnv", "ModelEnv", "task_system"]
-
-
-def task_system(task: Any, device: torch.device | str | None = None) -> GraphSystem:
-    """The one-graph GraphSystem (nominal static graph + edge->actuator map) of a task."""
-    g = task.graph()
-    return GraphSystem.single(g.static_graph(device=device), g.edge_actuator, g.action_dim)
+__all__ = ["ModelVectorEnv", "ModelEnv"]
 
 
 class ModelVectorEnv(VectorEnv):
@@ -66,7 +60,7 @@ class ModelVectorEnv(VectorEnv):
         self.max_abs = float(max_abs)
         self.device = torch.device(device) if device is not None else start_states.device
         self.start_states = start_states.to(self.device, torch.float32)
-        self.params = (params if params is not None else task_system(task)).to(self.device, torch.float32)
+        self.params = (params if params is not None else task.graph().graph_system()).to(self.device, torch.float32)
         self.num_envs = int(num_envs)
         self.episode_length = int(episode_length or task.episode_length)
         self.num_nodes, self.action_dim = n, graph.action_dim

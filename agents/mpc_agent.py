@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 
-from agents.model_env import task_system
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
 
 __all__ = ["MPCAgentConfig", "IterationResult", "make_planner", "run_online_mpc"]
@@ -122,7 +121,7 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     model = new_model(data, latent=config.latent, hidden=config.hidden, seed=config.seed, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses = fit_model(model, [data], config.train_steps, config.batch_size, seed=config.seed, optimiser=opt)
-    params = task_system(task, device)
+    params = task.graph().graph_system(device)
     results: list[IterationResult] = []
     for it in range(config.iterations):
         if it > 0:

@@ -75,7 +75,6 @@ def build_pyg(gn: GraphNetwork):
         def __init__(self):
             super().__init__()
             self.mlp = global_mlp
-            self.edge_batch = None
 
         def forward(self, x, edge_index, edge_attr, u, batch):
             b = u.size(0)

@@ -106,12 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     tm = TrueModel.from_task(task, nthread=args.nthread)
     model, params = tm, None
     if args.model:
-        from gncontrol.systems import GraphSystem
         from gncontrol.training import load_forward_model
 
         model, _ = load_forward_model(args.model)
-        g = task.graph()
-        params = GraphSystem.single(g.static_graph(), g.edge_actuator, g.action_dim)
+        params = task.graph().graph_system()
         print(f"model: learned {type(model).__name__} from {args.model}")
     period = task.control_timestep
     print(f"config: {vars(args)}")

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from gncontrol.graphs import Graph, tile
+from gncontrol.systems import GraphSystem
 
 __all__ = [
     "MujocoGraph", "STATE_SIZE", "STATIC_GLOBAL_FEATURES", "STATIC_NODE_FEATURES",
@@ -183,6 +184,11 @@ class MujocoGraph:
                                  torch.as_tensor(self.receivers, device=device))
 
     # ----------------------------------------------------------------- dynamic state
+    def graph_system(self, device: torch.device | str | None = None,
+                     dtype: torch.dtype = torch.float32) -> GraphSystem:
+        """The one-graph GraphSystem (static graph + edge->actuator map) a GN model plans or rolls out with."""
+        return GraphSystem.single(self.static_graph(device, dtype), self.edge_actuator, self.action_dim)
+
     def body_states(self, data: Any) -> np.ndarray:
         """Body states [N, 13] (pos, quat, origin linear velocity, angular velocity) of `data` now.
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from gncontrol.checkpoints import atomic_write
-from gncontrol.graphs import Graph
+from gncontrol.graphs import Graph, tile
 
 SCHEMA_VERSION = 1
 FORMAT = "gncontrol-trajectories"
@@ -96,18 +96,14 @@ class Trajectories:
         """Batch of the static graphs of `episode_indices` (default all): B graphs, same topology."""
         idx = np.arange(self.num_episodes) if episode_indices is None else np.asarray(episode_indices)
         idx = np.atleast_1d(idx)
-        b, n, e = len(idx), self.static_nodes.shape[1], self.senders.shape[0]
+        b = len(idx)
         t = lambda x: torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)  # noqa: E731
-        offsets = np.repeat(np.arange(b) * n, e)
-        return Graph(
-            nodes=t(self.static_nodes[idx].reshape(b * n, -1)),
-            edges=t(self.static_edges[idx].reshape(b * e, -1)),
-            globals=t(self.static_globals[idx].reshape(b, -1)),
-            senders=torch.as_tensor(np.tile(self.senders, b) + offsets, device=device),
-            receivers=torch.as_tensor(np.tile(self.receivers, b) + offsets, device=device),
-            n_node=torch.full((b,), n, dtype=torch.long, device=device),
-            n_edge=torch.full((b,), e, dtype=torch.long, device=device),
-        )
+        one = Graph.from_single(t(self.static_nodes[0]), t(self.static_edges[0]), t(self.static_globals[0]),
+                                torch.as_tensor(self.senders, device=device),
+                                torch.as_tensor(self.receivers, device=device))
+        return tile(one, b).replace(nodes=t(self.static_nodes[idx].reshape(-1, self.static_nodes.shape[-1])),
+                                    edges=t(self.static_edges[idx].reshape(-1, self.static_edges.shape[-1])),
+                                    globals=t(self.static_globals[idx].reshape(b, -1)))
 
     def select(self, episode_indices: Any) -> Trajectories:
         """A Trajectories with only the given episodes (per-episode metadata sliced too)."""

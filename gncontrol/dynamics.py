@@ -17,11 +17,10 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from gncontrol.graphs import Graph
-from gncontrol.graphs import batch as batch_graphs
 
 State = Graph | torch.Tensor
 
-__all__ = ["DynamicsModel", "State", "rollout", "stack_states"]
+__all__ = ["DynamicsModel", "State", "rollout"]
 
 
 @runtime_checkable
@@ -53,9 +52,3 @@ def rollout(model: DynamicsModel, state: State, actions: torch.Tensor,
         states.append(state)
     return states
 
-
-def stack_states(states: list[State]) -> State:
-    """Stacks a list of T tensor states into [B, T, D], or batches graph states time-major."""
-    if isinstance(states[0], torch.Tensor):
-        return torch.stack(states, dim=1)
-    return batch_graphs(states)

@@ -24,9 +24,8 @@ __all__ = ["rollout_errors", "normalised_rollout_error", "predict_rollout"]
 def predict_rollout(model: DynamicsModel, data: SystemTrajectories, episodes: torch.Tensor,
                     start: int, horizon: int, device="cpu") -> torch.Tensor:
     """Predicted body states [B, H, N, 13] for `horizon` steps from time `start` of each episode."""
-    system = data.system(episodes).to(device)
-    prev = data.actions[episodes, start - 1] if start > 0 else torch.zeros_like(data.actions[episodes, 0])
-    state = data.state_graph(data.states[episodes, start], prev, system).to(device)
+    first = data.transitions(episodes, torch.full_like(episodes, start))
+    system, state = first.system.to(device), first.state.to(device)
     if hasattr(model, "initial_hidden"):
         state = model.initial_hidden(state)
     out = []

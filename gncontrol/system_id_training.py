@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
-from gncontrol.training import TrainConfig, lr_at, optimiser_to, restore, step_generator
-from gncontrol.transitions import SystemTrajectories, sample_batch
+from gncontrol.training import TrainConfig, fit_model_normalisers, lr_at, optimiser_to, restore, step_generator
+from gncontrol.transitions import SystemTrajectories
 
 __all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "train_system_id", "load_system_id_model",
            "CHECKPOINT_KIND"]
@@ -106,8 +106,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     start = restore(model, optimiser, ckpt, CHECKPOINT_KIND) if resume else None
     if start is None:
-        b = sample_batch(train_sets, 4096, torch.Generator().manual_seed(config.seed))
-        model.fit_normalisers(b.state.nodes[None, :, :13], b.next_nodes[None, :, :13], b.system, b.action[None])
+        fit_model_normalisers(model, train_sets, seed=config.seed)
         start = 0
     model.to(device)
     optimiser_to(optimiser, device)

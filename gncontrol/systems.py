@@ -41,9 +41,9 @@ class GraphSystem:
                              f"{action_dim} entries")
         return GraphSystem(static, ea, action_dim)
 
-    def tile(self, copies: int, action_dim: int | None = None) -> GraphSystem:
+    def tile(self, copies: int) -> GraphSystem:
         """B copies of a one-graph system (index offsets by b * action_dim)."""
-        a = self.action_dim if action_dim is None else action_dim
+        a = self.action_dim
         e = self.edge_actuator.shape[0]
         offs = (torch.arange(copies, device=self.static.device) * a).repeat_interleave(e)
         ea = self.edge_actuator.repeat(copies)

@@ -126,7 +126,7 @@ class SystemTrajectories:
         stride = action_stride or self.action_dim
         one = Graph.from_single(self.static_nodes[0], self.static_edges[0], self.static_globals[0],
                                 self.senders, self.receivers)
-        base = GraphSystem.single(one, self.edge_actuator, stride).tile(b, stride)
+        base = GraphSystem.single(one, self.edge_actuator, stride).tile(b)
         static = base.static.replace(
             nodes=self.static_nodes[episodes].reshape(-1, self.static_nodes.shape[-1]),
             edges=self.static_edges[episodes].reshape(-1, self.static_edges.shape[-1]),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_planner_arguments", "make_planner", "save_gif", "plot_returns",
-           "learned_model_params"]
+__all__ = ["add_planner_arguments", "make_planner", "save_gif", "plot_returns", "frame_recorder"]
 
 
 def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterations: int = 8) -> None:
@@ -43,17 +42,6 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
     if name == "random" and args.samples:
         return planners.PLANNERS[name](lo, hi, samples=args.samples, **common)
     return planners.PLANNERS[name](lo, hi, **common)
-
-
-def learned_model_params(task, device):
-    """The true static graph of a task's nominal system as the GraphSystem a GN model plans with."""
-    import torch
-
-    from gncontrol.systems import GraphSystem
-
-    graph = task.graph()
-    return GraphSystem.single(graph.static_graph().to(device, torch.float32), graph.edge_actuator,
-                              graph.action_dim)
 
 
 def save_gif(frames, path: Path, fps: int) -> Path | None:

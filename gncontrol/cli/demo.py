@@ -55,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.cli._common import load_systems, resolve_device
     from gncontrol.cli._mpc import (
         frame_recorder,
-        learned_model_params,
         make_planner,
         plot_returns,
         save_gif,
@@ -93,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
     # 2. model
     t0 = time.time()
     print(f"[2/4] training the GN forward model for {args.train_steps} steps on {device}")
-    args.model, args.val_fraction = "gn", 0.1
-    cfg = model_config_for(args, [system_data])
+    cfg = model_config_for("gn", args.latent, args.hidden, [system_data])
     train_cfg = TrainConfig(steps=args.train_steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-4,
                             val_every=max(1, args.train_steps // 4), seed=args.seed,
                             checkpoint_every=max(1, args.train_steps // 4))
@@ -118,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     # 4. MPC in the real environment
     t0 = time.time()
     steps = args.mpc_steps or task.episode_length
-    params = learned_model_params(task, device)
+    params = task.graph().graph_system(device)
     env = TaskEnv(task, seed=args.seed + 1, device=device)
     planner = make_planner(args.planner, task, args, device)
     print(f"[4/4] {args.planner} MPC with the learned model for {steps} control steps "

@@ -44,7 +44,6 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device):
     import torch
 
     from envs.true_model import TaskEnv
-    from gncontrol.cli._mpc import learned_model_params
     from gncontrol.models.system_id import IdentificationWindow, identify
     from gncontrol.system_id_training import load_system_id_model
 
@@ -62,7 +61,7 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device):
         if done:
             raise ValueError(f"--identify-steps {steps} is longer than an episode of {task.name}")
     window = IdentificationWindow(torch.stack(states)[None], torch.stack(actions)[None],
-                                  learned_model_params(task, device))
+                                  task.graph().graph_system(device))
     return model, identify(model, window)
 
 
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from envs.tasks import get_task
     from envs.true_model import TaskEnv, TrueModel
     from gncontrol.cli._common import resolve_device
-    from gncontrol.cli._mpc import frame_recorder, learned_model_params, make_planner, save_gif
+    from gncontrol.cli._mpc import frame_recorder, make_planner, save_gif
     from gncontrol.training import load_forward_model
     from planners import run_episode
 
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"identified {args.task} from {args.identify_steps} steps of random control")
     else:
         model, _ = load_forward_model(args.model, device)
-        params = learned_model_params(task, device)
+        params = task.graph().graph_system(device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(out / "tb"))

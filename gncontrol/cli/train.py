@@ -18,8 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
 
 
-def model_config_for(args: argparse.Namespace, systems) -> object:
-    """The ForwardModelConfig matching the data's static feature sizes."""
+def model_config_for(kind: str, latent: int, hidden, systems) -> object:
+    """The ForwardModelConfig of a `kind` model matching the data's static feature sizes."""
     from gncontrol.models.graph_forward import ForwardModelConfig
 
     s0 = systems[0]
@@ -28,10 +28,10 @@ def model_config_for(args: argparse.Namespace, systems) -> object:
         other = (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1])
         if other != sizes:
             raise ValueError(f"{s.name} has static feature sizes {other}, {s0.name} has {sizes}")
-    if args.model == "mlp" and len(systems) > 1:
+    if kind == "mlp" and len(systems) > 1:
         raise ValueError("the MLP baseline flattens one fixed topology: train it on one system")
-    return ForwardModelConfig(kind=args.model, static_sizes=sizes, latent=args.latent,
-                              hidden=tuple(args.hidden), num_nodes=s0.num_nodes, num_edges=s0.num_edges)
+    return ForwardModelConfig(kind=kind, static_sizes=sizes, latent=latent, hidden=tuple(hidden),
+                              num_nodes=s0.num_nodes, num_edges=s0.num_edges)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     systems = load_systems(args.data)
     splits = [s.split(args.val_fraction) for s in systems]
     config = train_config_from_args(args)
-    train_forward_model(model_config_for(args, systems), [t for t, _ in splits], [v for _, v in splits],
+    model_config = model_config_for(args.model, args.latent, args.hidden, systems)
+    train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],
                         config, args.out, device=resolve_device(args.device), resume=args.resume,
                         metadata={"data": list(args.data)})
     print(f"model written to {args.out}/model.pt; TensorBoard logs in {args.out}/tb")

@@ -137,7 +137,6 @@ class GraphForwardModel(nn.Module):
             noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
             state = state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE] + noise,
                                                    state.nodes[:, STATE_SIZE:]], -1))
-        system = system.broadcast(state.num_graphs)
         pred, _ = self.predict(self.input_graph(state, action, system), state)
         target = self.norm_delta(next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
         return (pred - target).square().mean()
