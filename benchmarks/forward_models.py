@@ -28,15 +28,16 @@ SWIM_TRAIN = [3, 4, 5, 6, 8, 9]
 SWIM_TEST = [7, 10, 11, 12, 13, 14, 15]
 
 
-def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: int):
+def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: int, controller: str = "uniform"):
     """SystemTrajectories of `task`, collected once into data_dir and reused."""
     from envs.collect import collect
     from gncontrol.datasets import load_trajectories
     from gncontrol.transitions import SystemTrajectories
 
-    path = data_dir / f"{task}_{episodes}x{steps}_s{seed}.h5"
+    tag = "" if controller == "uniform" else f"_{controller}"
+    path = data_dir / f"{task}_{episodes}x{steps}{tag}_s{seed}.h5"
     if not path.exists():
-        collect(task, episodes, steps=steps, seed=seed, out=path, progress=False)
+        collect(task, episodes, steps=steps, seed=seed, out=path, controller=controller, progress=False)
     return SystemTrajectories.from_arrays(task, load_trajectories(path))
 
 
@@ -82,6 +83,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--controller", default="uniform", choices=["uniform", "ou"],
+                    help="random controls: independent uniform per step, or temporally correlated (OU)")
     args = ap.parse_args()
     if args.quick:
         args.episodes, args.episode_steps, args.steps = 30, 120, 1500
@@ -92,7 +95,7 @@ def main() -> None:
     horizons = [1, 20, 100]
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {args.device}")
-    print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system (uniform random "
+    print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system ({args.controller} random "
           f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}; MLPs {args.hidden} -> "
           f"latent {args.latent}; seed {args.seed}")
 
@@ -102,7 +105,7 @@ def main() -> None:
         print("| --- | --- | --- | --- | --- | --- |")
         for task in args.systems:
             train_set, val_set = load_or_collect(task, args.episodes, args.episode_steps, data_dir,
-                                                 args.seed).split(0.1)
+                                                 args.seed, args.controller).split(0.1)
             res = {}
             for kind in ("gn", "mlp"):
                 t0 = time.time()
@@ -116,7 +119,7 @@ def main() -> None:
         print("\n### One GN trained on several systems at once (normalised rollout error)\n")
         print("| system | 1-step | 20-step | 100-step |")
         print("| --- | --- | --- | --- |")
-        splits = [load_or_collect(t, args.episodes, args.episode_steps, data_dir, args.seed).split(0.1)
+        splits = [load_or_collect(t, args.episodes, args.episode_steps, data_dir, args.seed, args.controller).split(0.1)
                   for t in MULTI]
         model = train("gn", [s[0] for s in splits], [s[1] for s in splits], args, out / "multi")
         for task, (_, val_set) in zip(MULTI, splits):
@@ -126,7 +129,8 @@ def main() -> None:
         print(f"\n### Zero-shot swimmers: GN trained on {SWIM_TRAIN} links (normalised rollout error)\n")
         print("| links | seen in training | 20-step | 100-step |")
         print("| --- | --- | --- | --- |")
-        sets = {n: load_or_collect(f"swimmer{n}", args.episodes, args.episode_steps, data_dir, args.seed)
+        sets = {n: load_or_collect(f"swimmer{n}", args.episodes, args.episode_steps, data_dir, args.seed,
+                                     args.controller)
                 for n in SWIM_TRAIN + SWIM_TEST}
         splits = {n: sets[n].split(0.1) for n in sets}
         model = train("gn", [splits[n][0] for n in SWIM_TRAIN], [splits[n][1] for n in SWIM_TRAIN], args,
