@@ -10,7 +10,21 @@ otherwise; see platform.md), so `MujocoGraph.static_arrays()` reflects them. Cal
 Link lengths: a per-body scale of everything positioned in the body's frame (geom
 fromto / pos and capsule half-lengths, sites, joint anchors, child body offsets; radii
 kept), applied to the suite XML through `mujoco.MjSpec` and recompiled (~0.3 s, mostly
-the skybox texture); `length_model(task, scales)` returns the compiled MjModel.
+the skybox texture); `length_model(task, scales)` returns the compiled MjModel. The
+recompile recomputes each body's centre of mass and inertia from its geoms (e.g. a
+pendulum pole 1.3x longer: CoM 0.5 -> 0.65 m; a cartpole pole's inertia grows ~1.3^2, its
+mass kept). A body with nothing off its frame's origin (cartpole's cart: box, pole anchor
+and slider all at the origin) has no length: its scale stays 1 (a scale there would change
+nothing, so it is not a parameter anyone could identify).
+
+Gear is NOT randomised for pendulum and cartpole (scale 1), only for swimmer, cheetah and
+other domains. Why: inertia scales with mass here, so a pendulum's motion depends on its
+mass only through gear/inertia and damping/inertia; with the gear random too, mass is
+unidentifiable by ANY method (a heavier pendulum with a stronger motor moves identically),
+and cartpole's overall mass scale (cart + pole) is confounded with the gear likewise. With
+gear fixed, masses, lengths and damping are each identifiable from motion under known
+controls (pendulum: gravity term -> length, control term -> mass x length^2, damping term
+-> damping), which is what the system-ID benchmark's linear probe asks for (issue 5).
 """
 
 from __future__ import annotations
@@ -24,13 +38,15 @@ import mujoco
 import numpy as np
 
 __all__ = ["RANGES", "Nominal", "ranges_for", "sample_parameters", "apply_parameters", "sample_lengths",
-           "suite_spec", "scale_lengths", "length_model"]
+           "has_length", "suite_spec", "scale_lengths", "length_model"]
 
 # (low, high) multiplicative scales of the nominal values; one place for every system.
+# Gear fixed (1, 1) for pendulum and cartpole: see the module docstring (mass vs gear confound).
 RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "default": {"mass": (0.75, 1.25), "damping": (0.75, 1.25), "gear": (0.75, 1.25), "length": (0.8, 1.2)},
     "swimmer": {"mass": (0.75, 1.25), "damping": (0.5, 1.5), "gear": (0.75, 1.25), "length": (0.8, 1.2)},
-    "pendulum": {"mass": (0.5, 1.5), "damping": (0.5, 1.5), "gear": (0.75, 1.25), "length": (0.7, 1.3)},
+    "pendulum": {"mass": (0.5, 1.5), "damping": (0.5, 1.5), "gear": (1.0, 1.0), "length": (0.7, 1.3)},
+    "cartpole": {"mass": (0.75, 1.25), "damping": (0.75, 1.25), "gear": (1.0, 1.0), "length": (0.8, 1.2)},
 }
 
 
@@ -85,16 +101,33 @@ def apply_parameters(model: mujoco.MjModel, data: mujoco.MjData, nominal: Nomina
     mujoco.mj_setConst(model, data)
 
 
+def has_length(model: mujoco.MjModel) -> np.ndarray:
+    """[nbody] bool: the body's frame holds something off its origin that a length scale would move.
+
+    Geom positions and capsule/cylinder half-lengths, site and joint positions, child body
+    offsets; a body with none of them (cartpole's cart) is unchanged by `scale_lengths`.
+    """
+    out = np.zeros(model.nbody, dtype=bool)
+    long_geom = np.isin(model.geom_type, [mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_CYLINDER])
+    for ids, vec in ((model.geom_bodyid, np.abs(model.geom_pos).sum(1) + long_geom * model.geom_size[:, 1]),
+                     (model.site_bodyid, np.abs(model.site_pos).sum(1)),
+                     (model.jnt_bodyid, np.abs(model.jnt_pos).sum(1)),
+                     (model.body_parentid[1:], np.abs(model.body_pos[1:]).sum(1))):
+        np.logical_or.at(out, ids[vec > 1e-12], True)
+    out[0] = False
+    return out
+
+
 def sample_lengths(rng: np.random.Generator, model: mujoco.MjModel,
                    ranges: dict[str, tuple[float, float]]) -> list[float] | None:
-    """Per-body length scales [nbody] (world 1), or None if the ranges have no "length" entry."""
+    """Per-body length scales [nbody] (1 for the world and bodies without length), or None if no "length" range."""
     if "length" not in ranges:
         return None
     lo, hi = ranges["length"]
     if lo > hi or lo <= 0:
         raise ValueError(f"bad length range {(lo, hi)}: need 0 < low <= high")
     scales = rng.uniform(lo, hi, size=model.nbody)
-    scales[0] = 1.0
+    scales[~has_length(model)] = 1.0
     return scales.tolist()
 
 

@@ -150,3 +150,47 @@ def test_randomised_episode_equals_env_with_that_model(name):
     # the next, unrandomised episode in this process runs the nominal model again
     plain = collect_episode(name, seed=4, episode=2, steps=5, randomise=False)
     assert np.allclose(plain["static_nodes"], nominal_nodes)
+
+
+def test_pendulum_and_cartpole_keep_gear_fixed_other_domains_randomise_it():
+    """Gear random with mass would make pendulum mass unidentifiable (only gear/inertia matters)."""
+    from envs.randomisation import ranges_for
+
+    for name in ("pendulum-swingup", "cartpole-swingup"):
+        ep = collect_episode(name, seed=2, episode=1, steps=5, randomise=True)
+        p = ep["parameters"]
+        assert ranges_for(name)["gear"] == (1.0, 1.0) and np.all(np.array(p["gear_scale"]) == 1.0)
+        assert np.all(np.array(p["mass_scale"][1:]) != 1.0) and np.all(np.array(p["damping_scale"]) != 1.0)
+        nominal = get_task(name).graph().static_arrays()
+        act = get_task(name).graph().edge_actuator >= 0
+        assert np.allclose(ep["static_edges"][act, 19], nominal[1][act, 19])  # gear feature unchanged
+        assert not np.allclose(ep["static_nodes"][:, 0], nominal[0][:, 0])  # masses changed
+    m = get_task("swimmer6").make_env(seed=0).physics.model.ptr
+    gear = sample_parameters(np.random.default_rng(0), m, ranges_for("swimmer6"))["gear_scale"]
+    assert np.all(np.array(gear) != 1.0)
+
+
+@pytest.mark.parametrize("name, inertia_from_geom", [("pendulum-swingup", False), ("cartpole-swingup", True)])
+def test_pole_length_scale_moves_com_and_inertia(name, inertia_from_geom):
+    """MjSpec recompile: a pole s x longer has its CoM s x further out and ~s^2 the hinge inertia."""
+    from envs.randomisation import has_length, length_model
+
+    pole = 1 if name.startswith("pendulum") else 2
+    base = length_model(name, tuple(1.0 for _ in range(pole + 1)))
+    for s in (0.8, 1.3):
+        m = length_model(name, tuple([1.0] * pole + [s]))
+        assert m.body_mass[pole] == pytest.approx(base.body_mass[pole])  # mass is its own parameter
+        assert m.body_ipos[pole, 2] == pytest.approx(s * base.body_ipos[pole, 2])
+
+        def hinge_inertia(model):
+            return model.body_inertia[pole, 1] + model.body_mass[pole] * model.body_ipos[pole, 2] ** 2
+
+        assert hinge_inertia(m) / hinge_inertia(base) == pytest.approx(s**2, rel=0.05)
+        ratio = m.body_inertia[pole, 1] / base.body_inertia[pole, 1]
+        # a capsule's own inertia grows with its length; the pendulum's sphere bob keeps its own
+        assert ratio == (pytest.approx(s**2, rel=0.1) if inertia_from_geom else pytest.approx(1.0))
+    # cartpole's cart has nothing off its origin: no length scale (it would change nothing)
+    assert list(has_length(base)) == ([False, True] if pole == 1 else [False, False, True])
+    ep = collect_episode(name, seed=5, episode=0, steps=3, randomise=True)
+    lengths = ep["parameters"]["length_scale"]
+    assert lengths[pole] != 1.0 and all(v == 1.0 for v in lengths[:pole])
