@@ -134,12 +134,14 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     scfg_train = dataclasses.replace(tcfg, steps=args.sysid_steps or tcfg.steps,
                                      checkpoint_every=args.sysid_steps or tcfg.steps)
     ckpt = out / task / args.sysid_name / "model.pt"
-    if args.reuse and ckpt.exists() and load_system_id_model(ckpt)[1]["step"] == scfg_train.steps:
+    if (args.reuse and ckpt.exists() and load_system_id_model(ckpt)[1]["step"] == scfg_train.steps
+            and load_system_id_model(ckpt)[1].get("horizon", 1) == args.sysid_horizon):
         sysid = load_system_id_model(ckpt, args.device)[0]
         print(f"[{task}] reusing {ckpt}", flush=True)
     else:
         sysid = train_system_id(scfg, [train], [], scfg_train, out / task / args.sysid_name,
-                                args.targets_per_window, device=args.device, progress=False).eval()
+                                args.targets_per_window, device=args.device, progress=False,
+                                horizon=args.sysid_horizon).eval()
     times["sysid"] = time.time() - t0
 
     eps = torch.arange(test.num_episodes)
@@ -196,6 +198,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="load checkpoints of the same budget if present")
     ap.add_argument("--sysid-steps", type=int, default=0, help="ID training steps (default: --steps, same budget)")
     ap.add_argument("--sysid-name", default="sysid", help="subfolder of the ID model's run")
+    ap.add_argument("--sysid-horizon", type=int, default=1,
+                    help="ID training loss: H-step rollout per target (1 = one-step, as the other models)")
     args = ap.parse_args()
     if args.quick:
         args.steps = args.steps or 2000
@@ -212,7 +216,8 @@ def main() -> None:
     print(f"config: {args.episodes} randomised training episodes, {args.eval_episodes} held-out, "
           f"{WINDOW + HORIZON} steps each (uniform random controls); {args.steps} steps x {args.batch_size} "
           f"transitions (ID: {args.batch_size // args.targets_per_window} windows x {args.targets_per_window}); "
-          f"ID steps {args.sysid_steps or args.steps}; MLPs {args.hidden} -> latent {args.latent}; "
+          f"ID steps {args.sysid_steps or args.steps}, ID loss horizon {args.sysid_horizon}; "
+          f"MLPs {args.hidden} -> latent {args.latent}; "
           f"window {WINDOW}, horizon {HORIZON}; seed {args.seed}")
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=args.lr_final,
                        val_every=10**9, checkpoint_every=args.steps, seed=args.seed)

@@ -2,7 +2,9 @@
 
 Each step draws, per system, B episodes (each episode = one randomised system); from each a
 window of W steps starting anywhere (the encoder's input) and K transitions anywhere else
-in the same episode (the forward model's one-step targets, read with the window's latent).
+in the same episode (the forward model's one-step targets, read with the window's latent), or
+with `horizon` H > 1, K starts of H-step sequences (an H-step rollout loss through the model's
+own predictions: long-rollout errors reveal wrong parameters far more than one step does).
 Optimiser, learning-rate decay, input noise, per-step generators (exact resume) and
 validation follow gncontrol.training (TrainConfig, its LR schedule and step seeding).
 """
@@ -28,7 +30,10 @@ CHECKPOINT_KIND = "system_id_model"
 
 @dataclasses.dataclass
 class SysIDBatch:
-    """Windows [B] of one system and the K transitions per window (B*K graphs, grouped by window)."""
+    """Windows [B] of one system and the K transitions per window (B*K graphs, grouped by window).
+
+    One-step: action [B*K, A], next_nodes [N_total, 13]; H-step: action [B*K, H, A], next_nodes [H, N_total, 13].
+    """
 
     window: IdentificationWindow
     state: object
@@ -58,15 +63,24 @@ def windows_of(data: SystemTrajectories, episodes: torch.Tensor, starts: torch.T
 
 
 def sample_sysid_batch(data: SystemTrajectories, windows: int, targets: int, window: int,
-                       generator: torch.Generator) -> SysIDBatch:
-    """B=`windows` random windows of one system and `targets` random transitions per window's episode."""
+                       generator: torch.Generator, horizon: int = 1) -> SysIDBatch:
+    """B=`windows` random windows of one system and `targets` random transitions (or H-step
+    sequences, `horizon` H > 1) per window's episode."""
+    if horizon < 1 or horizon > data.episode_length:
+        raise ValueError(f"horizon {horizon} must be in [1, {data.episode_length}]")
     ep = torch.randint(0, data.num_episodes, (windows,), generator=generator)
     start = torch.randint(0, data.episode_length - window + 1, (windows,), generator=generator)
     w = windows_of(data, ep, start, window)
     ep_t = ep.repeat_interleave(targets)
-    t = torch.randint(0, data.episode_length, (windows * targets,), generator=generator)
+    t = torch.randint(0, data.episode_length - horizon + 1, (windows * targets,), generator=generator)
     tb = data.transitions(ep_t, t)
-    return SysIDBatch(w, tb.state, tb.action, tb.next_nodes, tb.system, targets)
+    if horizon == 1:
+        return SysIDBatch(w, tb.state, tb.action, tb.next_nodes, tb.system, targets)
+    steps = t[:, None] + torch.arange(horizon)[None]  # [B*K, H]
+    actions = data.actions[ep_t[:, None], steps]  # [B*K, H, A]
+    nxt = data.states[ep_t[:, None], steps + 1]  # [B*K, H, N, 13]
+    nxt = nxt.transpose(0, 1).reshape(horizon, -1, nxt.shape[-1])  # [H, B*K*N, 13]
+    return SysIDBatch(w, tb.state, actions, nxt, tb.system, targets)
 
 
 def validation_loss(model: SystemIDModel, systems: list[SystemTrajectories], window: int, device,
@@ -86,13 +100,15 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
                     val_sets: list[SystemTrajectories], config: TrainConfig, out_dir: str | Path,
                     targets_per_window: int = 8, device: str | torch.device = "cpu", resume: bool = False,
                     stop_after: int | None = None, progress: bool = True,
-                    metadata: dict | None = None) -> SystemIDModel:
+                    metadata: dict | None = None, horizon: int = 1) -> SystemIDModel:
     """Trains (or resumes) encoder + forward model jointly; writes out_dir/model.pt and TensorBoard logs.
 
     Per step and system: batch_size // targets_per_window windows of `model_config.window`
     steps, each with `targets_per_window` one-step targets from its own episode (so one step
     sees batch_size transitions per system, as a forward model trained with the same
-    batch_size). Systems of different topology are summed into one loss.
+    batch_size). Systems of different topology are summed into one loss. `horizon` H > 1:
+    each target is an H-step sequence and the loss the mean error of an H-step rollout
+    (H times the forward-model work per step; the validation loss stays one-step).
     """
     if targets_per_window < 1 or config.batch_size < targets_per_window:
         raise ValueError(f"need 1 <= targets_per_window ({targets_per_window}) <= batch_size "
@@ -119,7 +135,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
         save_checkpoint(ckpt, CHECKPOINT_KIND, {
             "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(config),
-            "targets_per_window": targets_per_window, "systems": [s.name for s in train_sets],
+            "targets_per_window": targets_per_window, "horizon": horizon, "systems": [s.name for s in train_sets],
             "metadata": metadata or {}})
 
     end = config.steps if stop_after is None else min(stop_after, config.steps)
@@ -129,8 +145,8 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
         for group in optimiser.param_groups:
             group["lr"] = lr_at(config, step)
         gen = step_generator(config, step, 0)
-        batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen).to(device)
-                   for d in train_sets]
+        batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen,
+                                      horizon).to(device) for d in train_sets]
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
         loss = sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
                          config.noise_std) for b in batches) / len(batches)

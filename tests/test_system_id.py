@@ -169,3 +169,46 @@ def test_save_and_load_identified(tmp_path):
         save_checkpoint(tmp_path / "x.pt", "forward_model", {})
         load_identified(tmp_path / "x.pt")
 
+
+
+def test_multi_step_batch_holds_the_true_sequences():
+    data = gain_system(8)
+    b = sample_sysid_batch(data, 3, 2, 5, torch.Generator().manual_seed(2), horizon=4)
+    assert b.action.shape == (6, 4, 1) and b.next_nodes.shape == (4, 6 * 2, 13)
+    for r in range(6):  # recover (episode, t) of each start state and its actions, then check the 4 targets
+        start = b.state.nodes[2 * r:2 * r + 2]
+        found = [(e, t) for e in range(8) for t in range(27)
+                 if torch.equal(data.states[e, t], start) and torch.equal(data.actions[e, t:t + 4], b.action[r])]
+        assert len(found) == 1
+        ep, t = found[0]
+        for h in range(4):
+            assert torch.equal(b.next_nodes[h, 2 * r:2 * r + 2], data.states[ep, t + h + 1])
+    with pytest.raises(ValueError, match="horizon"):
+        sample_sysid_batch(data, 3, 2, 5, torch.Generator(), horizon=31)
+
+
+def test_rollout_loss_of_one_step_is_the_one_step_loss_and_trains_the_encoder():
+    data = gain_system(8)
+    m = fitted_model(data)
+    b = sample_sysid_batch(data, 4, 3, 5, torch.Generator().manual_seed(1))
+    one = m.loss(b.window, b.state, b.action, b.next_nodes, b.system, 3)
+    as_rollout = m.loss(b.window, b.state, b.action[:, None], b.next_nodes[None], b.system, 3)
+    torch.testing.assert_close(one, as_rollout)
+    b5 = sample_sysid_batch(data, 4, 3, 5, torch.Generator().manual_seed(1), horizon=5)
+    loss = m.loss(b5.window, b5.state, b5.action, b5.next_nodes, b5.system, 3, noise_std=0.02)
+    loss.backward()
+    assert torch.isfinite(loss) and sum(p.grad.abs().sum().item() for p in m.encoder.parameters()) > 0
+    with pytest.raises(ValueError, match="rollout loss"):
+        m.rollout_loss(b5.state, b5.action, b5.next_nodes[:2], b5.system)
+
+
+def test_multi_step_training_resumes_exactly(tmp_path):
+    data = gain_system(12)
+    cfg = TrainConfig(steps=4, batch_size=12, checkpoint_every=2, val_every=10**9)
+    kw = dict(targets_per_window=3, progress=False, horizon=3)
+    full = train_system_id(TINY, [data], [], cfg, tmp_path / "a", **kw)
+    train_system_id(TINY, [data], [], cfg, tmp_path / "b", stop_after=2, **kw)
+    resumed = train_system_id(TINY, [data], [], cfg, tmp_path / "b", resume=True, **kw)
+    for (k, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(p, q), k
+    assert load_system_id_model(tmp_path / "a" / "model.pt")[1]["horizon"] == 3

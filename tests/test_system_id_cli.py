@@ -17,7 +17,8 @@ def trained(tmp_path_factory):
     out = d / "run"
     assert main(["train-sysid", "--data", str(data), "--out", str(out), "--steps", "4", "--window", "5",
                  "--targets-per-window", "2", "--batch-size", "8", "--latent", "16", "--hidden", "16",
-                 "--encoder-hidden", "8", "--latent-sizes", "4", "4", "4", "--val-fraction", "0.34"]) == 0
+                 "--encoder-hidden", "8", "--latent-sizes", "4", "4", "4", "--val-fraction", "0.34",
+                 "--horizon", "3"]) == 0
     return d, data, out / "model.pt"
 
 
@@ -33,7 +34,8 @@ def test_identify_from_file_and_from_fresh_window(trained, capsys):
     latent, meta = load_identified(d / "a.pt")
     assert meta["episode"] == 2 and meta["steps"] == 5 and meta["parameters"]["mass_scale"]
     # the saved latent drives the model from any start state of that system
-    model, _ = load_system_id_model(ckpt)
+    model, record = load_system_id_model(ckpt)
+    assert record["horizon"] == 3  # trained with a 3-step rollout loss
     from gncontrol.datasets import load_trajectories
 
     traj = SystemTrajectories.from_arrays("p", load_trajectories(data))

@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/sysid", help="output folder (model.pt, tb/)")
     p.add_argument("--window", type=int, default=20, help="identification window (steps)")
     p.add_argument("--targets-per-window", type=int, default=8, help="one-step targets per window")
+    p.add_argument("--horizon", type=int, default=1,
+                   help="loss horizon: 1 = one-step targets, H > 1 = H-step rollout from each target")
     p.add_argument("--latent-sizes", type=int, nargs=3, default=[16, 16, 16], help="latent node/edge/global sizes")
     p.add_argument("--encoder-hidden", type=int, default=64)
     add_training_arguments(p)
@@ -41,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
                                   window=args.window)
     train_system_id(model_config, [t for t, _ in splits], [v for _, v in splits], config, args.out,
                     targets_per_window=args.targets_per_window, device=resolve_device(args.device),
-                    resume=args.resume, metadata={"data": list(args.data)})
+                    resume=args.resume, metadata={"data": list(args.data)}, horizon=args.horizon)
     print(f"model written to {args.out}/model.pt; TensorBoard logs in {args.out}/tb")
     return 0

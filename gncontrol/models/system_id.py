@@ -12,6 +12,8 @@ static graph as the forward model's input; encoder and forward model train end t
             hidden' = GRU-GN(input, hidden)            (gncontrol.modules.RecurrentGraphNetwork)
     latent graph = per-feature MLPs of the last hidden: nodes [N, Lv], edges [E, Le], globals [B, Lu]
     identify(model, window) -> GraphSystem(latent graph, edge->actuator map)
+    loss: one-step (action [B*K, A]) or an H-step rollout through the model's own predictions
+          (action [B*K, H, A], true next states [H, N_total, 13]), K targets per window
 
 The latent GraphSystem is what `model.step(state, action, params=latent)` takes, exactly
 as a `GNForwardModel` takes the true static graph: keep it and reuse it for any start
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from gncontrol.blocks import GraphSizes
-from gncontrol.body_state import STATE_SIZE, relative_positions
+from gncontrol.body_state import STATE_SIZE, apply_delta, relative_positions
 from gncontrol.graphs import Graph
 from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel
 from gncontrol.modules import GraphIndependent, RecurrentGraphNetwork
@@ -151,18 +153,47 @@ class SystemIDModel(nn.Module):
 
     def loss(self, window: IdentificationWindow, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor,
              system: GraphSystem, targets_per_window: int, noise_std: float = 0.0) -> torch.Tensor:
-        """One-step loss of transitions (K per window, grouped by window) given the identified latent.
+        """Loss of transitions (K per window, grouped by window) given the identified latent.
 
-        state/system hold B*K graphs, the K transitions of window b at rows b*K..b*K+K-1.
+        state/system hold B*K graphs, the K start states of window b at rows b*K..b*K+K-1.
+        One-step: action [B*K, A], next_nodes [N_total, 13]. H-step rollout (the model's own
+        predictions fed back): action [B*K, H, A], next_nodes [H, N_total, 13] (true states).
         """
-        latent = self.identify(window)
-        return self.forward_model.loss(state, action, next_nodes,
-                                       repeat_system(latent, system, targets_per_window), noise_std)
+        latent = repeat_system(self.identify(window), system, targets_per_window)
+        if action.dim() == 2:
+            return self.forward_model.loss(state, action, next_nodes, latent, noise_std)
+        return self.rollout_loss(state, action, next_nodes, latent, noise_std)
+
+    def rollout_loss(self, state: Graph, actions: torch.Tensor, next_nodes: torch.Tensor, latent: GraphSystem,
+                     noise_std: float = 0.0) -> torch.Tensor:
+        """Mean H-step error (normalised-delta units) of a rollout under `latent`, gradients through it.
+
+        actions [B, H, A], next_nodes [H, N_total, 13]. Step h's target is the delta from the
+        PREDICTED state to the true state h+1 (so the loss is the state error at every step and
+        the model learns to correct its own drift); input noise on the start state only.
+        """
+        if actions.dim() != 3 or next_nodes.dim() != 3 or next_nodes.shape[0] != actions.shape[1]:
+            raise ValueError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
+                             f"{tuple(actions.shape)} and {tuple(next_nodes.shape)}")
+        fm = self.forward_model
+        x = state
+        if noise_std > 0:
+            noise = torch.randn_like(x.nodes[:, :STATE_SIZE]) * noise_std * fm.norm_state.std
+            noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere (as GNForwardModel.loss)
+            x = x.replace(nodes=x.nodes[:, :STATE_SIZE] + noise)
+        losses = []
+        for h in range(actions.shape[1]):
+            pred, _ = fm.predict(fm.input_graph(x, actions[:, h], latent), x)
+            target = fm.norm_delta(next_nodes[h, :, :STATE_SIZE] - x.nodes[:, :STATE_SIZE])
+            losses.append((pred - target).square().mean())
+            x = x.replace(nodes=apply_delta(x.nodes[:, :STATE_SIZE], fm.norm_delta.inverse(pred)),
+                          edges=latent.edge_actions(actions[:, h]))
+        return torch.stack(losses).mean()
 
     def forward(self, window: IdentificationWindow, state: Graph, action: torch.Tensor,
                 next_nodes: torch.Tensor, system: GraphSystem, targets_per_window: int,
                 noise_std: float = 0.0) -> torch.Tensor:
-        """The training loss (so DistributedDataParallel could wrap the model); see `loss`."""
+        """The training loss (so DistributedDataParallel could wrap the model); see `loss` (1 or H steps)."""
         return self.loss(window, state, action, next_nodes, system, targets_per_window, noise_std)
 
 
