@@ -77,3 +77,19 @@ def test_separable_hgn_leapfrog_preserves_volume_exactly():
     jac = torch.autograd.functional.jacobian(lambda v: model.integrate_step(v.reshape(1, 2, 4, 4)).reshape(-1),
                                              s0.reshape(-1))
     assert abs(float(torch.linalg.slogdet(jac).logabsdet)) < 1e-10
+
+
+def test_hgn_linear_output_trains_raw_and_evaluates_in_unit_range():
+    torch.manual_seed(0)
+    model = HGN(HGNConfig(encoder_frames=2, latent_channels=2, width=4, output="linear"))
+    with torch.no_grad():
+        model.decoder[-1].bias.fill_(-0.3)  # push raw outputs below 0
+        s = torch.randn(3, 4, 4, 4)
+        raw = model.decode(s)
+        model.eval()
+        clipped = model.decode(s)
+    assert float(raw.min()) < 0  # training sees the raw output (no saturation, no dead pixels)
+    assert float(clipped.min()) >= 0 and float(clipped.max()) <= 1
+    assert torch.equal(clipped, raw.clamp(0, 1))
+    with pytest.raises(ValueError, match="sigmoid or linear"):
+        HGN(HGNConfig(output="softmax"))

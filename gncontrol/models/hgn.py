@@ -44,6 +44,10 @@ class HGNConfig:
     use_f_psi: bool = True
     deterministic: bool = False
     separable: bool = False  # H = K(p) + V(q): explicit leapfrog is then exactly symplectic
+    # "sigmoid" (the paper) or "linear": raw decoder output in training, clipped to [0, 1] in
+    # eval. With sigmoid + MSE on near-black images Adam keeps pushing background logits down
+    # (their gradient never changes sign) until the decoder saturates; linear output avoids it.
+    output: str = "sigmoid"
 
 
 def _conv(i: int, o: int, stride: int = 1) -> nn.Conv2d:
@@ -73,6 +77,8 @@ class HGN(nn.Module):
         cfg = self.config = config or HGNConfig()
         if cfg.integrator not in ("leapfrog", "euler"):
             raise ValueError(f"HGN integrator must be leapfrog or euler, got '{cfg.integrator}'")
+        if cfg.output not in ("sigmoid", "linear"):
+            raise ValueError(f"HGN output must be sigmoid or linear, got '{cfg.output}'")
         if cfg.image_size != 32:
             raise ValueError(f"this HGN decodes 4x4 -> 32x32 images, got image_size {cfg.image_size}")
         w, c = cfg.width, cfg.latent_channels
@@ -141,8 +147,10 @@ class HGN(nn.Module):
         """Frames [B, C, 32, 32] from states (q is the first half of the channels)."""
         if s.dim() == 2:
             s = s.reshape(s.shape[0], -1, 4, 4)
-        q = s.chunk(2, dim=1)[0]
-        return torch.sigmoid(self.decoder(q))
+        out = self.decoder(s.chunk(2, dim=1)[0])
+        if self.config.output == "sigmoid":
+            return torch.sigmoid(out)
+        return out if self.training else out.clamp(0.0, 1.0)
 
     # ------------------------------------------------------------------ model use
     def unroll(self, frames: Tensor, steps: int, sample: bool | None = None,
