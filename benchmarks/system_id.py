@@ -91,6 +91,36 @@ def after_window(data):
     return dataclasses.replace(data, states=data.states[:, WINDOW:], actions=data.actions[:, WINDOW:])
 
 
+def train_rollout_baseline(fcfg, data, tcfg, horizon: int, targets_per_window: int, device: str):
+    """A GN forward model trained with the same H-step rollout loss and the same start states as the ID model.
+
+    (the fair peer of an ID model trained with --sysid-horizon H: same loss, same batches.)
+    """
+    from gncontrol.models.graph_forward import GNForwardModel
+    from gncontrol.models.system_id import rollout_loss
+    from gncontrol.system_id_training import sample_sysid_batch
+    from gncontrol.training import fit_model_normalisers, lr_at, step_generator
+
+    torch.manual_seed(tcfg.seed)
+    model = GNForwardModel(fcfg)
+    fit_model_normalisers(model, [data], seed=tcfg.seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
+    for step in range(tcfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(tcfg, step)
+        gen = step_generator(tcfg, step, 0)
+        b = sample_sysid_batch(data, tcfg.batch_size // targets_per_window, targets_per_window, WINDOW, gen,
+                               horizon).to(device)
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+        loss = rollout_loss(model, b.state, b.action, b.next_nodes, b.system, tcfg.noise_std)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        opt.step()
+    return model.eval()
+
+
 def r2_scores(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
               ridge: float = 1e-3) -> np.ndarray:
     """Per-column R^2 on the test set of a ridge linear regression from standardised features."""
@@ -122,7 +152,10 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     for name, view in (("noid", lambda d: no_id_view(d, train)), ("true", lambda d: d)):
         t0 = time.time()
         ckpt = out / task / name / "model.pt"
-        if args.reuse and ckpt.exists() and load_forward_model(ckpt)[1]["step"] == tcfg.steps:
+        if args.baseline_horizon > 1:  # same H-step loss and batches as the ID model (no checkpoint)
+            models[name] = train_rollout_baseline(fcfg, view(train), tcfg, args.baseline_horizon,
+                                                  args.targets_per_window, args.device)
+        elif args.reuse and ckpt.exists() and load_forward_model(ckpt)[1]["step"] == tcfg.steps:
             models[name] = load_forward_model(ckpt, args.device)[0]
             print(f"[{task}] reusing {ckpt}", flush=True)
         else:
@@ -200,6 +233,8 @@ def main() -> None:
     ap.add_argument("--sysid-name", default="sysid", help="subfolder of the ID model's run")
     ap.add_argument("--sysid-horizon", type=int, default=1,
                     help="ID training loss: H-step rollout per target (1 = one-step, as the other models)")
+    ap.add_argument("--baseline-horizon", type=int, default=1,
+                    help="no-ID/true models: H-step rollout loss on the ID model's batches (1 = one-step trainer)")
     args = ap.parse_args()
     if args.quick:
         args.steps = args.steps or 2000
@@ -216,7 +251,8 @@ def main() -> None:
     print(f"config: {args.episodes} randomised training episodes, {args.eval_episodes} held-out, "
           f"{WINDOW + HORIZON} steps each (uniform random controls); {args.steps} steps x {args.batch_size} "
           f"transitions (ID: {args.batch_size // args.targets_per_window} windows x {args.targets_per_window}); "
-          f"ID steps {args.sysid_steps or args.steps}, ID loss horizon {args.sysid_horizon}; "
+          f"ID steps {args.sysid_steps or args.steps}, loss horizon ID {args.sysid_horizon} / "
+          f"baselines {args.baseline_horizon}; "
           f"MLPs {args.hidden} -> latent {args.latent}; "
           f"window {WINDOW}, horizon {HORIZON}; seed {args.seed}")
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=args.lr_final,

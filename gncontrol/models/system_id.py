@@ -33,12 +33,12 @@ from torch import nn
 from gncontrol.blocks import GraphSizes
 from gncontrol.body_state import STATE_SIZE, apply_delta, relative_positions
 from gncontrol.graphs import Graph
-from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel
+from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel, GraphForwardModel
 from gncontrol.modules import GraphIndependent, RecurrentGraphNetwork
 from gncontrol.nn import mlp
 from gncontrol.systems import GraphSystem
 
-__all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify",
+__all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify", "rollout_loss",
            "latent_features", "repeat_system", "save_identified", "load_identified", "IDENTIFIED_KIND"]
 
 IDENTIFIED_KIND = "identified_system"
@@ -166,35 +166,44 @@ class SystemIDModel(nn.Module):
 
     def rollout_loss(self, state: Graph, actions: torch.Tensor, next_nodes: torch.Tensor, latent: GraphSystem,
                      noise_std: float = 0.0) -> torch.Tensor:
-        """Mean H-step error (normalised-delta units) of a rollout under `latent`, gradients through it.
-
-        actions [B, H, A], next_nodes [H, N_total, 13]. Step h's target is the delta from the
-        PREDICTED state to the true state h+1 (so the loss is the state error at every step and
-        the model learns to correct its own drift); input noise on the start state only.
-        """
-        if actions.dim() != 3 or next_nodes.dim() != 3 or next_nodes.shape[0] != actions.shape[1]:
-            raise ValueError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
-                             f"{tuple(actions.shape)} and {tuple(next_nodes.shape)}")
-        fm = self.forward_model
-        x = state
-        if noise_std > 0:
-            noise = torch.randn_like(x.nodes[:, :STATE_SIZE]) * noise_std * fm.norm_state.std
-            noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere (as GNForwardModel.loss)
-            x = x.replace(nodes=x.nodes[:, :STATE_SIZE] + noise)
-        losses = []
-        for h in range(actions.shape[1]):
-            pred, _ = fm.predict(fm.input_graph(x, actions[:, h], latent), x)
-            target = fm.norm_delta(next_nodes[h, :, :STATE_SIZE] - x.nodes[:, :STATE_SIZE])
-            losses.append((pred - target).square().mean())
-            x = x.replace(nodes=apply_delta(x.nodes[:, :STATE_SIZE], fm.norm_delta.inverse(pred)),
-                          edges=latent.edge_actions(actions[:, h]))
-        return torch.stack(losses).mean()
+        """H-step rollout loss of the forward model under `latent` (see module-level `rollout_loss`)."""
+        return rollout_loss(self.forward_model, state, actions, next_nodes, latent, noise_std)
 
     def forward(self, window: IdentificationWindow, state: Graph, action: torch.Tensor,
                 next_nodes: torch.Tensor, system: GraphSystem, targets_per_window: int,
                 noise_std: float = 0.0) -> torch.Tensor:
         """The training loss (so DistributedDataParallel could wrap the model); see `loss` (1 or H steps)."""
         return self.loss(window, state, action, next_nodes, system, targets_per_window, noise_std)
+
+
+def rollout_loss(model: GraphForwardModel, state: Graph, actions: torch.Tensor, next_nodes: torch.Tensor,
+                 system: GraphSystem, noise_std: float = 0.0) -> torch.Tensor:
+    """Mean H-step error (normalised-delta units) of a graph forward model's rollout, gradients through it.
+
+    Any GraphForwardModel without recurrent state (system = latent or true static graph).
+    state: B graphs; actions [B, H, A]; next_nodes [H, N_total, 13] (true states). Step h's
+    target is the delta from the PREDICTED state to the true state h+1 (so the loss is the
+    state error at every step and the model learns to correct its own drift); input noise
+    on the start state only (as GraphForwardModel.loss). H = 1 is exactly the one-step loss.
+    """
+    if actions.dim() != 3 or next_nodes.dim() != 3 or next_nodes.shape[0] != actions.shape[1]:
+        raise ValueError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
+                         f"{tuple(actions.shape)} and {tuple(next_nodes.shape)}")
+    x = state
+    if noise_std > 0:
+        noise = torch.randn_like(x.nodes[:, :STATE_SIZE]) * noise_std * model.norm_state.std
+        noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
+        x = x.replace(nodes=x.nodes[:, :STATE_SIZE] + noise)
+    losses = []
+    for h in range(actions.shape[1]):
+        pred, hidden = model.predict(model.input_graph(x, actions[:, h], system), x)
+        if hidden is not None:
+            raise ValueError("rollout_loss supports forward models without recurrent state")
+        target = model.norm_delta(next_nodes[h, :, :STATE_SIZE] - x.nodes[:, :STATE_SIZE])
+        losses.append((pred - target).square().mean())
+        x = x.replace(nodes=apply_delta(x.nodes[:, :STATE_SIZE], model.norm_delta.inverse(pred)),
+                      edges=system.broadcast(x.num_graphs).edge_actions(actions[:, h]))
+    return torch.stack(losses).mean()
 
 
 def repeat_system(latent: GraphSystem, target: GraphSystem, copies: int) -> GraphSystem:
