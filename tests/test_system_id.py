@@ -212,3 +212,20 @@ def test_multi_step_training_resumes_exactly(tmp_path):
     for (k, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(p, q), k
     assert load_system_id_model(tmp_path / "a" / "model.pt")[1]["horizon"] == 3
+
+
+def test_rollout_loss_works_for_a_plain_gn_forward_model():
+    """The fair H-step peer of the ID model: a GN given the true static graph, same loss."""
+    from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel
+    from gncontrol.models.system_id import rollout_loss
+
+    data = gain_system(8)
+    torch.manual_seed(0)
+    fm = GNForwardModel(ForwardModelConfig("gn", (1, 1, 1), latent=8, hidden=(8,)))
+    b = sample_sysid_batch(data, 4, 2, 5, torch.Generator().manual_seed(3), horizon=3)
+    one = fm.loss(b.state, b.action[:, 0], b.next_nodes[0], b.system)
+    torch.testing.assert_close(rollout_loss(fm, b.state, b.action[:, :1], b.next_nodes[:1], b.system), one)
+    three = rollout_loss(fm, b.state, b.action, b.next_nodes, b.system)
+    three.backward()
+    assert torch.isfinite(three) and three.item() != one.item()
+    assert all(p.grad is not None for p in fm.parameters())
