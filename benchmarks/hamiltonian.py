@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="decoder output (sigmoid is the paper's; it saturates on our near-black scenes)")
     p.add_argument("--hgn-tolerance", type=float, default=2e-3, help="GECO bound on the recon MSE")
     p.add_argument("--hgn-train", type=int, default=512, help="training sequences")
+    p.add_argument("--hgn-train-len", type=int, default=10, help="frames per training window (<= 30)")
     p.add_argument("--hgn-eval-every", type=int, default=0, help="print a test MSE every N steps")
     p.add_argument("--hgn-save", default=None, help="save the (last) HGN state_dict here")
     p.add_argument("--hgn-scenes", nargs="+", default=["mass_spring", "pendulum"])
@@ -330,7 +331,7 @@ def run_hgn(args: argparse.Namespace) -> None:
     from gncontrol.hamiltonian_metrics import pixel_mse_unroll
     from gncontrol.models.hgn import GECO, HGN, HGNConfig
 
-    n_train, n_test, steps, train_len = args.hgn_train, 64, args.hgn_steps, 10
+    n_train, n_test, steps, train_len = args.hgn_train, 64, args.hgn_steps, args.hgn_train_len
     if args.quick:
         n_train, n_test, steps = 32, 8, 5
     budget_s = 60 * args.hgn_minutes if args.hgn_minutes else float("inf")
