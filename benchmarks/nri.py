@@ -8,6 +8,7 @@ prints the configuration, the machine, run times, and RATIOS against those basel
     python benchmarks/nri.py --quick                      # smoke recipe, springs only (minutes)
     python benchmarks/nri.py --recipe reduced --systems springs,charged,kuramoto,ic
     python benchmarks/nri.py --recipe reduced --reuse     # re-print from finished runs' results.json
+    python benchmarks/nri.py --diagnose runs/nri/springs5_reduced_h128/best.pt   # where a run's errors come from
 
 fNRI I+C is compared against NRI with K = 4 under the same recipe (same data, epochs, width).
 """
@@ -59,6 +60,60 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
+def diagnose(checkpoint: str, n: int = 1000) -> dict[str, float]:
+    """Is the encoder or the decoder the bottleneck of a trained NRI (single-layer labels)?
+
+    On `n` training and `n` validation trajectories of the run's data: edge accuracy with
+    BatchNorm's running statistics vs batch statistics (a train/eval mismatch would show),
+    train vs validation accuracy (overfitting), and, on the validation trajectories with at
+    least one wrong edge, the decoder's squared error with the inferred graph against the
+    true graph (1-step and 10-step teacher forcing). If the true graph reconstructs much
+    better, the decoder could tell the graphs apart and the encoder is what lags.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from gncontrol.nri_dataset import load_nri_split
+    from gncontrol.nri_training import load_trained
+
+    cfg, model = load_trained(checkpoint)
+    data = Path(cfg.data) if Path(cfg.data).is_absolute() else ROOT / cfg.data
+    res: dict[str, float] = {}
+
+    def labels_and_preds(split: str, batch_stats: bool):
+        s = load_nri_split(data, split, n)
+        x, y = s.features[:, :, :cfg.timesteps], s.edges[:, 0]
+        model.eval()
+        model.encoder.train(batch_stats)
+        with torch.no_grad():
+            pred = torch.cat([model.encoder(x[i:i + cfg.batch_size]).argmax(-1)
+                              for i in range(0, len(x), cfg.batch_size)])
+        if (pred == y).float().mean() < 0.5:  # K = 2: the learned labels may be swapped
+            pred = 1 - pred
+        return x, y, pred
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for split in ("train", "valid"):
+        for stats in (False, True):
+            _, y, pred = labels_and_preds(split, stats)
+            res[f"acc_{split}_{'batch_stats' if stats else 'running_stats'}"] = float((pred == y).float().mean())
+    model.load_state_dict(state)  # batch-stat passes moved the running statistics
+    x, y, pred = labels_and_preds("valid", False)
+    wrong = (pred != y).any(1)
+    res["valid_trajectories_with_an_error"] = int(wrong.sum())
+    xs = x[wrong]
+    with torch.no_grad():
+        for steps in (1, cfg.prediction_steps):
+            sse = {}
+            for name, lab in (("inferred", pred[wrong]), ("true", y[wrong])):
+                z = F.one_hot(lab, model.edge_types).float()
+                sse[name] = ((model.decoder(xs, z, steps) - xs[:, :, 1:]) ** 2).sum((1, 2, 3))
+            res[f"sse_inferred_graph_{steps}step"] = float(sse["inferred"].mean())
+            res[f"sse_true_graph_{steps}step"] = float(sse["true"].mean())
+            res[f"true_graph_better_frac_{steps}step"] = float((sse["true"] < sse["inferred"]).float().mean())
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs (or re-reads) each system's recipe and prints the table with ratios."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,7 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="override the configs' epochs")
     p.add_argument("--reuse", action="store_true", help="use an existing results.json instead of training")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--diagnose", default=None, metavar="CHECKPOINT",
+                   help="print encoder-vs-decoder diagnostics of a trained single-layer NRI run and exit")
     args = p.parse_args(argv)
+    if args.diagnose:
+        import torch
+
+        torch.set_num_threads(args.threads or 1)
+        print(f"# NRI diagnostics of {args.diagnose}; machine: {_machine()}")
+        for key, value in diagnose(args.diagnose).items():
+            print(f"{key}: {value:.4g}")
+        return 0
     if args.quick:
         args.recipe, args.systems = "smoke", "springs"
 
