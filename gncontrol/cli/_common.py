@@ -51,12 +51,20 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice; 1 is far faster for small models on a "
+                        "busy machine)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/model.pt")
 
 
 def train_config_from_args(args: argparse.Namespace):
-    """The TrainConfig that `add_training_arguments`' options describe."""
+    """The TrainConfig that `add_training_arguments`' options describe (and applies --threads)."""
+    import torch
+
     from gncontrol.training import TrainConfig
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
 
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_final=args.lr_final,
                        noise_std=args.noise, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
