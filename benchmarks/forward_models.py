@@ -51,7 +51,8 @@ def train(kind: str, train_sets, val_sets, args, out: Path):
                              latent=args.latent, hidden=tuple(args.hidden), num_nodes=s.num_nodes,
                              num_edges=s.num_edges)
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
-                       val_every=10**9, checkpoint_every=args.steps, seed=args.seed)
+                       noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=args.steps,
+                       seed=args.seed)
     return train_forward_model(cfg, train_sets, val_sets, tcfg, out, device=args.device, progress=False).eval()
 
 
@@ -83,6 +84,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=0.02, help="training input noise (normalised state units)")
     ap.add_argument("--controller", default="uniform", choices=["uniform", "ou"],
                     help="random controls: independent uniform per step, or temporally correlated (OU)")
     args = ap.parse_args()
@@ -96,8 +98,8 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {args.device}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system ({args.controller} random "
-          f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}; MLPs {args.hidden} -> "
-          f"latent {args.latent}; seed {args.seed}")
+          f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}, input noise {args.noise}; "
+          f"MLPs {args.hidden} -> latent {args.latent}; seed {args.seed}")
 
     if "single" in args.tables:
         print("\n### GN vs MLP vs constant (normalised rollout error; constant = 1)\n")
