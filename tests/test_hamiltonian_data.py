@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _bench import load_benchmark
 
-from benchmarks.hamiltonian import notebook_energy_mse
 from envs.particles.hamiltonian_systems import authors_dataset, make_dataset, make_system
+
+notebook_energy_mse = load_benchmark("hamiltonian").notebook_energy_mse
 
 
 def test_authors_dataset_follows_the_recipe_and_is_deterministic():

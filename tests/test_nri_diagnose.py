@@ -1,17 +1,12 @@
 """benchmarks/nri.py --diagnose: accuracies and the decoder's inferred-vs-true-graph errors of a run."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
+from _bench import load_benchmark
 
 from envs.particles.nri_data import generate_dataset
 from gncontrol.nri_training import NRIConfig, train_nri
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "nri.py"
-_SPEC = importlib.util.spec_from_file_location("nri_bench", _PATH)
-nri_bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(nri_bench)
+nri_bench = load_benchmark("nri")
 
 
 def test_diagnose_reports_accuracies_and_graph_errors(tmp_path):
