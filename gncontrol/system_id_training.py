@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
-from gncontrol.training import TrainConfig, fit_model_normalisers, lr_at, optimiser_to, restore, step_generator
+from gncontrol.training import TrainConfig, lr_at, prepare_training, step_generator
 from gncontrol.transitions import SystemTrajectories
 
 __all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "train_system_id", "load_system_id_model",
@@ -119,13 +119,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
     n_windows = config.batch_size // targets_per_window
     torch.manual_seed(config.seed)
     model = SystemIDModel(model_config)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start = restore(model, optimiser, ckpt, CHECKPOINT_KIND) if resume else None
-    if start is None:
-        fit_model_normalisers(model, train_sets, seed=config.seed)
-        start = 0
-    model.to(device)
-    optimiser_to(optimiser, device)
+    optimiser, start = prepare_training(model, train_sets, config, ckpt, CHECKPOINT_KIND, device, resume)
 
     from torch.utils.tensorboard import SummaryWriter
 

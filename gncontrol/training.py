@@ -21,8 +21,8 @@ from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.transitions import SystemTrajectories, sample_batch
 
-__all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "train_forward_model",
-           "load_forward_model", "fit_model_normalisers", "distributed_context"]
+__all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "prepare_training",
+           "train_forward_model", "load_forward_model", "fit_model_normalisers", "distributed_context"]
 
 CHECKPOINT_KIND = "forward_model"
 
@@ -91,6 +91,24 @@ def optimiser_to(optimiser: torch.optim.Optimizer, device: torch.device) -> None
                 state[k] = v.to(device)
 
 
+def prepare_training(model: torch.nn.Module, train_sets: list[SystemTrajectories], config: TrainConfig,
+                     ckpt_path: Path, kind: str, device: torch.device,
+                     resume: bool) -> tuple[torch.optim.Optimizer, int]:
+    """Adam for `model`, resumed from `ckpt_path` (if `resume` and it exists) or with the model's
+    normalisers fitted on the training data; model and optimiser moved to `device`.
+
+    Returns (optimiser, first step). Shared by every trainer so resume behaves the same in all.
+    """
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start = restore(model, optimiser, ckpt_path, kind) if resume else None
+    if start is None:
+        fit_model_normalisers(model, train_sets, seed=config.seed)
+        start = 0
+    model.to(device)
+    optimiser_to(optimiser, device)
+    return optimiser, start
+
+
 def validation_loss(model: GraphForwardModel, systems: list[SystemTrajectories], device,
                     batch_size: int = 512, seed: int = 12345) -> float:
     """Mean one-step normalised loss (no noise) on a fixed sample of validation transitions."""
@@ -122,13 +140,7 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
 
     torch.manual_seed(config.seed)
     model = build_forward_model(model_config)  # weights depend on the seed alone
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start = restore(model, optimiser, ckpt_path, CHECKPOINT_KIND) if resume else None
-    if start is None:
-        fit_model_normalisers(model, train_sets, seed=config.seed)
-        start = 0
-    model.to(device)
-    optimiser_to(optimiser, device)
+    optimiser, start = prepare_training(model, train_sets, config, ckpt_path, CHECKPOINT_KIND, device, resume)
     wrapped = model
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(
