@@ -69,27 +69,6 @@ def learned_model(task: str, kind: str, args: argparse.Namespace):
     return model.eval()
 
 
-class _Recorder:
-    """Wraps a TaskEnv: scores `reward_fn` on the real states instead (if given), records the speed."""
-
-    def __init__(self, env, reward_fn=None):
-        self.env, self.reward_fn, self.speeds = env, reward_fn, []
-        self.render = env.render
-
-    def reset(self):
-        self.speeds = []
-        return self.env.reset()
-
-    def step(self, action):
-        state, reward, done = self.env.step(action)
-        if self.reward_fn is not None:
-            reward = float(self.reward_fn(state, action.reshape(1, -1)))
-        speed = getattr(self.env.env.physics, "speed", None)
-        if speed is not None:
-            self.speeds.append(float(speed()))
-        return state, reward, done
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs every (task, reward, model, planner) episode and prints a markdown table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         args.models = os.path.join(args.models, "quick")
     torch.set_num_threads(1)
 
-    from planners_true_model import make_planner
+    from planners_true_model import ScoredEnv, make_planner
 
     from envs.tasks import get_task, random_policy_return
     from envs.true_model import TaskEnv, TrueModel
@@ -149,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
                     if planner_name == "gradient" and not getattr(model, "differentiable", False):
                         continue
                     planner = make_planner(planner_name, task, planner_settings(planner_name, args))
-                    env = _Recorder(TaskEnv(task, seed=args.seed, true_model=model if kind == "true" else None),
-                                    None if scored_by == "env" else reward)
+                    env = ScoredEnv(TaskEnv(task, seed=args.seed, true_model=model if kind == "true" else None),
+                                    reward)
                     t0 = time.perf_counter()
                     res = run_episode(env, planner, model, reward, params=None if kind == "true" else params,
                                       max_steps=steps, progress=False, tag=f"{task_name}/{kind}/{planner_name}")
                     speed = float(np.mean(env.speeds)) if env.speeds else float("nan")
-                    rows.append((kind, planner_name, res.episode_return, res.plan_time_per_step, speed,
+                    ret = res.episode_return if scored_by == "env" else env.total
+                    rows.append((kind, planner_name, ret, res.plan_time_per_step, speed,
                                  time.perf_counter() - t0))
             best_true = max([r[2] for r in rows if r[0] == "true"], default=float("nan"))
             for kind, planner_name, ret, per_step, speed, _ in rows:

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
         for e in range(args.episodes):
             planner = make_planner(name, task, args)
-            env = _Scored(TaskEnv(task, seed=args.seed + e, true_model=None if args.model else tm), plan_reward)
+            env = ScoredEnv(TaskEnv(task, seed=args.seed + e, true_model=None if args.model else tm), plan_reward)
             tm.transitions = 0
             t0 = time.perf_counter()
             res = run_episode(env, planner, model, plan_reward, params=params, max_steps=steps, writer=writer,
@@ -157,20 +157,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class _Scored:
-    """Wraps an env to also sum the planner's own reward on the real states (for --reward)."""
+class ScoredEnv:
+    """Wraps a TaskEnv: also sums the planner's own reward on the real states (`total`, for
+    --reward) and records the body's forward speed each step (`speeds`, where the physics has one)."""
 
     def __init__(self, env, reward_fn):
-        self.env, self.reward_fn, self.total = env, reward_fn, 0.0
+        self.env, self.reward_fn, self.total, self.speeds = env, reward_fn, 0.0, []
         self.render = env.render
 
     def reset(self):
-        self.total = 0.0
+        self.total, self.speeds = 0.0, []
         return self.env.reset()
 
     def step(self, action):
         state, r, done = self.env.step(action)
         self.total += float(self.reward_fn(state, action.reshape(1, -1)))
+        speed = getattr(self.env.env.physics, "speed", None)
+        if speed is not None:
+            self.speeds.append(float(speed()))
         return state, r, done
 
 
