@@ -48,7 +48,8 @@ def planner_settings(name: str, args: argparse.Namespace) -> argparse.Namespace:
     """The options planners_true_model.make_planner reads, per planner kind."""
     iterations = args.grad_iterations if name == "gradient" else args.iterations
     return argparse.Namespace(horizon=args.horizon, repeat=args.repeat, seed=args.seed, samples=args.samples,
-                              iterations=iterations, lr=args.lr, restarts=args.restarts, temperature=0.5,
+                              iterations=iterations, lr=args.lr, restarts=args.restarts, init_noise=args.init_noise,
+                              temperature=0.5,
                               mcts_width=8, discrete=0)
 
 
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grad-iterations", type=int, default=10)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--restarts", type=int, default=16)
+    p.add_argument("--init-noise", type=float, default=0.5,
+                   help="gradient restarts start uniform in this fraction of the action box around its centre")
     p.add_argument("--samples", type=int, default=200, help="CEM population")
     p.add_argument("--iterations", type=int, default=4, help="CEM iterations")
     p.add_argument("--train-steps", type=int, default=20_000, help="for checkpoints trained here")

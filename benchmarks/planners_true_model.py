@@ -41,7 +41,7 @@ def make_planner(name: str, task, args) -> object:
                                     temperature=args.temperature, **common)
     if name == "gradient":
         return planners.GradientPlanner(lo, hi, iterations=args.iterations, lr=args.lr, restarts=args.restarts,
-                                        **common)
+                                        init_noise=getattr(args, "init_noise", 0.5), **common)
     if name == "random":
         return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations,
                                               discrete_actions=discrete, **common)
