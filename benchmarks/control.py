@@ -49,8 +49,7 @@ def planner_settings(name: str, args: argparse.Namespace) -> argparse.Namespace:
     iterations = args.grad_iterations if name == "gradient" else args.iterations
     return argparse.Namespace(horizon=args.horizon, repeat=args.repeat, seed=args.seed, samples=args.samples,
                               iterations=iterations, lr=args.lr, restarts=args.restarts, init_noise=args.init_noise,
-                              temperature=0.5,
-                              mcts_width=8, discrete=0)
+                              temperature=0.5, mcts_width=8, discrete=0)
 
 
 def learned_model(task: str, kind: str, args: argparse.Namespace):

@@ -41,7 +41,7 @@ def make_planner(name: str, task, args) -> object:
                                     temperature=args.temperature, **common)
     if name == "gradient":
         return planners.GradientPlanner(lo, hi, iterations=args.iterations, lr=args.lr, restarts=args.restarts,
-                                        init_noise=getattr(args, "init_noise", 0.5), **common)
+                                        init_noise=args.init_noise, **common)
     if name == "random":
         return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations,
                                               discrete_actions=discrete, **common)
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                    "of the true model (gradient MPC needs one)")
     p.add_argument("--lr", type=float, default=0.1, help="gradient MPC: Adam learning rate")
     p.add_argument("--restarts", type=int, default=4, help="gradient MPC: batched restarts")
+    p.add_argument("--init-noise", type=float, default=0.5,
+                   help="gradient MPC: restarts start uniform in this fraction of the action box around its centre")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--logdir", default=None)
     p.add_argument("--video", default=None, help="folder for episode videos")
