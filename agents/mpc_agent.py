@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
+from gncontrol.body_state import STATE_SIZE
 
 __all__ = ["MPCAgentConfig", "IterationResult", "make_planner", "run_online_mpc"]
 
@@ -80,24 +81,6 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
     raise ValueError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
 
 
-class _Recorder:
-    """Wraps a planners.mpc.Env and keeps the body states [N, 13] and actions [A] it sees."""
-
-    def __init__(self, env: Any) -> None:
-        self.env, self.states, self.actions = env, [], []
-
-    def reset(self) -> Any:
-        s = self.env.reset()
-        self.states, self.actions = [s.nodes[:, :13].detach().cpu()], []
-        return s
-
-    def step(self, action: torch.Tensor) -> tuple[Any, float, bool]:
-        s, r, done = self.env.step(action)
-        self.states.append(s.nodes[:, :13].detach().cpu())
-        self.actions.append(action.detach().cpu().reshape(-1))
-        return s, r, done
-
-
 def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = None, writer: Any = None,
                    progress: bool = False, log: Any = None) -> list[IterationResult]:
     """Runs the loop of the module doc; returns one IterationResult per MPC episode.
@@ -135,13 +118,13 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
                     sets[0] = append_episode(sets[0], agent_data.states[k], agent_data.actions[k])
             losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
                                seed=config.seed + it, optimiser=opt)
-        env = _Recorder(TaskEnv(task, seed=config.seed + 1000, device=device))
+        env = TaskEnv(task, seed=config.seed + 1000, device=device)
         planner = make_planner(config, task, device)
         ep = run_episode(env, planner, model, task.reward, params, max_steps=config.episode_steps,
                          progress=progress, tag=f"mpc_agent/iter{it}")
         env_steps += ep.steps
         if ep.steps == config.episode_steps:
-            agent_data = append_episode(agent_data, torch.stack(env.states), torch.stack(env.actions), data)
+            agent_data = append_episode(agent_data, ep.state_array()[..., :STATE_SIZE], ep.actions, data)
         loss = sum(losses[-100:]) / max(1, len(losses[-100:]))
         res = IterationResult(it, env_steps, ep.episode_return, loss, time.perf_counter() - t0)
         results.append(res)

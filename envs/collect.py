@@ -27,7 +27,7 @@ import torch
 
 from gncontrol.datasets import Trajectories, compact, load_trajectories, write_trajectories
 
-__all__ = ["CONTROLLERS", "collect_episode", "collect", "uniform_controls", "ou_controls"]
+__all__ = ["CONTROLLERS", "collect_episode", "collect", "uniform_controls", "ou_controls", "record_episode"]
 
 Policy = Callable[[np.ndarray, int], np.ndarray]  # (body states [N, 13], t) -> action [A]
 
@@ -185,6 +185,30 @@ def add_rewards(ep: dict[str, Any]) -> dict[str, Any]:
     with torch.no_grad():
         ep["rewards"] = reward(torch.from_numpy(ep["states"][1:]), torch.from_numpy(ep["actions"])).numpy()
     return ep
+
+
+def record_episode(out: str | os.PathLike, task_name: str, states: np.ndarray, actions: np.ndarray,
+                   seed: int, episode: int, controller: str, target: Any = None) -> Trajectories:
+    """Appends one episode driven from outside (e.g. an MPC planner) to the HDF5 file `out`.
+
+    states [T+1, N, 13] body states of the nominal system, actions [T, A]; rewards are the
+    task's torch reward, as for collected data, so `gncontrol train --data` takes the file
+    beside random-control data (e.g. expert episodes of a true-model planner).
+    """
+    c = _setup(task_name)
+    graph = c["task"].graph()  # the nominal system (c["graph"] may hold a length-scaled one)
+    nodes, edges, globals_ = graph.static_arrays()
+    n = graph.num_nodes
+    states, actions = np.asarray(states, dtype=np.float64), np.asarray(actions, dtype=np.float64)
+    if states.ndim != 3 or states.shape[1:] != (n, 13) or actions.shape != (len(states) - 1, c["task"].action_dim):
+        raise ValueError(f"an episode of {task_name} needs states [T+1, {n}, 13] and actions [T, "
+                         f"{c['task'].action_dim}], got {states.shape} and {actions.shape}")
+    ep = add_rewards({"states": states, "actions": actions, "rewards": None, "static_nodes": nodes,
+                      "static_edges": edges, "static_globals": globals_, "parameters": None, "target": target,
+                      "episode": episode, "task": task_name})
+    data = _to_trajectories([ep], task_name, seed, controller, randomise=False)
+    write_trajectories(out, data, append=os.path.exists(out))
+    return data
 
 
 def _episode_job(args: tuple) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class NRIConfig:
     lr: float = 5e-4
     lr_decay: int = 200
     gamma: float = 0.5
+    lr_min: float = 0.0  # floor under the StepLR decay (0: none), for long reduced runs on a CPU
     weight_decay: float = 0.0
     train_size: int | None = None
     valid_size: int | None = None
@@ -309,6 +310,12 @@ def evaluate_nri(cfg: NRIConfig, model: NRI, feats: torch.Tensor, labels: torch.
     return res
 
 
+def _floor_lr(opt: torch.optim.Optimizer, lr_min: float) -> None:
+    """Keeps every learning rate at or above lr_min (StepLR is chainable, so the floor holds)."""
+    for group in opt.param_groups:
+        group["lr"] = max(group["lr"], lr_min)
+
+
 def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Trains per `cfg`, checkpoints, evaluates the best model on the test split; returns results.
 
@@ -351,6 +358,7 @@ def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> di
         start_epoch, best, history = ck["epoch"], ck["best"], ck["history"]
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
+    _floor_lr(opt, cfg.lr_min)
     writer = SummaryWriter(str(out_dir / "tb"))
     supervised = cfg.baseline == "supervised"
     t0 = time.time() - (history[-1]["time_s"] if history else 0.0)  # cumulative over resumes
@@ -372,6 +380,7 @@ def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> di
                     sums[key] = sums.get(key, 0.0) + float(out[key].detach()) * len(idx)
             count += len(idx)
         sched.step()
+        _floor_lr(opt, cfg.lr_min)
         val = _validate(cfg, model, valid.features, y_valid, valid.edges.transpose(1, 2), device)
         rec = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()},
                **{f"valid_{k}": v for k, v in val.items()}, "time_s": time.time() - t0}

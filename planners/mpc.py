@@ -37,7 +37,7 @@ class Env(Protocol):
 
 @dataclasses.dataclass
 class EpisodeResult:
-    """What one MPC episode did: return, per-step rewards, actions [T, A], timings."""
+    """What one MPC episode did: return, per-step rewards, actions [T, A], the T+1 env states, timings."""
 
     episode_return: float
     rewards: list[float]
@@ -45,6 +45,7 @@ class EpisodeResult:
     plan_times: list[float]  # seconds per planner call (one call per action_repeat env steps)
     action_repeat: int
     frames: list[np.ndarray] = dataclasses.field(default_factory=list)
+    states: list[Any] = dataclasses.field(default_factory=list)  # env states, reset's first (T+1)
 
     @property
     def steps(self) -> int:
@@ -55,6 +56,10 @@ class EpisodeResult:
     def plan_time_per_step(self) -> float:
         """Mean planning seconds per env control step (planner time / env steps)."""
         return float(sum(self.plan_times) / max(self.steps, 1))
+
+    def state_array(self) -> torch.Tensor:
+        """The env states stacked on CPU: [T+1, N, F] node features for graph states, [T+1, D] for tensors."""
+        return torch.stack([(x.nodes if hasattr(x, "nodes") else x).detach().cpu() for x in self.states])
 
     def summary(self) -> dict[str, float]:
         """Scalars worth printing or logging."""
@@ -76,6 +81,7 @@ def run_episode(env: Env, planner: Planner, model: DynamicsModel, reward_fn: Rew
 
     planner.reset()
     state = env.reset()
+    states = [state]
     rewards: list[float] = []
     actions: list[torch.Tensor] = []
     plan_times: list[float] = []
@@ -89,6 +95,7 @@ def run_episode(env: Env, planner: Planner, model: DynamicsModel, reward_fn: Rew
         plan_times.append(time.perf_counter() - t0)
         for _ in range(repeat):
             state, reward, done = env.step(action)
+            states.append(state)
             rewards.append(float(reward))
             actions.append(action.cpu())
             total += float(reward)
@@ -106,4 +113,4 @@ def run_episode(env: Env, planner: Planner, model: DynamicsModel, reward_fn: Rew
     if writer is not None:
         writer.add_scalar(f"{tag}/episode_return", total, 0)
     acts = torch.stack(actions) if actions else torch.zeros(0)
-    return EpisodeResult(total, rewards, acts, plan_times, repeat, frames)
+    return EpisodeResult(total, rewards, acts, plan_times, repeat, frames, states)

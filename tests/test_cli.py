@@ -86,6 +86,24 @@ def test_plan_with_true_model(planner, tmp_path, capsys):
     assert summary["model"] == "true" and len(summary["returns"]) == 1
 
 
+def test_plan_records_episodes_as_training_data(tmp_path, capsys):
+    from gncontrol.datasets import load_trajectories
+
+    data, out = tmp_path / "expert.h5", tmp_path / "plan"
+    for seed in ("0", "5"):  # the second call appends
+        assert main(["plan", "--task", "pendulum-swingup", "--model", "true", "--planner", "cem", "--steps", "6",
+                     "--horizon", "3", "--iterations", "2", "--samples", "16", "--out", str(out), "--no-video",
+                     "--seed", seed, "--record", str(data)]) == 0
+    rec = load_trajectories(data)
+    assert rec.states.shape == (2, 7, 2, 13) and rec.actions.shape == (2, 6, 1)
+    assert rec.metadata["controller"] == "mpc:cem:true"
+    returns = json.loads((out / "summary.json").read_text())["returns"]
+    # the stored rewards are the task's torch reward of the stored states: they sum to the env's return
+    assert rec.rewards[1].sum() == pytest.approx(returns[0], abs=1e-4)
+    assert not (rec.states[0] == rec.states[1]).all()
+    assert main(["train", "--data", str(data), "--steps", "3", "--out", str(tmp_path / "m")]) == 0
+
+
 def test_plan_rejects_gradient_on_true_model(capsys, tmp_path):
     assert main(["plan", "--model", "true", "--planner", "gradient", "--out", str(tmp_path)]) == 2
     assert "not differentiable" in capsys.readouterr().err

@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=1)
     p.add_argument("--out", default="runs/plan")
     p.add_argument("--no-video", action="store_true")
+    p.add_argument("--record", default=None, help="append every episode (body states, actions, the task's "
+                   "rewards) to this HDF5 dataset, e.g. true-model planner episodes as expert data for "
+                   "`gncontrol train --data`")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -106,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
         res = run_episode(env, planner, model, reward_task.reward, params=params, max_steps=steps,
                           writer=writer, render=render, tag=f"plan/episode{ep}")
         results.append(res)
+        if args.record:
+            from envs.collect import record_episode
+
+            record_episode(args.record, args.task, res.state_array()[..., :13].numpy(), res.actions.numpy(),
+                           seed=args.seed, episode=ep, controller=f"mpc:{args.planner}:{args.model}",
+                           target=task.read_target(env.env.physics))
         print(f"episode {ep}: return {res.episode_return:.1f} over {res.steps} steps, planning "
               f"{res.plan_time_per_step * 1000:.0f} ms per control step")
         frames = [f for f in res.frames if f is not None]
