@@ -56,7 +56,8 @@ def _tiny_run():
 def test_train_routine_checkpoints_resumes_and_reports(tmp_path):
     data = tmp_path / "s.h5"
     generate_dataset(data, "springs", 3, n_train=16, n_valid=8, n_test=8, seed=0, progress=False)
-    base = dict(data=str(data), hidden=8, batch_size=8, epochs=2, timesteps=49, threads=1)
+    base = dict(data=str(data), hidden=8, batch_size=8, epochs=2, timesteps=49, threads=1,
+                lr=1e-3, lr_decay=1, gamma=0.1, lr_min=3e-4)  # decays to 1e-4 after one epoch: floored
     full = train_nri(NRIConfig(out_dir=str(tmp_path / "a"), **base), progress=False)
     train_nri(NRIConfig(out_dir=str(tmp_path / "b"), **{**base, "epochs": 1}), progress=False)
     resumed = train_nri(NRIConfig(out_dir=str(tmp_path / "b"), **base), resume=True, progress=False)
@@ -65,6 +66,9 @@ def test_train_routine_checkpoints_resumes_and_reports(tmp_path):
     _, mb = load_trained(tmp_path / "b" / "last.pt")
     for pa, pb in zip(ma.parameters(), mb.parameters()):
         torch.testing.assert_close(pa, pb)
+    for run in "ab":
+        ck = torch.load(tmp_path / run / "last.pt", weights_only=False)
+        assert ck["optimizer"]["param_groups"][0]["lr"] == 3e-4
     test = json.loads((tmp_path / "a" / "results.json").read_text())["test"]
     assert 0.0 <= test["acc_combined"] <= 1.0
     assert len(test["mse_horizon"]) == 20 and len(test["static_mse_horizon"]) == 20
