@@ -82,37 +82,27 @@ def factorised_accuracy(pred, true, layer_sizes: list[int], pred_layer_sizes: li
     """Per-layer and combined accuracy for multiplex graphs; true [S, E, L] per-layer labels.
 
     pred [S, E, L'] per-layer labels (fNRI; `pred_layer_sizes` = layer sizes, default the
-    truth's) or [S, E] one combined label (NRI with K = prod(layer_sizes)). fNRI: each layer
-    relabelled independently, combined = max over the product of relabelings. NRI: one
-    relabeling of the K combined labels, layers read off the relabelled label.
+    truth's) or [S, E] one combined label (NRI with K = prod(layer_sizes)). Both are scored as
+    the fNRI authors' code scores them: per-layer predictions are encoded as one mixed-radix
+    label, the K combined labels get the best of all K! relabelings (so learned layers may come
+    out in either order), and the layers' accuracies are read off the relabelled label.
     """
     pred, true = _np(pred), _np(true)
     n_layers = len(layer_sizes)
+    k = int(np.prod(layer_sizes))
+    if pred.ndim == true.ndim:  # fNRI per-layer labels -> one combined label, as the authors' code
+        sizes = pred_layer_sizes or layer_sizes
+        if int(np.prod(sizes)) != k:
+            raise ValueError(f"predicted layer sizes {sizes} and true {layer_sizes} differ in label count")
+        pred = combined_from_layers(pred, sizes)
     chunks = [slice(None)] if batch_size is None else [slice(i, i + batch_size)
                                                        for i in range(0, len(pred), batch_size)]
     layer_correct = np.zeros(n_layers)
     comb_correct = 0
     for sl in chunks:
         p, t = pred[sl], true[sl]
-        if p.ndim == t.ndim - 1:  # NRI combined labels
-            k = int(np.prod(layer_sizes))
-            t_comb = combined_from_layers(t, layer_sizes)
-            perm = best_permutation(p, t_comb, k)
-            relabelled = _layers_from_combined(perm[p], layer_sizes)
-        else:
-            sizes = pred_layer_sizes or layer_sizes
-            perms_per_layer = [list(itertools.permutations(range(k))) for k in sizes]
-            best, relabelled = -1, None
-            for combo in itertools.product(*perms_per_layer):
-                lab = np.stack([np.asarray(c)[p[..., a]] for a, c in enumerate(combo)], axis=-1)
-                score = int((lab == t).all(-1).sum())
-                if score > best:
-                    best, relabelled = score, lab
-            for a, k in enumerate(sizes):  # per-layer maximum, independent of the combined one
-                perm = best_permutation(p[..., a], t[..., a], k)
-                layer_correct[a] += (perm[p[..., a]] == t[..., a]).sum()
-            comb_correct += best
-            continue
+        perm = best_permutation(p, combined_from_layers(t, layer_sizes), k)
+        relabelled = _layers_from_combined(perm[p], layer_sizes)
         layer_correct += (relabelled == t).reshape(-1, n_layers).sum(0)
         comb_correct += int((relabelled == t).all(-1).sum())
     n = true.shape[0] * true.shape[1]
