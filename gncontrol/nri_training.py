@@ -76,6 +76,7 @@ class NRIConfig:
     lr_decay: int = 200
     gamma: float = 0.5
     lr_min: float = 0.0  # floor under the StepLR decay (0: none), for long reduced runs on a CPU
+    lr_milestones: list[int] | None = None  # epochs after which lr *= gamma (MultiStepLR) instead of every lr_decay
     weight_decay: float = 0.0
     train_size: int | None = None
     valid_size: int | None = None
@@ -344,7 +345,10 @@ def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> di
         raise ValueError(f"NRI on {n_layers} layers needs edge_types >= {2 ** n_layers}")
     model = build_model(cfg, attrs["dims"]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay, gamma=cfg.gamma)
+    if cfg.lr_milestones:
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg.lr_milestones, gamma=cfg.gamma)
+    else:
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay, gamma=cfg.gamma)
     y_train, y_valid, y_test = (_targets(cfg, s.edges) for s in (train, valid, test))
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

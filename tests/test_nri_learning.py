@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from envs.particles.nri_data import generate_dataset, off_diagonal_labels
@@ -74,6 +75,16 @@ def test_train_routine_checkpoints_resumes_and_reports(tmp_path):
     assert len(test["mse_horizon"]) == 20 and len(test["static_mse_horizon"]) == 20
     assert set(test["window_mse"]) == {"1", "10", "20"}
     assert (tmp_path / "a" / "tb").is_dir()
+
+
+def test_lr_milestones_decay_the_learning_rate_where_asked(tmp_path):
+    data = tmp_path / "s.h5"
+    generate_dataset(data, "springs", 3, n_train=8, n_valid=4, n_test=4, seed=0, progress=False)
+    cfg = NRIConfig(out_dir=str(tmp_path / "m"), data=str(data), hidden=8, batch_size=8, epochs=3, threads=1,
+                    lr=1e-3, gamma=0.5, lr_milestones=[1, 5])  # halved after epoch 1; 5 lies past the run
+    train_nri(cfg, progress=False)
+    ck = torch.load(tmp_path / "m" / "last.pt", weights_only=False)
+    assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
 
 
 def test_fnri_next_window_and_true_graph_baseline(tmp_path):
