@@ -1,10 +1,14 @@
 """The gncontrol CLI end to end on tiny budgets: collect -> train -> evaluate, config files, demo."""
 
 import json
+from pathlib import Path
 
 import pytest
+import torch
 
 from gncontrol.cli import main
+
+FULL_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "nri" / "springs5_full.json"  # device cuda
 
 
 def test_help_lists_subcommands(capsys):
@@ -42,6 +46,8 @@ def test_collect_train_evaluate_with_config_and_resume(tmp_path, capsys):
     (["evaluate", "--model", "nope.pt", "--data", "x.h5"], "checkpoint not found"),
     (["train", "--config", "nope.json"], "config file not found"),
     (["demo", "--task", "cartpole-swingp"], "cartpole-swingp"),
+    pytest.param(["nri-train", "--config", str(FULL_RECIPE), "--epochs", "1"], "CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--out", str(tmp_path / "o")] if argv[0] == "demo" else [])) == 2
@@ -63,8 +69,6 @@ def test_demo_tiny_budget(tmp_path, capsys):
 
 def test_shipped_gn_configs_load():
     """Every configs/gn file names only options its command has."""
-    from pathlib import Path
-
     from gncontrol.cli import build_parser
     from gncontrol.cli._common import config_defaults
 

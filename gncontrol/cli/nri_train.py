@@ -51,11 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trains, evaluates on the test split and prints the test metrics as JSON."""
+    from gncontrol.cli._common import resolve_device
     from gncontrol.nri_training import NRIConfig, load_config, train_nri
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(NRIConfig)}
     cfg = load_config(args.config, **overrides) if args.config else NRIConfig(
         **{k: v for k, v in overrides.items() if v is not None})
+    resolve_device(cfg.device)  # a full (GPU) recipe on a CPU-only torch: one clear line, not a traceback
     res = train_nri(cfg, resume=args.resume, progress=not args.no_progress)
     print(json.dumps({"system": res["system"], "best_epoch": res["best_epoch"],
                       "train_time_s": round(res["train_time_s"], 1), "test": res["test"]}, indent=1))
