@@ -163,12 +163,14 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
                                                device=args.device, progress=False).eval()
         times[name] = time.time() - t0
     t0 = time.time()
-    scfg = SystemIDConfig(forward_latent=args.latent, forward_hidden=tuple(args.hidden), window=WINDOW)
+    scfg = SystemIDConfig(forward_latent=args.latent, forward_hidden=tuple(args.hidden), window=WINDOW,
+                          encoder_update=args.encoder_update)
     scfg_train = dataclasses.replace(tcfg, steps=args.sysid_steps or tcfg.steps,
                                      checkpoint_every=args.sysid_steps or tcfg.steps)
     ckpt = out / task / args.sysid_name / "model.pt"
     if (args.reuse and ckpt.exists() and load_system_id_model(ckpt)[1]["step"] == scfg_train.steps
-            and load_system_id_model(ckpt)[1].get("horizon", 1) == args.sysid_horizon):
+            and load_system_id_model(ckpt)[1].get("horizon", 1) == args.sysid_horizon
+            and load_system_id_model(ckpt)[1]["model_config"].get("encoder_update", "gru") == args.encoder_update):
         sysid = load_system_id_model(ckpt, args.device)[0]
         print(f"[{task}] reusing {ckpt}", flush=True)
     else:
@@ -233,6 +235,8 @@ def main() -> None:
     ap.add_argument("--sysid-name", default="sysid", help="subfolder of the ID model's run")
     ap.add_argument("--sysid-horizon", type=int, default=1,
                     help="ID training loss: H-step rollout per target (1 = one-step, as the other models)")
+    ap.add_argument("--encoder-update", choices=("gru", "mean"), default="gru",
+                    help="ID encoder's recurrent update: GRU, or the running mean of its GN messages")
     ap.add_argument("--baseline-horizon", type=int, default=1,
                     help="no-ID/true models: H-step rollout loss on the ID model's batches (1 = one-step trainer)")
     args = ap.parse_args()
@@ -251,7 +255,8 @@ def main() -> None:
     print(f"config: {args.episodes} randomised training episodes, {args.eval_episodes} held-out, "
           f"{WINDOW + HORIZON} steps each (uniform random controls); {args.steps} steps x {args.batch_size} "
           f"transitions (ID: {args.batch_size // args.targets_per_window} windows x {args.targets_per_window}); "
-          f"ID steps {args.sysid_steps or args.steps}, loss horizon ID {args.sysid_horizon} / "
+          f"ID steps {args.sysid_steps or args.steps}, encoder update {args.encoder_update}, "
+          f"loss horizon ID {args.sysid_horizon} / "
           f"baselines {args.baseline_horizon}; "
           f"MLPs {args.hidden} -> latent {args.latent}; "
           f"window {WINDOW}, horizon {HORIZON}; seed {args.seed}")

@@ -157,16 +157,21 @@ class EncodeProcessDecode(nn.Module):
 
 
 class RecurrentGraphNetwork(nn.Module):
-    """A GN with GRU state on edges, nodes and globals.
+    """A GN with recurrent state on edges, nodes and globals.
 
-    Each step: m = GN(concat(input, hidden)); hidden' = GRU(m, hidden) per edge, node and
-    global. Returns (hidden', hidden'): the new hidden graph is also the output.
+    Each step: m = GN(concat(input, hidden)); then per edge, node and global either
+    hidden' = GRU(m, hidden) (`update="gru"`), or hidden' = the running mean of the
+    messages m_0..m_k (`update="mean"`: hidden' = hidden + (m - hidden) / (k + 1) at step k,
+    an exact average that never saturates, for encoders that must pool evidence over a
+    window). Returns (hidden', hidden'): the new hidden graph is also the output.
     """
 
     def __init__(self, sizes: GraphSizes, hidden: GraphSizes, make_mlp: Callable[[int, int],
-                 nn.Module], reducer: Reducer = "sum"):
+                 nn.Module], reducer: Reducer = "sum", update: str = "gru"):
         super().__init__()
-        self.hidden_sizes = hidden
+        if update not in ("gru", "mean"):
+            raise ValueError(f"unknown recurrent update {update!r}: expected 'gru' or 'mean'")
+        self.hidden_sizes, self.update = hidden, update
         self.core = GraphNetwork(
             sizes + hidden,
             lambda i: make_mlp(i, hidden.edges),
@@ -174,9 +179,10 @@ class RecurrentGraphNetwork(nn.Module):
             lambda i: make_mlp(i, hidden.globals),
             reducer=reducer,
         )
-        self.edge_gru = nn.GRUCell(hidden.edges, hidden.edges)
-        self.node_gru = nn.GRUCell(hidden.nodes, hidden.nodes)
-        self.global_gru = nn.GRUCell(hidden.globals, hidden.globals)
+        if update == "gru":
+            self.edge_gru = nn.GRUCell(hidden.edges, hidden.edges)
+            self.node_gru = nn.GRUCell(hidden.nodes, hidden.nodes)
+            self.global_gru = nn.GRUCell(hidden.globals, hidden.globals)
         self.out_sizes = hidden
 
     def initial_state(self, graph: Graph) -> Graph:
@@ -187,15 +193,20 @@ class RecurrentGraphNetwork(nn.Module):
                              edges=z(graph.edges.shape[0], h.edges),
                              globals=z(graph.globals.shape[0], h.globals))
 
-    def forward(self, graph: Graph, hidden: Graph | None = None) -> tuple[Graph, Graph]:
-        """One recurrent step: (input graph, hidden graph or None) -> (output, new hidden)."""
+    def forward(self, graph: Graph, hidden: Graph | None = None, step: int = 0) -> tuple[Graph, Graph]:
+        """One recurrent step: (input graph, hidden graph or None, step index k) -> (output, new hidden)."""
         if hidden is None:
             hidden = self.initial_state(graph)
         m = self.core(concat([graph, hidden]))
+        if self.update == "mean":
+            w = 1.0 / (step + 1)
+            new = hidden.replace(edges=hidden.edges + w * (m.edges - hidden.edges),
+                                 nodes=hidden.nodes + w * (m.nodes - hidden.nodes),
+                                 globals=hidden.globals + w * (m.globals - hidden.globals))
+            return new, new
         new = hidden.replace(
             edges=self.edge_gru(m.edges, hidden.edges) if m.edges.shape[0] else hidden.edges,
             nodes=self.node_gru(m.nodes, hidden.nodes),
             globals=self.global_gru(m.globals, hidden.globals),
         )
         return new, new
-

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gncontrol.blocks import GraphSizes, aggregate
-from gncontrol.graphs import Graph, batch, unbatch
+from gncontrol.graphs import Graph, batch, concat, unbatch
 from gncontrol.modules import (
     DeepSets,
     EncodeProcessDecode,
@@ -135,3 +135,20 @@ def test_module_on_device_and_dtype():
     gn = gn.to(dev, torch.float64)
     out = gn(random_graph(3, 2, 0).to(dev, torch.float64))
     assert out.nodes.dtype == torch.float64 and out.nodes.device.type == dev
+
+
+def test_recurrent_mean_update_is_the_running_mean_of_its_messages():
+    """update="mean": after K steps the hidden graph is exactly the mean of the K GN messages."""
+    torch.manual_seed(0)
+    net = RecurrentGraphNetwork(SIZES, GraphSizes(4, 4, 4), make_mlp, update="mean").double()
+    graphs = [random_graph(5, 6, seed) for seed in range(4)]
+    hidden, messages = None, []
+    for k, g in enumerate(graphs):
+        h_in = net.initial_state(g) if hidden is None else hidden
+        messages.append(net.core(concat([g, h_in])))
+        _, hidden = net(g, hidden, k)
+    for field in ("nodes", "edges", "globals"):
+        mean = torch.stack([getattr(m, field) for m in messages]).mean(0)
+        assert torch.allclose(getattr(hidden, field), mean, atol=1e-12), field
+    with pytest.raises(ValueError, match="unknown recurrent update 'lstm'"):
+        RecurrentGraphNetwork(SIZES, GraphSizes(4, 4, 4), make_mlp, update="lstm")

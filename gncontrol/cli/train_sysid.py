@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="loss horizon: 1 = one-step targets, H > 1 = H-step rollout from each target")
     p.add_argument("--latent-sizes", type=int, nargs=3, default=[16, 16, 16], help="latent node/edge/global sizes")
     p.add_argument("--encoder-hidden", type=int, default=64)
+    p.add_argument("--encoder-update", choices=("gru", "mean"), default="gru",
+                   help="encoder's recurrent update: GRU, or the running mean of its GN messages")
     add_training_arguments(p)
 
 
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     splits = [s.split(args.val_fraction) for s in systems]
     config = train_config_from_args(args)
     model_config = SystemIDConfig(latent_sizes=tuple(args.latent_sizes), encoder_hidden=args.encoder_hidden,
+                                  encoder_update=args.encoder_update,
                                   forward_latent=args.latent, forward_hidden=tuple(args.hidden),
                                   window=args.window)
     train_system_id(model_config, [t for t, _ in splits], [v for _, v in splits], config, args.out,

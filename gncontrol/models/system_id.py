@@ -49,7 +49,8 @@ class SystemIDConfig:
     """Sizes of the encoder and of the GN forward model that reads its latent graph."""
 
     latent_sizes: tuple[int, int, int] = (16, 16, 16)  # latent static graph (nodes, edges, globals)
-    encoder_hidden: int = 64  # GRU state size on nodes, edges and globals
+    encoder_hidden: int = 64  # recurrent state size on nodes, edges and globals
+    encoder_update: str = "gru"  # "gru" or "mean" (running mean of the GN's messages; modules.RecurrentGraphNetwork)
     encoder_mlp: tuple[int, ...] = (64,)
     forward_latent: int = 128
     forward_hidden: tuple[int, ...] = (128,)
@@ -98,7 +99,7 @@ class SystemIDModel(nn.Module):
         h = config.encoder_hidden
         self.encoder_input = GraphSizes(2 * STATE_SIZE, 1, 0)
         self.encoder = RecurrentGraphNetwork(self.encoder_input, GraphSizes(h, h, h),
-                                             lambda i, o: mlp(i, config.encoder_mlp, o))
+                                             lambda i, o: mlp(i, config.encoder_mlp, o), update=config.encoder_update)
         lv, le, lu = config.latent_sizes
         self.readout = GraphIndependent(GraphSizes(h, h, h), lambda i: mlp(i, config.encoder_mlp, le),
                                         lambda i: mlp(i, config.encoder_mlp, lv),
@@ -139,8 +140,8 @@ class SystemIDModel(nn.Module):
     def identify(self, window: IdentificationWindow) -> GraphSystem:
         """The latent GraphSystem (B graphs: nodes [N, Lv], edges [E, Le], globals [B, Lu]) of B windows."""
         hidden = None
-        for g in self.encoder_inputs(window):
-            _, hidden = self.encoder(g, hidden)
+        for k, g in enumerate(self.encoder_inputs(window)):
+            _, hidden = self.encoder(g, hidden, k)
         latent = self.readout(hidden)
         return GraphSystem(latent, window.system.edge_actuator, window.system.action_dim)
 
