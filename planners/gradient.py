@@ -3,7 +3,10 @@ through a differentiable dynamics model (Sanchez-Gonzalez et al. 2018, "Control"
 
 Several restarts are optimised in ONE batched pass (the state is tiled R times); actions stay
 in the box by tanh squashing or by projection after each step; the previous plan, shifted by
-one decision, warm-starts restart 0 at the next control step.
+one decision, warm-starts restart 0 at the next control step. An optional action-rate penalty
+(`smoothness` x the sum of squared changes between consecutive decisions, in half-ranges of the
+box) is subtracted from the objective: gradient ascent otherwise finds jagged plans that exploit
+the learned model's errors (measured on cartpole: see docs/planners.md).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from planners.base import Bounds, RewardFn, predicted_return, replicate, shift_plan
 
-__all__ = ["GradientPlanner", "gradient_shooting"]
+__all__ = ["GradientPlanner", "gradient_shooting", "action_rate_penalty"]
 
 SQUASH_MODES = ("tanh", "clip")
 
@@ -23,11 +26,12 @@ SQUASH_MODES = ("tanh", "clip")
 def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, init: torch.Tensor,
                       bounds: Bounds, iterations: int = 50, lr: float = 0.1, squash: str = "tanh",
                       params: Any = None, discount: float = 1.0, action_repeat: int = 1,
-                      ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+                      smoothness: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """Optimises R initial plans init [R, H, A] by Adam ascent on the predicted return.
 
-    Returns (plans [R, H, A] after optimisation, returns [R] of those plans, history: the
-    mean predicted return before each step; len == iterations). Pure: no planner state.
+    The objective is the predicted return minus `smoothness` * action_rate_penalty(plan).
+    Returns (plans [R, H, A] after optimisation, objectives [R] of those plans, history: the
+    mean objective before each step; len == iterations). Pure: no planner state.
     """
     if squash not in SQUASH_MODES:
         raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
@@ -35,6 +39,8 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         raise ValueError(f"init must be [R, H, A={bounds.dim}], got shape {tuple(init.shape)}")
     if iterations < 0:
         raise ValueError(f"iterations must be >= 0, got {iterations}")
+    if smoothness < 0:
+        raise ValueError(f"smoothness must be >= 0, got {smoothness}")
     r = init.shape[0]
     state = replicate(state, r)
     params = replicate(params, r)
@@ -45,10 +51,14 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     def actions() -> torch.Tensor:
         return bounds.squash(var) if squash == "tanh" else var
 
+    def objective(plans: torch.Tensor) -> torch.Tensor:
+        ret = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+        return ret - smoothness * action_rate_penalty(plans, bounds) if smoothness else ret
+
     history: list[float] = []
     with torch.enable_grad():
         for _ in range(iterations):
-            ret = predicted_return(model, reward_fn, state, actions(), params, discount, action_repeat)
+            ret = objective(actions())
             history.append(float(ret.detach().mean()))
             if not ret.requires_grad:
                 raise ValueError("the predicted return does not depend differentiably on the actions (a "
@@ -61,8 +71,15 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
                     var.copy_(bounds.clip(var))
     with torch.no_grad():
         final = actions().detach()
-        ret = predicted_return(model, reward_fn, state, final, params, discount, action_repeat)
+        ret = objective(final)
     return final, ret, history
+
+
+def action_rate_penalty(plans: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+    """[R] sum over decisions of the squared change between consecutive actions of plans [R, H, A],
+    in half-ranges of the action box (0 for a constant plan, at most 4 (H-1) A)."""
+    step = (plans[:, 1:] - plans[:, :-1]) / bounds.half_range
+    return step.pow(2).sum(dim=(1, 2))
 
 
 class GradientPlanner:
@@ -70,13 +87,14 @@ class GradientPlanner:
 
     horizon H decisions (each held `action_repeat` model steps); `restarts` R plans optimised
     together; restart 0 is the warm start (box centre on the first call), the others are
-    uniform random plans scaled by `init_noise` around the centre.
+    uniform random plans scaled by `init_noise` around the centre. `smoothness` > 0 subtracts
+    that multiple of `action_rate_penalty` from the objective (and from the reported return).
     """
 
     def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, iterations: int = 50,
                  lr: float = 0.1, restarts: int = 4, squash: str = "tanh", action_repeat: int = 1,
                  discount: float = 1.0, init_noise: float = 0.5, warm_start: bool = True,
-                 seed: int = 0, device: torch.device | str | None = None):
+                 seed: int = 0, device: torch.device | str | None = None, smoothness: float = 0.0):
         if horizon < 1 or restarts < 1 or action_repeat < 1:
             raise ValueError("horizon, restarts and action_repeat must all be >= 1")
         if squash not in SQUASH_MODES:
@@ -85,7 +103,7 @@ class GradientPlanner:
         self.horizon, self.iterations, self.lr = horizon, iterations, lr
         self.restarts, self.squash, self.action_repeat = restarts, squash, action_repeat
         self.discount, self.init_noise, self.warm_start = discount, init_noise, warm_start
-        self.seed = seed
+        self.seed, self.smoothness = seed, smoothness
         self.reset()
 
     def reset(self) -> None:
@@ -114,7 +132,7 @@ class GradientPlanner:
                              "(model.differentiable is False)")
         plans, returns, history = gradient_shooting(
             model, reward_fn, state, self.initial_plans(), self.bounds, self.iterations, self.lr,
-            self.squash, params, self.discount, self.action_repeat)
+            self.squash, params, self.discount, self.action_repeat, self.smoothness)
         best = int(torch.argmax(returns))
         self.plan_ = plans[best]
         self.last_return = float(returns[best])

@@ -14,6 +14,7 @@ from test_planners_problems import (
 
 from planners import GradientPlanner, gradient_shooting, run_episode
 from planners.base import Bounds, predicted_return
+from planners.gradient import action_rate_penalty
 
 
 def test_gradient_mpc_drives_point_mass_to_target():
@@ -72,3 +73,41 @@ def test_non_differentiable_model_is_a_clear_error():
 
     with pytest.raises(ValueError, match="differentiable"):
         GradientPlanner([-1.0, -1.0], [1.0, 1.0]).plan(Frozen(), point_reward, torch.zeros(4))
+
+
+def test_action_rate_penalty_values():
+    """0 for a constant plan; 4 (H-1) A for a plan jumping between the box edges every decision."""
+    b = Bounds([-2.0, -2.0], [2.0, 2.0])
+    const = torch.full((1, 5, 2), 1.5)
+    jagged = 2.0 * torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])[None, :, None].expand(1, 5, 2)
+    assert action_rate_penalty(const, b).item() == 0.0
+    assert action_rate_penalty(jagged, b).item() == pytest.approx(4 * 4 * 2)
+
+
+def test_smoothness_penalty_gives_smoother_plans_from_jagged_starts():
+    """From random jagged starts, the penalised optimiser ends with far smaller action changes."""
+    m, b = PointMass(), Bounds([-1.0, -1.0], [1.0, 1.0])
+    init = torch.rand(4, 10, 2, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    plain, _, _ = gradient_shooting(m, point_reward, torch.zeros(4), init, b, iterations=40, lr=0.2)
+    smooth, obj, _ = gradient_shooting(m, point_reward, torch.zeros(4), init, b, iterations=40, lr=0.2,
+                                       smoothness=1.0)
+    assert (action_rate_penalty(smooth, b) < 0.3 * action_rate_penalty(plain, b)).all()
+    ret = predicted_return(m, point_reward, torch.zeros(4), smooth)
+    assert torch.allclose(obj, ret - action_rate_penalty(smooth, b), atol=1e-4)
+    with pytest.raises(ValueError, match="smoothness must be >= 0"):
+        gradient_shooting(m, point_reward, torch.zeros(4), init, b, smoothness=-1.0)
+
+
+def test_cli_planner_options_reach_the_gradient_planner():
+    """`gncontrol plan --smoothness W --restarts R` builds a GradientPlanner with exactly those settings."""
+    import argparse
+
+    from envs.tasks import get_task
+    from gncontrol.cli._mpc import add_planner_arguments, make_planner
+
+    p = argparse.ArgumentParser()
+    add_planner_arguments(p)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(["--planner", "gradient", "--smoothness", "0.5", "--restarts", "3", "--iterations", "2"])
+    planner = make_planner("gradient", get_task("pendulum-swingup"), args, "cpu")
+    assert (planner.smoothness, planner.restarts, planner.iterations) == (0.5, 3, 2)

@@ -16,6 +16,8 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
     p.add_argument("--iterations", type=int, default=iterations,
                    help="optimisation steps per replanning (gradient, cem, mppi)")
     p.add_argument("--restarts", type=int, default=4, help="gradient planner: plans optimised together")
+    p.add_argument("--smoothness", type=float, default=0.0,
+                   help="gradient planner: weight of the action-rate penalty (squared changes between decisions)")
     p.add_argument("--samples", type=int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
 
@@ -28,7 +30,7 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
     common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
     if name == "gradient":
         return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
-                                        device=device, **common)
+                                        smoothness=getattr(args, "smoothness", 0.0), device=device, **common)
     if name == "cem" and args.samples:  # the usual 10% elite fraction
         return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
                                    elites=max(2, args.samples // 10), **common)
