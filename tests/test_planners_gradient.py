@@ -111,3 +111,14 @@ def test_cli_planner_options_reach_the_gradient_planner():
     args = p.parse_args(["--planner", "gradient", "--smoothness", "0.5", "--restarts", "3", "--iterations", "2"])
     planner = make_planner("gradient", get_task("pendulum-swingup"), args, "cpu")
     assert (planner.smoothness, planner.restarts, planner.iterations) == (0.5, 3, 2)
+
+
+@pytest.mark.parametrize("smoothness", [0.0, 1.0])
+def test_a_thresholded_reward_is_a_clear_error_even_with_the_penalty(smoothness):
+    """A reward without gradient is refused, also when the action-rate penalty alone would carry one."""
+    def sparse(state, action):
+        return (state[..., 0] > 0.5).float()
+
+    m, b = PointMass(), Bounds([-1.0, -1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="does not depend differentiably on the actions"):
+        gradient_shooting(m, sparse, torch.zeros(4), torch.zeros(2, 5, 2), b, iterations=2, smoothness=smoothness)
