@@ -2,11 +2,9 @@
 
 Replays a recorded MPC episode (`gncontrol plan --record FILE.h5`) in the real environment; at
 every `--every`-th control step it hands the recorded state to each planner (cold start, one
-call; with `--warm` every planner instead replans every `repeat` steps along the recording and
-keeps its warm start, as in closed-loop MPC), then scores the plan it returns twice: by the
-learned model (what the planner believed) and by the TRUE simulator from the same MuJoCo state
-(what it would get). The gap between the two is the plan's model exploitation. Peer in the
-same run: CEM on the same learned model.
+call), then scores the plan it returns twice: by the learned model (what the planner believed)
+and by the TRUE simulator from the same MuJoCo state (what it would get). The gap between the
+two is the plan's model exploitation. Peer in the same run: CEM on the same learned model.
 
     python benchmarks/planner_model_gap.py --model runs/cp/gn_dagger2/model.pt \
         --episodes-file runs/cp/grad2.h5 --episode 0 --env-seed 2 --every 20
@@ -59,11 +57,8 @@ def main() -> int:
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--planners", default=",".join(PLANNERS), help=f"comma list of {list(PLANNERS)}")
-    ap.add_argument("--warm", action="store_true", help="replan every repeat steps, keeping warm starts")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if args.warm and args.every % args.repeat:
-        raise SystemExit(f"--warm needs --every ({args.every}) to be a multiple of --repeat ({args.repeat})")
     names = args.planners.split(",")
     unknown = [n for n in names if n not in PLANNERS]
     if unknown:
@@ -76,8 +71,7 @@ def main() -> int:
         actions = torch.as_tensor(f["actions"][args.episode], dtype=torch.float32)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread")
     print(f"config: {args.task}, model {args.model}, episode {args.episode} of {args.episodes_file} (env seed "
-          f"{args.env_seed}), every {args.every} steps, horizon {args.horizon} x repeat {args.repeat}, "
-          f"{'warm start, replanning every repeat steps' if args.warm else 'cold start'}")
+          f"{args.env_seed}), every {args.every} steps, horizon {args.horizon} x repeat {args.repeat}, cold start")
     true_model, env, graph = TrueModel.from_task(task), TaskEnv(task, seed=args.env_seed), task.graph()
     env.reset()
     lo, hi = task.action_low, task.action_high
@@ -87,29 +81,24 @@ def main() -> int:
         cls = planners.CEMPlanner if kind == "cem" else planners.GradientPlanner
         return cls(lo, hi, horizon=args.horizon, action_repeat=args.repeat, seed=0, **opts)
 
-    warm = {n: make(n) for n in names}
     scores = {n: [] for n in names}
     times = []
     for t in range(len(actions)):
-        scored = t % args.every == 0
-        if scored or (args.warm and t % args.repeat == 0):
+        if t % args.every == 0:
             replayed = torch.as_tensor(graph.body_states(env.env.physics), dtype=torch.float32)
             if not torch.allclose(replayed, states[t], atol=1e-5):
                 raise SystemExit(f"replay diverged from the recording at step {t}: wrong --env-seed or --task?")
             state = graph.dynamic_graph(states[t][None], actions[t - 1][None] if t else torch.zeros(1, 1))
-            true_state = true_model.state_from_physics(env.env.physics) if scored else None
+            true_state = true_model.state_from_physics(env.env.physics)
             for n in names:
-                p = warm[n] if args.warm else make(n)
+                p = make(n)
                 p.plan(model, task.reward, state, params)
-                if not scored:
-                    continue
                 with torch.no_grad():
                     pred = predicted_return(model, task.reward, state, p.plan_[None], params, 1.0, args.repeat)
                     real = predicted_return(true_model, task.reward, true_state, p.plan_[None], None, 1.0,
                                             args.repeat)
                 scores[n].append((float(pred[0]), float(real[0])))
-            if scored:
-                times.append(t)
+            times.append(t)
         env.step(actions[t])
     ts = np.array(times)
     phases = (("all", ts >= 0), ("t<300", ts < 300), ("t>=300", ts >= 300))

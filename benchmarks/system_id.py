@@ -168,10 +168,11 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     scfg_train = dataclasses.replace(tcfg, steps=args.sysid_steps or tcfg.steps,
                                      checkpoint_every=args.sysid_steps or tcfg.steps)
     ckpt = out / task / args.sysid_name / "model.pt"
-    if (args.reuse and ckpt.exists() and load_system_id_model(ckpt)[1]["step"] == scfg_train.steps
-            and load_system_id_model(ckpt)[1].get("horizon", 1) == args.sysid_horizon
-            and load_system_id_model(ckpt)[1]["model_config"].get("encoder_update", "gru") == args.encoder_update):
-        sysid = load_system_id_model(ckpt, args.device)[0]
+    cached = load_system_id_model(ckpt, args.device) if args.reuse and ckpt.exists() else None
+    if cached and (cached[1]["step"], cached[1].get("horizon", 1),
+                   cached[1]["model_config"].get("encoder_update", "gru")) == (
+                       scfg_train.steps, args.sysid_horizon, args.encoder_update):
+        sysid = cached[0]
         print(f"[{task}] reusing {ckpt}", flush=True)
     else:
         sysid = train_system_id(scfg, [train], [], scfg_train, out / task / args.sysid_name,

@@ -30,7 +30,7 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
     common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
     if name == "gradient":
         return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
-                                        smoothness=getattr(args, "smoothness", 0.0), device=device, **common)
+                                        smoothness=args.smoothness, device=device, **common)
     if name == "cem" and args.samples:  # the usual 10% elite fraction
         return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
                                    elites=max(2, args.samples // 10), **common)
