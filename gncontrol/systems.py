@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from gncontrol.graphs import Graph, tile
+from gncontrol.graphs import Graph, batch, tile
 
 __all__ = ["GraphSystem"]
 
@@ -48,6 +48,13 @@ class GraphSystem:
         offs = (torch.arange(copies, device=self.static.device) * a).repeat_interleave(e)
         ea = self.edge_actuator.repeat(copies)
         return GraphSystem(tile(self.static, copies), torch.where(ea >= 0, ea + offs, ea), a)
+
+    def repeat(self, copies: int) -> GraphSystem:
+        """The B graphs `copies` times over as one batch of copies * B (graph c * B + b is graph b)."""
+        b, a, e = self.static.num_graphs, self.action_dim, self.edge_actuator.shape[0]
+        offs = (torch.arange(copies, device=self.static.device) * b * a).repeat_interleave(e)
+        ea = self.edge_actuator.repeat(copies)
+        return GraphSystem(batch([self.static] * copies), torch.where(ea >= 0, ea + offs, ea), a)
 
     def broadcast(self, copies: int) -> GraphSystem:
         """This system for `copies` states: itself if it already has that many graphs, else tiled.

@@ -234,3 +234,42 @@ def test_rollout_loss_works_for_a_plain_gn_forward_model():
     three.backward()
     assert torch.isfinite(three) and three.item() != one.item()
     assert all(p.grad is not None for p in fm.parameters())
+
+
+def test_graph_system_repeat_orders_copies_and_offsets_actuators():
+    data = gain_system(4)
+    sys3 = data.system(torch.arange(3))  # 3 graphs, one actuated edge each
+    rep = sys3.repeat(2)
+    assert rep.static.num_graphs == 6 and rep.static.nodes.shape[0] == 12
+    rep.static.validate()
+    a = torch.arange(6.0)[:, None]  # graph g's action is g
+    torch.testing.assert_close(rep.edge_actions(a), a)  # edge of graph c*3+b reads action c*3+b
+    torch.testing.assert_close(rep.static.senders[3:], sys3.static.senders + 6)
+
+
+def test_refining_a_wrong_latent_on_the_own_window_recovers_the_system(tmp_path):
+    """Semi-amortised identification: start from ANOTHER system's latent (opposite hidden gain);
+    Adam on the latent against this window's own transitions brings the held-out prediction error
+    down to what the encoder's own estimate gives."""
+    from gncontrol.models.system_id import refine
+
+    torch.set_num_threads(1)
+    train, test = gain_system(128, seed=0), gain_system(32, seed=1)
+    cfg = TrainConfig(steps=200, batch_size=32, lr=5e-3, lr_final=5e-3, noise_std=0.0, val_every=10**9,
+                      checkpoint_every=10**9)
+    m = train_system_id(TINY, [train], [], cfg, tmp_path, targets_per_window=4, progress=False).eval()
+    eps, starts = torch.arange(32), torch.zeros(32, dtype=torch.long)
+    k_sign = test.states[:, 1, 1, 7] * test.actions[:, 0, 0]
+    other = torch.argmax((k_sign[None] * k_sign[:, None] < 0).float(), 1)
+    own_window = dataclasses.replace(windows_of(test, eps, starts, 5), system=test.system(eps))
+    wrong = identify(m, dataclasses.replace(windows_of(test, other, starts, 5), system=test.system(eps)))
+    tb = test.transitions(eps, torch.full((32,), 20))
+
+    def heldout(latent) -> float:
+        with torch.no_grad():
+            return m.forward_model.loss(tb.state, tb.action, tb.next_nodes, latent).item()
+
+    assert refine(m, own_window, wrong, 0) is wrong
+    fixed = refine(m, own_window, wrong, 300, lr=0.05, prior=0.0)
+    own = heldout(identify(m, own_window))
+    assert heldout(fixed) < 0.3 * heldout(wrong) and heldout(fixed) < 2 * own, (heldout(fixed), heldout(wrong), own)

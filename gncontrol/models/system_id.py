@@ -38,7 +38,8 @@ from gncontrol.modules import GraphIndependent, RecurrentGraphNetwork
 from gncontrol.nn import mlp
 from gncontrol.systems import GraphSystem
 
-__all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify", "rollout_loss",
+__all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify", "refine",
+           "rollout_loss",
            "latent_features", "repeat_system", "save_identified", "load_identified", "IDENTIFIED_KIND"]
 
 IDENTIFIED_KIND = "identified_system"
@@ -229,6 +230,50 @@ def identify(model: SystemIDModel, window: IdentificationWindow) -> GraphSystem:
         out = model.identify(window)
     model.train(was)
     return out
+
+
+def refine(model: SystemIDModel, window: IdentificationWindow, latent: GraphSystem, steps: int,
+           lr: float = 0.01, prior: float = 1e-3) -> GraphSystem:
+    """Semi-amortised identification: Adam on the encoder's latent graph to fit the window itself.
+
+    `steps` Adam steps (rate `lr`) lower the forward model's one-step error on the window's own
+    W transitions plus `prior` x the mean squared distance to the encoder's estimate (without
+    it the latent soon fits the window's idiosyncrasies and predicts worse). The weights stay
+    fixed. latent: the B-graph GraphSystem `identify` returned for this window; returns another.
+    """
+    window.check()
+    if steps <= 0:
+        return latent
+    fm = model.forward_model
+    b, w1, n = window.states.shape[:3]
+    w = w1 - 1
+    x = window.states[..., :STATE_SIZE].transpose(0, 1)  # [W+1, B, N, 13]: transition k*B + b
+    prev = torch.cat([torch.zeros_like(window.actions[:, :1]), window.actions[:, :-1]], 1).transpose(0, 1)
+    systems = window.system.repeat(w)
+    state = systems.static.replace(nodes=x[:-1].reshape(-1, STATE_SIZE),
+                                   edges=systems.edge_actions(prev.reshape(w * b, -1)),
+                                   globals=x.new_zeros(w * b, 0))
+    action = window.actions.transpose(0, 1).reshape(w * b, -1)
+    target = x[1:].reshape(-1, STATE_SIZE)
+    start = [latent.static.nodes, latent.static.edges, latent.static.globals]
+    params = [t.detach().clone().requires_grad_(True) for t in start]
+    opt = torch.optim.Adam(params, lr=lr)
+    was = model.training
+    model.eval()
+    with torch.enable_grad():
+        for _ in range(steps):
+            nodes, edges, globals_ = params
+            current = GraphSystem(latent.static.replace(nodes=nodes, edges=edges, globals=globals_),
+                                  latent.edge_actuator, latent.action_dim)
+            loss = fm.loss(state, action, target, current.repeat(w))
+            loss = loss + prior * sum((p - s0).square().mean() for p, s0 in zip(params, start))
+            opt.zero_grad(set_to_none=True)
+            loss.backward(inputs=params)
+            opt.step()
+    model.train(was)
+    nodes, edges, globals_ = (p.detach() for p in params)
+    return GraphSystem(latent.static.replace(nodes=nodes, edges=edges, globals=globals_), latent.edge_actuator,
+                       latent.action_dim)
 
 
 def latent_features(system: GraphSystem) -> torch.Tensor:
