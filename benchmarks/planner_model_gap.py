@@ -44,12 +44,14 @@ def main() -> int:
     import planners
     from envs.tasks import get_task
     from envs.true_model import TaskEnv, TrueModel
+    from gncontrol.ensemble import EnsembleModel
     from gncontrol.training import load_forward_model
     from planners.base import predicted_return
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="cartpole-swingup")
-    ap.add_argument("--model", required=True, help="learned forward-model checkpoint")
+    ap.add_argument("--model", required=True, nargs="+", help="learned forward-model checkpoint(s); several "
+                    "are planned through as an ensemble (mean predicted return over the members)")
     ap.add_argument("--episodes-file", required=True, help="HDF5 episodes recorded by `gncontrol plan --record`")
     ap.add_argument("--episode", type=int, default=0)
     ap.add_argument("--env-seed", type=int, default=0, help="the env seed the episode was recorded with")
@@ -64,14 +66,16 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"unknown planner {unknown[0]!r}; known: {', '.join(PLANNERS)}")
     task = get_task(args.task)
-    model, _ = load_forward_model(args.model)
+    members = [load_forward_model(path)[0] for path in args.model]
+    model = members[0] if len(members) == 1 else EnsembleModel(members)
     params = task.graph().graph_system()
     with h5py.File(args.episodes_file, "r") as f:
         states = torch.as_tensor(f["states"][args.episode], dtype=torch.float32)
         actions = torch.as_tensor(f["actions"][args.episode], dtype=torch.float32)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, 1 thread")
-    print(f"config: {args.task}, model {args.model}, episode {args.episode} of {args.episodes_file} (env seed "
-          f"{args.env_seed}), every {args.every} steps, horizon {args.horizon} x repeat {args.repeat}, cold start")
+    print(f"config: {args.task}, model {' + '.join(args.model)}, episode {args.episode} of {args.episodes_file} "
+          f"(env seed {args.env_seed}), every {args.every} steps, horizon {args.horizon} x repeat {args.repeat}, "
+          "cold start")
     true_model, env, graph = TrueModel.from_task(task), TaskEnv(task, seed=args.env_seed), task.graph()
     env.reset()
     lo, hi = task.action_low, task.action_high

@@ -106,6 +106,16 @@ def test_plan_records_episodes_as_training_data(tmp_path, capsys):
     assert rec.rewards[1].sum() == pytest.approx(returns[0], abs=1e-4)
     assert not (rec.states[0] == rec.states[1]).all()
     assert main(["train", "--data", str(data), "--steps", "3", "--out", str(tmp_path / "m")]) == 0
+    # two checkpoints plan through their ensemble; an ensemble with the true model is refused
+    assert main(["train", "--data", str(data), "--steps", "3", "--seed", "1", "--out", str(tmp_path / "m2")]) == 0
+    ckpts = [str(tmp_path / m / "model.pt") for m in ("m", "m2")]
+    assert main(["plan", "--task", "pendulum-swingup", "--reward", "pendulum-swingup-smooth", "--model", *ckpts,
+                 "--planner", "gradient", "--steps", "3", "--horizon", "3", "--iterations", "2", "--out", str(out),
+                 "--no-video"]) == 0
+    assert json.loads((out / "summary.json").read_text())["model"] == " ".join(ckpts)
+    capsys.readouterr()
+    assert main(["plan", "--model", ckpts[0], "true", "--planner", "cem", "--out", str(out)]) == 2
+    assert "ensemble" in capsys.readouterr().err
 
 
 def test_plan_rejects_gradient_on_true_model(capsys, tmp_path):

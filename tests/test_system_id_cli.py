@@ -45,6 +45,11 @@ def test_identify_from_file_and_from_fresh_window(trained, capsys):
     assert main(["identify", "--model", str(ckpt), "--task", "pendulum-swingup", "--steps", "5", "--randomise",
                  "--seed", "3", "--out", str(d / "b.pt")]) == 0
     assert load_identified(d / "b.pt")[1]["randomise"] is True
+    # --refine-steps: the same window, the latent then refined on it (a different latent)
+    assert main(["identify", "--model", str(ckpt), "--data", str(data), "--episode", "2", "--steps", "5",
+                 "--refine-steps", "3", "--out", str(d / "c.pt")]) == 0
+    refined, meta = load_identified(d / "c.pt")
+    assert meta["refine_steps"] == 3 and not torch.equal(refined.static.nodes, latent.static.nodes)
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -64,7 +69,7 @@ def test_plan_identifies_then_plans(trained, capsys):
     d, _, ckpt = trained
     out = d / "plan"
     assert main(["plan", "--task", "pendulum-swingup", "--reward", "pendulum-swingup-smooth", "--model", str(ckpt),
-                 "--identify-steps", "6",
+                 "--identify-steps", "6", "--refine-steps", "2",
                  "--planner", "gradient", "--steps", "4", "--horizon", "2", "--iterations", "1", "--restarts", "2",
                  "--action-repeat", "1", "--out", str(out), "--no-video"]) == 0
     assert "identified pendulum-swingup from 6 steps" in capsys.readouterr().out

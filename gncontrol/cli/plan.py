@@ -16,12 +16,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `gncontrol plan`."""
     add_config_argument(p)
     p.add_argument("--task", default="cartpole-swingup")
-    p.add_argument("--model", required=True, help="checkpoint from `gncontrol train` (or from `gncontrol "
-                   "train-sysid` with --identify-steps), or 'true' for the true MuJoCo simulator (the upper "
-                   "bound; sampling planners and MCTS only)")
+    p.add_argument("--model", required=True, nargs="+", help="checkpoint from `gncontrol train` (or from "
+                   "`gncontrol train-sysid` with --identify-steps), or 'true' for the true MuJoCo simulator (the "
+                   "upper bound; sampling planners and MCTS only); several checkpoints plan through their "
+                   "ensemble (mean predicted return over the members)")
     p.add_argument("--identify-steps", type=int, default=0,
                    help="with a system-ID checkpoint: identify the system once from this many steps of random "
                    "control in the real environment, then plan with the inferred latent graph")
+    p.add_argument("--refine-steps", type=int, default=0, help="with --identify-steps: refine the latent graph "
+                   "by this many Adam steps on the window's own transitions (gncontrol.models.system_id.refine)")
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
                    "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
     add_planner_arguments(p)
@@ -37,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
 
-def identify_in_env(checkpoint: str, task, steps: int, seed: int, device):
+def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine_steps: int = 0):
     """(system-ID model, latent GraphSystem) from `steps` of uniform random control in the real env.
 
     The window comes from its own episode of the same system; the latent graph is then reused
@@ -47,7 +50,7 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device):
     import torch
 
     from envs.true_model import TaskEnv
-    from gncontrol.models.system_id import IdentificationWindow, identify
+    from gncontrol.models.system_id import IdentificationWindow, identify, refine
     from gncontrol.system_id_training import load_system_id_model
 
     model, _ = load_system_id_model(checkpoint, device)
@@ -65,7 +68,7 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device):
             raise ValueError(f"--identify-steps {steps} is longer than an episode of {task.name}")
     window = IdentificationWindow(torch.stack(states)[None], torch.stack(actions)[None],
                                   task.graph().graph_system(device))
-    return model, identify(model, window)
+    return model, refine(model, window, identify(model, window), refine_steps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from envs.true_model import TaskEnv, TrueModel
     from gncontrol.cli._common import resolve_device
     from gncontrol.cli._mpc import frame_recorder, make_planner, save_gif
+    from gncontrol.ensemble import EnsembleModel
     from gncontrol.training import load_forward_model
     from planners import run_episode
 
@@ -87,15 +91,21 @@ def run(args: argparse.Namespace) -> int:
     reward_task = get_task(args.reward) if args.reward else task
     if reward_task.graph().num_nodes != task.graph().num_nodes:
         raise ValueError(f"--reward {args.reward} is for another body than --task {args.task}")
-    if args.model == "true":
+    true = args.model == ["true"]
+    if len(args.model) > 1 and ("true" in args.model or args.identify_steps > 0):
+        raise ValueError("an ensemble (several --model checkpoints) takes forward-model checkpoints only, "
+                         "not 'true' or --identify-steps")
+    if true:
         model, params = TrueModel.from_task(task, device=device), None
         if args.planner == "gradient":
             raise ValueError("the true simulator is not differentiable: use --planner cem|mppi|random|mcts")
     elif args.identify_steps > 0:
-        model, params = identify_in_env(args.model, task, args.identify_steps, args.seed, device)
+        model, params = identify_in_env(args.model[0], task, args.identify_steps, args.seed, device,
+                                        args.refine_steps)
         print(f"identified {args.task} from {args.identify_steps} steps of random control")
     else:
-        model, _ = load_forward_model(args.model, device)
+        models = [load_forward_model(path, device)[0] for path in args.model]
+        model = models[0] if len(models) == 1 else EnsembleModel(models)
         params = task.graph().graph_system(device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps or task.episode_length
     results = []
     for ep in range(args.episodes):
-        env = TaskEnv(task, seed=args.seed + ep, true_model=model if args.model == "true" else None, device=device)
+        env = TaskEnv(task, seed=args.seed + ep, true_model=model if true else None, device=device)
         planner = make_planner(args.planner, task, args, device)
         render = None if args.no_video or ep > 0 else frame_recorder(env)
         res = run_episode(env, planner, model, reward_task.reward, params=params, max_steps=steps,
@@ -113,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             from envs.collect import record_episode
 
             record_episode(args.record, args.task, res.state_array()[..., :13].numpy(), res.actions.numpy(),
-                           seed=args.seed, episode=ep, controller=f"mpc:{args.planner}:{args.model}",
+                           seed=args.seed, episode=ep, controller=f"mpc:{args.planner}:{'+'.join(args.model)}",
                            target=task.read_target(env.env.physics))
         print(f"episode {ep}: return {res.episode_return:.1f} over {res.steps} steps, planning "
               f"{res.plan_time_per_step * 1000:.0f} ms per control step")
@@ -123,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     writer.close()
     returns = [r.episode_return for r in results]
     per_step = float(np.mean([r.plan_time_per_step for r in results]))
-    summary = {"task": args.task, "reward": reward_task.name, "model": args.model, "planner": args.planner,
+    summary = {"task": args.task, "reward": reward_task.name, "model": " ".join(args.model), "planner": args.planner,
                "returns": returns, "mean_return": float(np.mean(returns)), "plan_time_per_step_s": per_step,
                "real_time_factor": per_step / task.control_timestep, "horizon": args.horizon,
                "action_repeat": args.action_repeat}
