@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hgn-tolerance", type=float, default=2e-3, help="GECO bound on the recon MSE")
     p.add_argument("--hgn-train", type=int, default=512, help="training sequences")
     p.add_argument("--hgn-train-len", type=int, default=10, help="frames per training window (<= 30)")
+    p.add_argument("--hgn-curriculum", type=int, nargs=2, default=None, metavar=("START_LEN", "RAMP_STEPS"),
+                   help="grow the training window from START_LEN frames to --hgn-train-len over RAMP_STEPS steps")
     p.add_argument("--hgn-eval-every", type=int, default=0, help="print a test MSE every N steps")
     p.add_argument("--hgn-save", default=None, help="save the (last) HGN state_dict here")
     p.add_argument("--hgn-scenes", nargs="+", default=["mass_spring", "pendulum"])
@@ -341,8 +343,11 @@ def run_hgn(args: argparse.Namespace) -> None:
         train = torch.tensor(hgn_dataset(scene, n_train, 30, seed=args.seed)["frames"])
         test = torch.tensor(hgn_dataset(scene, n_test, 30, seed=args.seed + 1)["frames"])
         const = pixel_mse_unroll(test[:, :1].expand_as(test), test)
+        ramp = (f" (from {args.hgn_curriculum[0]} frames over {args.hgn_curriculum[1]} steps)"
+                if args.hgn_curriculum else "")
         print(f"{scene}: {n_train} train / {n_test} test sequences, up to {steps} steps "
-              f"(budget {args.hgn_minutes or 'none'} min) of batch 16 on {train_len}-frame windows, "
+              f"(budget {args.hgn_minutes or 'none'} min) of batch 16 on {train_len}-frame windows"
+              f"{ramp}, "
               f"Adam {args.hgn_lr:g}, GECO tolerance {args.hgn_tolerance:g}, {args.hgn_output} decoder "
               f"output; constant-first-frame "
               f"baseline 30-step MSE x1e4 = {const * 1e4:.2f}", flush=True)
@@ -364,6 +369,7 @@ def run_hgn(args: argparse.Namespace) -> None:
             t0 = time.time()
             done = 0
             while done < steps and time.time() - t0 < budget_s:
+                train_len = window_length(done, args.hgn_train_len, args.hgn_curriculum)
                 idx = torch.randint(0, n_train, (16,), generator=gen)
                 start = int(torch.randint(0, 30 - train_len + 1, (1,), generator=gen))
                 mse, kl = model.losses(train[idx, start:start + train_len])
@@ -373,7 +379,7 @@ def run_hgn(args: argparse.Namespace) -> None:
                 opt.step()
                 done += 1
                 if args.hgn_eval_every and done % args.hgn_eval_every == 0:
-                    print(f"    step {done} ({time.time() - t0:.0f}s): train-window mse x1e4 "
+                    print(f"    step {done} ({time.time() - t0:.0f}s): {train_len}-frame window mse x1e4 "
                           f"{mse.item() * 1e4:.2f}, kl {kl.item():.1f}, lambda {geco.lam:.3g}, "
                           f"test 30-step MSE x1e4 {test_mse(model, test) * 1e4:.2f}", flush=True)
             tr = test_mse(model, train[:n_test])
@@ -383,6 +389,17 @@ def run_hgn(args: argparse.Namespace) -> None:
                   f"{time.time() - t0:.0f}s)", flush=True)
             if args.hgn_save:
                 torch.save(model.state_dict(), args.hgn_save)
+
+
+def window_length(step: int, final: int, curriculum: tuple[int, int] | None) -> int:
+    """Frames per HGN training window at `step`: `final`, or growing linearly from curriculum's
+    START_LEN to `final` over its RAMP_STEPS (short windows first teach the autoencoder)."""
+    if not curriculum:
+        return final
+    start, ramp = curriculum
+    if not 2 <= start <= final:
+        raise ValueError(f"--hgn-curriculum START_LEN must be in [2, --hgn-train-len={final}], got {start}")
+    return min(final, start + (final - start) * step // max(ramp, 1))
 
 
 def run_pixels(args: argparse.Namespace) -> None:

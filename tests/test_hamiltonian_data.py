@@ -52,3 +52,12 @@ def test_notebook_energy_protocol_scores_exact_field_zero_and_compounds_horizon(
     assert fixed["drift"].min() > 1e-4
     # compounding stretches trial i's horizon to t_end * 1.09^(i+1): every trial drifts further
     assert (grown["drift"] > fixed["drift"]).all()
+
+
+def test_hgn_curriculum_grows_the_window_to_its_final_length():
+    window_length = load_benchmark("hamiltonian").window_length
+    assert window_length(0, 30, None) == 30 and window_length(10**6, 30, None) == 30
+    lengths = [window_length(s, 30, (10, 3000)) for s in (0, 1500, 2999, 3000, 9000)]
+    assert lengths == [10, 20, 29, 30, 30]
+    with pytest.raises(ValueError, match="START_LEN"):
+        window_length(0, 30, (40, 100))
