@@ -87,16 +87,22 @@ class GradientPlanner:
 
     horizon H decisions (each held `action_repeat` model steps); `restarts` R plans optimised
     together; restart 0 is the warm start (box centre on the first call), the others are
-    uniform random plans scaled by `init_noise` around the centre. `smoothness` > 0 subtracts
-    that multiple of `action_rate_penalty` from the objective (and from the reported return).
+    uniform random plans scaled by `init_noise` around the centre, except that `warm_restarts`
+    of them start from the warm start plus Gaussian noise of std `warm_noise` half-ranges (local
+    exploration around the current plan, as CEM samples around its mean). `smoothness` > 0
+    subtracts that multiple of `action_rate_penalty` from the objective (and the reported return).
     """
 
     def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, iterations: int = 50,
                  lr: float = 0.1, restarts: int = 4, squash: str = "tanh", action_repeat: int = 1,
                  discount: float = 1.0, init_noise: float = 0.5, warm_start: bool = True,
-                 seed: int = 0, device: torch.device | str | None = None, smoothness: float = 0.0):
+                 seed: int = 0, device: torch.device | str | None = None, smoothness: float = 0.0,
+                 warm_restarts: int = 0, warm_noise: float = 0.2):
         if horizon < 1 or restarts < 1 or action_repeat < 1:
             raise ValueError("horizon, restarts and action_repeat must all be >= 1")
+        if not 0 <= warm_restarts < restarts or warm_noise < 0:
+            raise ValueError(f"warm_restarts must be in [0, restarts={restarts}) and warm_noise >= 0, got "
+                             f"{warm_restarts} and {warm_noise}")
         if squash not in SQUASH_MODES:
             raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
         self.bounds = Bounds(action_low, action_high, device=device)
@@ -104,6 +110,7 @@ class GradientPlanner:
         self.restarts, self.squash, self.action_repeat = restarts, squash, action_repeat
         self.discount, self.init_noise, self.warm_start = discount, init_noise, warm_start
         self.seed, self.smoothness = seed, smoothness
+        self.warm_restarts, self.warm_noise = warm_restarts, warm_noise
         self.reset()
 
     def reset(self) -> None:
@@ -120,6 +127,10 @@ class GradientPlanner:
         plans = b.center + self.init_noise * noise
         if self.warm_start and self.plan_ is not None:
             plans[0] = shift_plan(self.plan_, 1)
+            k = self.warm_restarts
+            if k:
+                noise = torch.randn(k, *plans.shape[1:], generator=self._gen, device=b.low.device, dtype=b.low.dtype)
+                plans[1:1 + k] = b.clip(plans[0] + self.warm_noise * b.half_range * noise)
         else:
             plans[0] = b.center
         return plans

@@ -58,6 +58,19 @@ def test_warm_start_shifts_previous_plan():
     assert torch.equal(pl.initial_plans()[0], torch.zeros(6, 2))
 
 
+def test_warm_restarts_start_near_the_warm_start_and_stay_in_the_box():
+    m = PointMass()
+    pl = GradientPlanner(-torch.ones(2), torch.ones(2), horizon=6, iterations=5, restarts=6, warm_restarts=3,
+                         warm_noise=0.1)
+    pl.plan(m, point_reward, torch.zeros(4))
+    init = pl.initial_plans()
+    near = (init[1:4] - init[0]).abs().max()
+    assert 0 < near < 0.6 and init.abs().max() <= 1  # 0.1 half-ranges of noise, clipped into the box
+    assert (init[4:] - init[0]).abs().max() > near  # the rest stay uniform random plans
+    with pytest.raises(ValueError, match="warm_restarts"):
+        GradientPlanner(-torch.ones(2), torch.ones(2), restarts=4, warm_restarts=4)
+
+
 def test_graph_state_and_action_repeat():
     m = GraphPointMass()
     pl = GradientPlanner(-torch.ones(2), torch.ones(2), horizon=4, iterations=10, lr=0.3, restarts=2,
@@ -108,9 +121,11 @@ def test_cli_planner_options_reach_the_gradient_planner():
     p = argparse.ArgumentParser()
     add_planner_arguments(p)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(["--planner", "gradient", "--smoothness", "0.5", "--restarts", "3", "--iterations", "2"])
+    args = p.parse_args(["--planner", "gradient", "--smoothness", "0.5", "--restarts", "3", "--iterations", "2",
+                         "--warm-restarts", "2", "--warm-noise", "0.3"])
     planner = make_planner("gradient", get_task("pendulum-swingup"), args, "cpu")
     assert (planner.smoothness, planner.restarts, planner.iterations) == (0.5, 3, 2)
+    assert (planner.warm_restarts, planner.warm_noise) == (2, 0.3)
 
 
 @pytest.mark.parametrize("smoothness", [0.0, 1.0])

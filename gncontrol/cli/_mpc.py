@@ -16,6 +16,9 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
     p.add_argument("--iterations", type=int, default=iterations,
                    help="optimisation steps per replanning (gradient, cem, mppi)")
     p.add_argument("--restarts", type=int, default=4, help="gradient planner: plans optimised together")
+    p.add_argument("--warm-restarts", type=int, default=0, help="gradient planner: restarts started from the "
+                   "warm-start plan plus Gaussian noise (--warm-noise half-ranges) instead of uniform random plans")
+    p.add_argument("--warm-noise", type=float, default=0.2)
     p.add_argument("--smoothness", type=float, default=0.0,
                    help="gradient planner: weight of the action-rate penalty (squared changes between decisions)")
     p.add_argument("--samples", type=int, default=None,
@@ -30,7 +33,8 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
     common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
     if name == "gradient":
         return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
-                                        smoothness=args.smoothness, device=device, **common)
+                                        smoothness=args.smoothness, warm_restarts=args.warm_restarts,
+                                        warm_noise=args.warm_noise, device=device, **common)
     if name == "cem" and args.samples:  # the usual 10% elite fraction
         return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
                                    elites=max(2, args.samples // 10), **common)
