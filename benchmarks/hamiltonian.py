@@ -228,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hgn-eval-every", type=int, default=0, help="print a test MSE every N steps")
     p.add_argument("--hgn-save", default=None, help="save the (last) HGN state_dict here")
     p.add_argument("--hgn-scenes", nargs="+", default=["mass_spring", "pendulum"])
-    p.add_argument("--hgn-variants", nargs="+", default=["leapfrog"],
+    p.add_argument("--hgn-pixel-hnn-steps", type=int, default=0,
+                   help="also fit the paper's PixelHNN baseline on the same scenes for N steps (batch 64)")
+    p.add_argument("--hgn-variants", nargs="*", default=["leapfrog"],
                    choices=["leapfrog", "euler", "no_f_psi", "deterministic", "separable"])
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -351,6 +353,18 @@ def run_hgn(args: argparse.Namespace) -> None:
               f"Adam {args.hgn_lr:g}, GECO tolerance {args.hgn_tolerance:g}, {args.hgn_output} decoder "
               f"output; constant-first-frame "
               f"baseline 30-step MSE x1e4 = {const * 1e4:.2f}", flush=True)
+        if args.hgn_pixel_hnn_steps:  # the paper's PixelHNN row: MLP autoencoder, latent 2, batch 64
+            t0 = time.time()
+            flat = train.flatten(2)  # [S, 30, F]
+            pairs = torch.cat([flat[:, :-1], flat[:, 1:]], -1)  # [S, 29, 2F]
+            model = fit_pixel_hnn(pairs[:, :-1].reshape(-1, pairs.shape[-1]), pairs[:, 1:].reshape(-1, pairs.shape[-1]),
+                                  args.hgn_pixel_hnn_steps, 64, False, args.seed)
+            t_flat = test.flatten(2)
+            first = torch.cat([t_flat[:, 0], t_flat[:, 1]], -1)
+            tr_first = torch.cat([flat[:n_test, 0], flat[:n_test, 1]], -1)
+            print(f"  pixel HNN ({args.hgn_pixel_hnn_steps} steps): 30-step pixel MSE x1e4 train "
+                  f"{pixel_unroll_mse(model, tr_first, flat[:n_test]) * 1e4:.2f} test "
+                  f"{pixel_unroll_mse(model, first, t_flat) * 1e4:.2f} ({time.time() - t0:.0f}s)", flush=True)
 
         def test_mse(model: HGN, frames: torch.Tensor) -> float:
             model.eval()
@@ -405,7 +419,6 @@ def window_length(step: int, final: int, curriculum: tuple[int, int] | None) -> 
 def run_pixels(args: argparse.Namespace) -> None:
     """Pixel pendulum (HNN task 5): pixel HNN vs pixel baseline, 30-step latent-unroll pixel MSE."""
     from envs.particles.render import pixel_pendulum_dataset
-    from gncontrol.models.hnn import PixelHNN
 
     n_traj, steps = (40, 200) if args.quick else (200, args.pixel_steps)
     data = pixel_pendulum_dataset(n_traj, 100, seed=args.seed)["frames"].reshape(n_traj, 100, -1)
@@ -419,25 +432,40 @@ def run_pixels(args: argparse.Namespace) -> None:
     print(f"pixel pendulum: {n_traj} x 100 frames 28x28 (80/20), {steps} steps batch 200, wd 1e-5; "
           f"constant-first-frame 30-step MSE x1e4 {const * 1e4:.2f}")
     for label, baseline in (("pixel baseline", True), ("pixel HNN", False)):
-        torch.manual_seed(args.seed)
-        model = PixelHNN(pairs.shape[-1], latent_dim=2, baseline=baseline, dt=1.0)
-        opt = torch.optim.Adam(model.parameters(), 1e-3, weight_decay=1e-5)
-        gen = torch.Generator().manual_seed(args.seed)
         t0 = time.time()
-        for _ in range(steps):
-            idx = torch.randint(0, train.shape[0], (200,), generator=gen)
-            loss, _ = model.loss(train[idx], train_next[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        z = model.autoencoder.encode(test[:, 0]).detach()
-        frames = []
-        for _ in range(30):
-            frames.append(model.autoencoder.decode(z)[:, :frame].detach())
-            z = model.step(z).detach()
-        mse = float(((torch.stack(frames, 1) - test[:, :30, :frame]) ** 2).mean())
+        model = fit_pixel_hnn(train, train_next, steps, 200, baseline, args.seed, weight_decay=1e-5)
+        mse = pixel_unroll_mse(model, test[:, 0], test[:, :30, :frame])
         print(f"  {label}: 30-step pixel MSE x1e4 {mse * 1e4:.2f} (RATIO constant / model "
               f"{const / mse:.2f}x; {time.time() - t0:.0f}s)", flush=True)
+
+
+def fit_pixel_hnn(pairs: torch.Tensor, next_pairs: torch.Tensor, steps: int, batch: int, baseline: bool,
+                  seed: int, weight_decay: float = 0.0):
+    """A PixelHNN (latent 2; `baseline`: MLP dynamics) fitted to frame pairs [M, 2F] -> next pairs [M, 2F]."""
+    from gncontrol.models.hnn import PixelHNN
+
+    torch.manual_seed(seed)
+    model = PixelHNN(pairs.shape[-1], latent_dim=2, baseline=baseline, dt=1.0)
+    opt = torch.optim.Adam(model.parameters(), 1e-3, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, pairs.shape[0], (batch,), generator=gen)
+        loss, _ = model.loss(pairs[idx], next_pairs[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def pixel_unroll_mse(model, first_pairs: torch.Tensor, frames: torch.Tensor) -> float:
+    """Pixel MSE of a PixelHNN's latent unroll from the encoded first pairs [B, 2F] against frames [B, T, F]."""
+    with torch.no_grad():
+        z = model.autoencoder.encode(first_pairs)
+        out = []
+        for _ in range(frames.shape[1]):
+            out.append(model.autoencoder.decode(z)[:, :frames.shape[-1]])
+            z = model.step(z)
+    return float(((torch.stack(out, 1) - frames) ** 2).mean())
 
 
 def run_swingup(args: argparse.Namespace) -> None:
