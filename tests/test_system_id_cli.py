@@ -73,6 +73,8 @@ def test_plan_identifies_then_plans(trained, capsys):
                  "--planner", "gradient", "--steps", "4", "--horizon", "2", "--iterations", "1", "--restarts", "2",
                  "--action-repeat", "1", "--out", str(out), "--no-video"]) == 0
     assert "identified pendulum-swingup from 6 steps" in capsys.readouterr().out
+    assert main(["plan", "--model", str(ckpt), "--refine-steps", "2", "--out", str(out)]) == 2
+    assert "--identify-steps" in capsys.readouterr().err
     assert len(json.loads((out / "summary.json").read_text())["returns"]) == 1
 
 

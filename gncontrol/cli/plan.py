@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if reward_task.graph().num_nodes != task.graph().num_nodes:
         raise ValueError(f"--reward {args.reward} is for another body than --task {args.task}")
     true = args.model == ["true"]
+    if args.refine_steps and not args.identify_steps:
+        raise ValueError("--refine-steps refines an identified system: give --identify-steps too")
     if len(args.model) > 1 and ("true" in args.model or args.identify_steps > 0):
         raise ValueError("an ensemble (several --model checkpoints) takes forward-model checkpoints only, "
                          "not 'true' or --identify-steps")

@@ -245,8 +245,7 @@ def refine(model: SystemIDModel, window: IdentificationWindow, latent: GraphSyst
     if steps <= 0:
         return latent
     fm = model.forward_model
-    b, w1, n = window.states.shape[:3]
-    w = w1 - 1
+    b, w = window.states.shape[0], window.states.shape[1] - 1
     x = window.states[..., :STATE_SIZE].transpose(0, 1)  # [W+1, B, N, 13]: transition k*B + b
     prev = torch.cat([torch.zeros_like(window.actions[:, :1]), window.actions[:, :-1]], 1).transpose(0, 1)
     systems = window.system.repeat(w)
