@@ -364,9 +364,8 @@ def run_hgn(args: argparse.Namespace) -> None:
                                   args.hgn_pixel_hnn_steps, 64, False, args.seed)
             t_flat = test.flatten(2)
             first = torch.cat([t_flat[:, 0], t_flat[:, 1]], -1)
-            tr_first = torch.cat([flat[:n_test, 0], flat[:n_test, 1]], -1)
             print(f"  pixel HNN ({args.hgn_pixel_hnn_steps} steps): 30-step pixel MSE x1e4 train "
-                  f"{pixel_unroll_mse(model, tr_first, flat[:n_test]) * 1e4:.2f} test "
+                  f"{pixel_unroll_mse(model, pairs[:n_test, 0], flat[:n_test]) * 1e4:.2f} test "
                   f"{pixel_unroll_mse(model, first, t_flat) * 1e4:.2f} ({time.time() - t0:.0f}s)", flush=True)
 
         def test_mse(model: HGN, frames: torch.Tensor) -> float:
@@ -407,12 +406,11 @@ def run_hgn(args: argparse.Namespace) -> None:
             tr = test_mse(model, train[:n_test])
             te = test_mse(model, test)
             if best[2] is not None:  # early stopping on the validation sequences (GECO's lambda can
-                final = copy.deepcopy(model.state_dict())  # collapse late and wreck the reconstruction)
-                model.load_state_dict(best[2])
+                chosen = HGN(cfg)  # collapse late and wreck the reconstruction)
+                chosen.load_state_dict(best[2])
                 print(f"  HGN ({name}) at its best validation step {best[1]} (valid {best[0] * 1e4:.2f}): "
-                      f"30-step pixel MSE x1e4 train {test_mse(model, train[:n_test]) * 1e4:.2f} test "
-                      f"{test_mse(model, test) * 1e4:.2f}; the last step's numbers follow", flush=True)
-                model.load_state_dict(final)
+                      f"30-step pixel MSE x1e4 train {test_mse(chosen, train[:n_test]) * 1e4:.2f} test "
+                      f"{test_mse(chosen, test) * 1e4:.2f}; the last step's numbers follow", flush=True)
             print(f"  HGN ({name}): {done} steps, 30-step pixel MSE x1e4 train {tr * 1e4:.2f} "
                   f"test {te * 1e4:.2f} (RATIO constant baseline / HGN {const / te:.2f}x; "
                   f"{time.time() - t0:.0f}s)", flush=True)

@@ -133,7 +133,8 @@ class SystemTrajectories:
             globals=self.static_globals[episodes])
         return GraphSystem(static, base.edge_actuator, stride)
 
-    def state_graph(self, nodes: torch.Tensor, actions: torch.Tensor, system: GraphSystem) -> Graph:
+    @staticmethod
+    def state_graph(nodes: torch.Tensor, actions: torch.Tensor, system: GraphSystem) -> Graph:
         """State graph from body states [B, N, 13] and the actions [B, A] that led to them."""
         return system.static.replace(nodes=nodes.reshape(-1, nodes.shape[-1]),
                                      edges=system.edge_actions(actions),

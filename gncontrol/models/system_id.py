@@ -37,6 +37,7 @@ from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel, G
 from gncontrol.modules import GraphIndependent, RecurrentGraphNetwork
 from gncontrol.nn import mlp
 from gncontrol.systems import GraphSystem
+from gncontrol.transitions import SystemTrajectories
 
 __all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify", "refine",
            "rollout_loss",
@@ -245,34 +246,33 @@ def refine(model: SystemIDModel, window: IdentificationWindow, latent: GraphSyst
     if steps <= 0:
         return latent
     fm = model.forward_model
-    b, w = window.states.shape[0], window.states.shape[1] - 1
+    b, w1, n = window.states.shape[:3]
+    w = w1 - 1
     x = window.states[..., :STATE_SIZE].transpose(0, 1)  # [W+1, B, N, 13]: transition k*B + b
     prev = torch.cat([torch.zeros_like(window.actions[:, :1]), window.actions[:, :-1]], 1).transpose(0, 1)
-    systems = window.system.repeat(w)
-    state = systems.static.replace(nodes=x[:-1].reshape(-1, STATE_SIZE),
-                                   edges=systems.edge_actions(prev.reshape(w * b, -1)),
-                                   globals=x.new_zeros(w * b, 0))
+    state = SystemTrajectories.state_graph(x[:-1].reshape(w * b, n, STATE_SIZE), prev.reshape(w * b, -1),
+                                           window.system.repeat(w))
     action = window.actions.transpose(0, 1).reshape(w * b, -1)
     target = x[1:].reshape(-1, STATE_SIZE)
     start = [latent.static.nodes, latent.static.edges, latent.static.globals]
     params = [t.detach().clone().requires_grad_(True) for t in start]
+
+    def with_features(nodes: torch.Tensor, edges: torch.Tensor, globals_: torch.Tensor) -> GraphSystem:
+        return GraphSystem(latent.static.replace(nodes=nodes, edges=edges, globals=globals_),
+                           latent.edge_actuator, latent.action_dim)
+
     opt = torch.optim.Adam(params, lr=lr)
     was = model.training
     model.eval()
     with torch.enable_grad():
         for _ in range(steps):
-            nodes, edges, globals_ = params
-            current = GraphSystem(latent.static.replace(nodes=nodes, edges=edges, globals=globals_),
-                                  latent.edge_actuator, latent.action_dim)
-            loss = fm.loss(state, action, target, current.repeat(w))
+            loss = fm.loss(state, action, target, with_features(*params).repeat(w))
             loss = loss + prior * sum((p - s0).square().mean() for p, s0 in zip(params, start))
             opt.zero_grad(set_to_none=True)
             loss.backward(inputs=params)
             opt.step()
     model.train(was)
-    nodes, edges, globals_ = (p.detach() for p in params)
-    return GraphSystem(latent.static.replace(nodes=nodes, edges=edges, globals=globals_), latent.edge_actuator,
-                       latent.action_dim)
+    return with_features(*(p.detach() for p in params))
 
 
 def latent_features(system: GraphSystem) -> torch.Tensor:
