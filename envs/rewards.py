@@ -25,7 +25,7 @@ from gncontrol.graphs import Graph
 
 RewardFn = Callable[[Graph | torch.Tensor, torch.Tensor], torch.Tensor]
 
-__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS"]
+__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS", "cartpole_factors"]
 
 
 def _sigmoid(x: torch.Tensor, value_at_1: float, kind: str) -> torch.Tensor:
@@ -79,21 +79,33 @@ def pendulum_swingup(g: MujocoGraph, smooth: bool = False, **_) -> RewardFn:
     return reward
 
 
-def cartpole(g: MujocoGraph, **_) -> RewardFn:
-    """Smooth cartpole reward: upright * centered * small control * small velocity."""
+def cartpole_factors(g: MujocoGraph) -> Callable[[Graph | torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
+    """The four factors [B] of dm_control's cartpole reward (upright, centered, small_control,
+    small_velocity), each in (0, 1]; the reward is their product (diagnostics: where a return goes)."""
     poles = [b for b in range(g.num_nodes) if (g.model.body(b).name or "").startswith("pole")]
     slider = g.joint_id("slider")
     hinges = [j for j in range(g.model.njnt) if j != slider]
 
-    def reward(state, action):
+    def factors(state, action):
         s = states_from_graph(state, g.num_nodes)
-        upright = ((torch.stack([_zz(s, p) for p in poles], -1) + 1) / 2).mean(-1)
-        centered = (1 + tolerance(g.slide_position(s, slider), margin=2)) / 2
-        small_control = (4 + tolerance(action[:, 0].to(s.dtype), margin=1, value_at_margin=0,
-                                       sigmoid="quadratic")) / 5
         ang = torch.stack([g.hinge_velocity(s, j) for j in hinges], -1)
-        small_velocity = (1 + tolerance(ang, margin=5).min(-1).values) / 2
-        return upright * small_control * small_velocity * centered
+        return {
+            "upright": ((torch.stack([_zz(s, p) for p in poles], -1) + 1) / 2).mean(-1),
+            "centered": (1 + tolerance(g.slide_position(s, slider), margin=2)) / 2,
+            "small_control": (4 + tolerance(action[:, 0].to(s.dtype), margin=1, value_at_margin=0,
+                                            sigmoid="quadratic")) / 5,
+            "small_velocity": (1 + tolerance(ang, margin=5).min(-1).values) / 2,
+        }
+    return factors
+
+
+def cartpole(g: MujocoGraph, **_) -> RewardFn:
+    """Smooth cartpole reward: upright * centered * small control * small velocity."""
+    factors = cartpole_factors(g)
+
+    def reward(state, action):
+        f = factors(state, action)
+        return f["upright"] * f["small_control"] * f["small_velocity"] * f["centered"]
     return reward
 
 

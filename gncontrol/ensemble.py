@@ -8,8 +8,11 @@ discounts plans that only one member believes in.
 Two views of the same members:
     step      the mean of the members' next states (one averaged model, for consumers that
               step a model: MCTS expansion, model-based agents);
-    returns   `planners.base.predicted_return` sees `members` and rolls out EVERY member on its
-              own (each feeding back its own predictions), then averages the E returns.
+    returns   with rollout="members" (default) `planners.base.predicted_return` sees
+              `per_member_returns` and rolls out EVERY member on its own (each feeding back its
+              own predictions), then averages the E returns (PETS); with rollout="mean" it rolls
+              out `step`, the averaged model, once (errors averaged step by step, the objective as
+              sharp as one model's).
 """
 
 from __future__ import annotations
@@ -22,17 +25,22 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.graphs import Graph
 
-__all__ = ["EnsembleModel"]
+__all__ = ["EnsembleModel", "ROLLOUTS"]
+
+ROLLOUTS = ("members", "mean")
 
 
 class EnsembleModel:
     """E dynamics models of the same system, used together (see module doc)."""
 
-    def __init__(self, members: Sequence[DynamicsModel]):
+    def __init__(self, members: Sequence[DynamicsModel], rollout: str = "members"):
         members = list(members)
         if len(members) < 2:
             raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        if rollout not in ROLLOUTS:
+            raise ValueError(f"ensemble rollout must be one of {ROLLOUTS}, got {rollout!r}")
         self.members = members
+        self.per_member_returns = rollout == "members"
         self.differentiable = all(getattr(m, "differentiable", False) for m in members)
 
     def step(self, state: State, action: torch.Tensor, params: Any = None) -> State:

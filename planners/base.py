@@ -164,13 +164,12 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     `state` may be a single state (replicated B times) or already a batch of B states.
     Uses `gncontrol.dynamics.rollout`, so models with a fused `rollout` (e.g. the true
     simulator's batched C rollouts) are used at full speed. Differentiable when the model is.
-    An ensemble (a model with `members`, gncontrol.ensemble) gives the mean of its members'
+    An ensemble with `per_member_returns` (gncontrol.ensemble) gives the mean of its members'
     returns, each member rolled out on its own predictions.
     """
-    members = getattr(model, "members", None)
-    if members:
+    if getattr(model, "per_member_returns", False):
         return torch.stack([predicted_return(m, reward_fn, state, actions, params, discount, action_repeat)
-                            for m in members]).mean(0)
+                            for m in model.members]).mean(0)
     if actions.dim() != 3:
         raise ValueError(f"actions must be [B, H, A], got shape {tuple(actions.shape)}")
     b = actions.shape[0]

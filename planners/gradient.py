@@ -7,6 +7,11 @@ one decision, warm-starts restart 0 at the next control step. An optional action
 (`smoothness` x the sum of squared changes between consecutive decisions, in half-ranges of the
 box) is subtracted from the objective, the usual MPC regulariser for smooth control (on cartpole
 it did not reduce how much the plans exploit a learned model's errors: docs/planners.md).
+An optional robust objective (`action_noise` > 0) scores each plan by its mean return over
+`noise_samples` copies with Gaussian action noise (common random numbers: one noise draw per
+call, shared by every restart and iteration, the first copy noise-free), so the optimiser
+prefers plans whose return survives small deviations instead of narrow optima of a learned
+model's errors (CEM gets the same from averaging its elites).
 """
 
 from __future__ import annotations
@@ -26,10 +31,14 @@ SQUASH_MODES = ("tanh", "clip")
 def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, init: torch.Tensor,
                       bounds: Bounds, iterations: int = 50, lr: float = 0.1, squash: str = "tanh",
                       params: Any = None, discount: float = 1.0, action_repeat: int = 1,
-                      smoothness: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+                      smoothness: float = 0.0, action_noise: float = 0.0, noise_samples: int = 1,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """Optimises R initial plans init [R, H, A] by Adam ascent on the predicted return.
 
-    The objective is the predicted return minus `smoothness` * action_rate_penalty(plan).
+    The objective is the predicted return minus `smoothness` * action_rate_penalty(plan); with
+    `action_noise` = s > 0 the return is the mean over `noise_samples` = M copies of the plan
+    perturbed by N(0, s half-ranges) and clipped to the box (copy 0 unperturbed; the noise
+    [M, H, A] is drawn once from `generator`, common to all restarts and iterations).
     Returns (plans [R, H, A] after optimisation, objectives [R] of those plans, history: the
     mean objective before each step; len == iterations). Pure: no planner state.
     """
@@ -41,9 +50,14 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     if smoothness < 0:
         raise ValueError(f"smoothness must be >= 0, got {smoothness}")
-    r = init.shape[0]
-    state = replicate(state, r)
-    params = replicate(params, r)
+    check_action_noise(action_noise, noise_samples)
+    r, m = init.shape[0], (noise_samples if action_noise > 0 else 1)
+    state = replicate(state, r * m)
+    params = replicate(params, r * m)
+    if m > 1:  # no draw otherwise: the planner's random restarts stay as without the option
+        noise = action_noise * bounds.half_range * torch.randn(m, *init.shape[1:], generator=generator,
+                                                               device=init.device, dtype=init.dtype)
+        noise[0] = 0.0
     init = bounds.clip(init.detach())
     var = (bounds.unsquash(init) if squash == "tanh" else init.clone()).requires_grad_(True)
     opt = torch.optim.Adam([var], lr=lr)
@@ -52,7 +66,9 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         return bounds.squash(var) if squash == "tanh" else var
 
     def objective(plans: torch.Tensor) -> torch.Tensor:
-        ret = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+        copies = bounds.clip(plans[:, None] + noise).flatten(0, 1) if m > 1 else plans  # [R * M, H, A]
+        ret = predicted_return(model, reward_fn, state, copies, params, discount, action_repeat)
+        ret = ret.reshape(r, m).mean(1)
         if torch.is_grad_enabled() and not ret.requires_grad:
             raise ValueError("the predicted return does not depend differentiably on the actions (a "
                              "sparse or thresholded reward?): use a smooth reward or a sampling planner")
@@ -75,6 +91,12 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     return final, ret, history
 
 
+def check_action_noise(action_noise: float, noise_samples: int) -> None:
+    """Refuses a negative noise scale or fewer than one noise sample (robust objective settings)."""
+    if action_noise < 0 or noise_samples < 1:
+        raise ValueError(f"action_noise must be >= 0 and noise_samples >= 1, got {action_noise} and {noise_samples}")
+
+
 def action_rate_penalty(plans: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     """[R] sum over decisions of the squared change between consecutive actions of plans [R, H, A],
     in half-ranges of the action box (0 for a constant plan, at most 4 (H-1) A)."""
@@ -90,14 +112,17 @@ class GradientPlanner:
     uniform random plans scaled by `init_noise` around the centre, except that `warm_restarts`
     of them start from the warm start plus Gaussian noise of std `warm_noise` half-ranges (local
     exploration around the current plan, as CEM samples around its mean). `smoothness` > 0
-    subtracts that multiple of `action_rate_penalty` from the objective (and the reported return).
+    subtracts that multiple of `action_rate_penalty` from the objective (and the reported return);
+    `action_noise` > 0 makes the objective the mean return over `noise_samples` perturbed copies
+    (`gradient_shooting`), at `noise_samples` times the model calls.
     """
 
     def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, iterations: int = 50,
                  lr: float = 0.1, restarts: int = 4, squash: str = "tanh", action_repeat: int = 1,
                  discount: float = 1.0, init_noise: float = 0.5, warm_start: bool = True,
                  seed: int = 0, device: torch.device | str | None = None, smoothness: float = 0.0,
-                 warm_restarts: int = 0, warm_noise: float = 0.2):
+                 warm_restarts: int = 0, warm_noise: float = 0.2, action_noise: float = 0.0,
+                 noise_samples: int = 1):
         if horizon < 1 or restarts < 1 or action_repeat < 1:
             raise ValueError("horizon, restarts and action_repeat must all be >= 1")
         if not 0 <= warm_restarts < restarts or warm_noise < 0:
@@ -105,12 +130,14 @@ class GradientPlanner:
                              f"{warm_restarts} and {warm_noise}")
         if squash not in SQUASH_MODES:
             raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
+        check_action_noise(action_noise, noise_samples)
         self.bounds = Bounds(action_low, action_high, device=device)
         self.horizon, self.iterations, self.lr = horizon, iterations, lr
         self.restarts, self.squash, self.action_repeat = restarts, squash, action_repeat
         self.discount, self.init_noise, self.warm_start = discount, init_noise, warm_start
         self.seed, self.smoothness = seed, smoothness
         self.warm_restarts, self.warm_noise = warm_restarts, warm_noise
+        self.action_noise, self.noise_samples = action_noise, noise_samples
         self.reset()
 
     def reset(self) -> None:
@@ -143,7 +170,8 @@ class GradientPlanner:
                              "(model.differentiable is False)")
         plans, returns, history = gradient_shooting(
             model, reward_fn, state, self.initial_plans(), self.bounds, self.iterations, self.lr,
-            self.squash, params, self.discount, self.action_repeat, self.smoothness)
+            self.squash, params, self.discount, self.action_repeat, self.smoothness, self.action_noise,
+            self.noise_samples, self._gen)
         best = int(torch.argmax(returns))
         self.plan_ = plans[best]
         self.last_return = float(returns[best])

@@ -111,7 +111,7 @@ def test_plan_records_episodes_as_training_data(tmp_path, capsys):
     ckpts = [str(tmp_path / m / "model.pt") for m in ("m", "m2")]
     assert main(["plan", "--task", "pendulum-swingup", "--reward", "pendulum-swingup-smooth", "--model", *ckpts,
                  "--planner", "gradient", "--steps", "3", "--horizon", "3", "--iterations", "2", "--out", str(out),
-                 "--no-video"]) == 0
+                 "--no-video", "--ensemble-rollout", "mean"]) == 0
     assert json.loads((out / "summary.json").read_text())["model"] == " ".join(ckpts)
     capsys.readouterr()
     assert main(["plan", "--model", ckpts[0], "true", "--planner", "cem", "--out", str(out)]) == 2

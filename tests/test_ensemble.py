@@ -39,6 +39,9 @@ def test_predicted_return_averages_the_members_own_rollouts():
     assert torch.allclose(got, want, atol=1e-5)
     # not the return of the averaged model: the reward is quadratic in the state
     assert not torch.allclose(got, predicted_return(PointMass(), point_reward, x0, acts), atol=1e-3)
+    # rollout="mean": ONE rollout of the averaged model, here exactly the true-gain model (linear in the gain)
+    mean = predicted_return(EnsembleModel(members, rollout="mean"), point_reward, x0, acts)
+    assert torch.allclose(mean, predicted_return(PointMass(), point_reward, x0, acts), atol=1e-5)
 
 
 def test_planning_through_an_ensemble_beats_each_wrong_member_in_the_true_system():
@@ -58,6 +61,8 @@ def test_planning_through_an_ensemble_beats_each_wrong_member_in_the_true_system
     assert ens > true_return(low) + 1.0 and ens > true_return(high) + 1.0  # measured -8.7 vs -16.2 / -10.2
 
 
-def test_ensemble_rejects_fewer_than_two_members():
+def test_ensemble_rejects_fewer_than_two_members_and_unknown_rollouts():
     with pytest.raises(ValueError, match="at least 2"):
         EnsembleModel([PointMass()])
+    with pytest.raises(ValueError, match="ensemble rollout must be one of"):
+        EnsembleModel([PointMass(), PointMass()], rollout="median")

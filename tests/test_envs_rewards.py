@@ -146,3 +146,15 @@ def test_tolerance_matches_dm_control():
                dict(bounds=(0, .1), margin=.5, sigmoid="long_tail")]:
         ours = tolerance(torch.as_tensor(x), **{k: float(v) if k == "margin" else v for k, v in kw.items()})
         assert np.allclose(ours.numpy(), rewards.tolerance(x, **kw), atol=1e-12)
+
+
+def test_cartpole_factors_multiply_to_the_env_reward():
+    """The four factors of cartpole's reward, each in (0, 1], multiply to dm_control's reward."""
+    from envs.rewards import cartpole_factors
+
+    task, s, a, r_env = _episode(get_task("cartpole-swingup"), seed=2, steps=30)
+    f = cartpole_factors(task.graph())(s, a)
+    assert set(f) == {"upright", "centered", "small_control", "small_velocity"}
+    assert all(((v > 0) & (v <= 1)).all() for v in f.values())
+    product = f["upright"] * f["centered"] * f["small_control"] * f["small_velocity"]
+    assert np.abs(product.numpy() - r_env).max() < 1e-4

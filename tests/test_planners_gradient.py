@@ -111,6 +111,30 @@ def test_smoothness_penalty_gives_smoother_plans_from_jagged_starts():
         gradient_shooting(m, point_reward, torch.zeros(4), init, b, smoothness=-1.0)
 
 
+def spike_or_bump(state, action):
+    """[B] reward of the first action: a narrow spike of height 1 at 0.8 and a broad bump of 0.8 at -0.5
+    (the spike stands for a narrow optimum of a learned model's error)."""
+    a = action[:, 0]
+    return torch.exp(-((a - 0.8) / 0.02) ** 2) + 0.8 * torch.exp(-((a + 0.5) / 0.5) ** 2)
+
+
+def test_action_noise_prefers_a_broad_optimum_to_a_narrow_spike():
+    """Plain gradient shooting ranks the narrow spike first; the noise-averaged objective the broad bump."""
+    b = Bounds([-1.0, -1.0], [1.0, 1.0])
+    init = torch.tensor([[[0.79, 0.0]], [[-0.4, 0.0]]])  # restart 0 next to the spike, 1 on the bump's slope
+    plans, plain, _ = gradient_shooting(PointMass(), spike_or_bump, torch.zeros(4), init, b, iterations=20,
+                                        lr=0.005, squash="clip")
+    assert int(plain.argmax()) == 0 and abs(float(plans[0, 0, 0]) - 0.8) < 0.01
+    m = PointMass()
+    plans, robust, _ = gradient_shooting(m, spike_or_bump, torch.zeros(4), init, b, iterations=20, lr=0.05,
+                                         squash="clip", action_noise=0.1, noise_samples=8,
+                                         generator=torch.Generator().manual_seed(0))
+    assert int(robust.argmax()) == 1 and abs(float(plans[1, 0, 0]) + 0.5) < 0.1
+    assert m.calls == 21 * 2 * 8  # every objective call rolls out R x M copies in one batch
+    with pytest.raises(ValueError, match="action_noise must be >= 0"):
+        gradient_shooting(m, spike_or_bump, torch.zeros(4), init, b, action_noise=0.1, noise_samples=0)
+
+
 def test_cli_planner_options_reach_the_gradient_planner():
     """`gncontrol plan --smoothness W --restarts R` builds a GradientPlanner with exactly those settings."""
     import argparse
@@ -122,10 +146,14 @@ def test_cli_planner_options_reach_the_gradient_planner():
     add_planner_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(["--planner", "gradient", "--smoothness", "0.5", "--restarts", "3", "--iterations", "2",
-                         "--warm-restarts", "2", "--warm-noise", "0.3"])
+                         "--warm-restarts", "2", "--warm-noise", "0.3", "--action-noise", "0.1",
+                         "--noise-samples", "6", "--no-warm-start",
+                         "--plan-lr", "0.03"])
     planner = make_planner("gradient", get_task("pendulum-swingup"), args, "cpu")
     assert (planner.smoothness, planner.restarts, planner.iterations) == (0.5, 3, 2)
     assert (planner.warm_restarts, planner.warm_noise) == (2, 0.3)
+    assert (planner.action_noise, planner.noise_samples, planner.warm_start, planner.lr) == (0.1, 6, False, 0.03)
+    assert make_planner("gradient", get_task("pendulum-swingup"), p.parse_args([]), "cpu").warm_start
 
 
 @pytest.mark.parametrize("smoothness", [0.0, 1.0])

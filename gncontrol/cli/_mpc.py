@@ -16,11 +16,20 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
     p.add_argument("--iterations", type=int, default=iterations,
                    help="optimisation steps per replanning (gradient, cem, mppi)")
     p.add_argument("--restarts", type=int, default=4, help="gradient planner: plans optimised together")
+    p.add_argument("--plan-lr", type=float, default=0.1, help="gradient planner: Adam step size (on the "
+                   "pre-squash plan variables)")
     p.add_argument("--warm-restarts", type=int, default=0, help="gradient planner: restarts started from the "
                    "warm-start plan plus Gaussian noise (--warm-noise half-ranges) instead of uniform random plans")
     p.add_argument("--warm-noise", type=float, default=0.2)
+    p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="gradient planner: every replanning starts cold (restart 0 at the box centre) instead of "
+                   "from the previous plan shifted by one decision")
     p.add_argument("--smoothness", type=float, default=0.0,
                    help="gradient planner: weight of the action-rate penalty (squared changes between decisions)")
+    p.add_argument("--action-noise", type=float, default=0.0,
+                   help="gradient planner: robust objective, the mean return over --noise-samples copies of each "
+                   "plan with Gaussian action noise of this many half-ranges (0: off)")
+    p.add_argument("--noise-samples", type=int, default=4)
     p.add_argument("--samples", type=int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
 
@@ -32,9 +41,11 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
     lo, hi = task.action_low, task.action_high
     common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
     if name == "gradient":
-        return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts,
+        return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts, lr=args.plan_lr,
                                         smoothness=args.smoothness, warm_restarts=args.warm_restarts,
-                                        warm_noise=args.warm_noise, device=device, **common)
+                                        warm_noise=args.warm_noise, action_noise=args.action_noise,
+                                        noise_samples=args.noise_samples, warm_start=args.warm_start,
+                                        device=device, **common)
     if name == "cem" and args.samples:  # the usual 10% elite fraction
         return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
                                    elites=max(2, args.samples // 10), **common)

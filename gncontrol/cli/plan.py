@@ -19,7 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, nargs="+", help="checkpoint from `gncontrol train` (or from "
                    "`gncontrol train-sysid` with --identify-steps), or 'true' for the true MuJoCo simulator (the "
                    "upper bound; sampling planners and MCTS only); several checkpoints plan through their "
-                   "ensemble (mean predicted return over the members)")
+                   "ensemble (see --ensemble-rollout)")
+    p.add_argument("--ensemble-rollout", choices=("members", "mean"), default="members",
+                   help="ensemble: average the members' returns, each rolled out on its own (PETS), or roll out "
+                   "the mean of the members' next states once")
     p.add_argument("--identify-steps", type=int, default=0,
                    help="with a system-ID checkpoint: identify the system once from this many steps of random "
                    "control in the real environment, then plan with the inferred latent graph")
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"identified {args.task} from {args.identify_steps} steps of random control")
     else:
         models = [load_forward_model(path, device)[0] for path in args.model]
-        model = models[0] if len(models) == 1 else EnsembleModel(models)
+        model = models[0] if len(models) == 1 else EnsembleModel(models, args.ensemble_rollout)
         params = task.graph().graph_system(device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
