@@ -158,8 +158,12 @@ def repeat_actions(actions: torch.Tensor, action_repeat: int) -> torch.Tensor:
 
 
 def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, actions: torch.Tensor,
-                     params: Any = None, discount: float = 1.0, action_repeat: int = 1) -> torch.Tensor:
+                     params: Any = None, discount: float = 1.0, action_repeat: int = 1,
+                     terminal_weight: float = 0.0) -> torch.Tensor:
     """[B] discounted sum of rewards of B action sequences [B, H, A] rolled out from `state`.
+
+    `terminal_weight` w > 0 adds w x the (discounted) reward of the last step: a cost-to-go
+    beyond the horizon that assumes the final state's reward lasts w more steps.
 
     `state` may be a single state (replicated B times) or already a batch of B states.
     Uses `gncontrol.dynamics.rollout`, so models with a fused `rollout` (e.g. the true
@@ -168,8 +172,8 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     returns, each member rolled out on its own predictions.
     """
     if getattr(model, "per_member_returns", False):
-        return torch.stack([predicted_return(m, reward_fn, state, actions, params, discount, action_repeat)
-                            for m in model.members]).mean(0)
+        return torch.stack([predicted_return(m, reward_fn, state, actions, params, discount, action_repeat,
+                                             terminal_weight) for m in model.members]).mean(0)
     if actions.dim() != 3:
         raise ValueError(f"actions must be [B, H, A], got shape {tuple(actions.shape)}")
     b = actions.shape[0]
@@ -189,6 +193,7 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
         raise ValueError(f"reward_fn must return one reward per state ([B]), got shape {tuple(r.shape)} "
                          f"for {t * b} states")
     weights = discount ** torch.arange(t, dtype=actions.dtype, device=actions.device)
+    weights[-1] += terminal_weight * weights[-1]
     return (weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0)
 
 

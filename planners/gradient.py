@@ -32,13 +32,15 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
                       bounds: Bounds, iterations: int = 50, lr: float = 0.1, squash: str = "tanh",
                       params: Any = None, discount: float = 1.0, action_repeat: int = 1,
                       smoothness: float = 0.0, action_noise: float = 0.0, noise_samples: int = 1,
-                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+                      generator: torch.Generator | None = None,
+                      terminal_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
     """Optimises R initial plans init [R, H, A] by Adam ascent on the predicted return.
 
     The objective is the predicted return minus `smoothness` * action_rate_penalty(plan); with
     `action_noise` = s > 0 the return is the mean over `noise_samples` = M copies of the plan
     perturbed by N(0, s half-ranges) and clipped to the box (copy 0 unperturbed; the noise
-    [M, H, A] is drawn once from `generator`, common to all restarts and iterations).
+    [M, H, A] is drawn once from `generator`, common to all restarts and iterations);
+    `terminal_weight` as in `predicted_return`.
     Returns (plans [R, H, A] after optimisation, objectives [R] of those plans, history: the
     mean objective before each step; len == iterations). Pure: no planner state.
     """
@@ -67,7 +69,7 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
 
     def objective(plans: torch.Tensor) -> torch.Tensor:
         copies = bounds.clip(plans[:, None] + noise).flatten(0, 1) if m > 1 else plans  # [R * M, H, A]
-        ret = predicted_return(model, reward_fn, state, copies, params, discount, action_repeat)
+        ret = predicted_return(model, reward_fn, state, copies, params, discount, action_repeat, terminal_weight)
         ret = ret.reshape(r, m).mean(1)
         if torch.is_grad_enabled() and not ret.requires_grad:
             raise ValueError("the predicted return does not depend differentiably on the actions (a "
@@ -114,7 +116,8 @@ class GradientPlanner:
     exploration around the current plan, as CEM samples around its mean). `smoothness` > 0
     subtracts that multiple of `action_rate_penalty` from the objective (and the reported return);
     `action_noise` > 0 makes the objective the mean return over `noise_samples` perturbed copies
-    (`gradient_shooting`), at `noise_samples` times the model calls.
+    (`gradient_shooting`), at `noise_samples` times the model calls; `terminal_weight` > 0 adds a
+    cost-to-go (`predicted_return`).
     """
 
     def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, iterations: int = 50,
@@ -122,7 +125,7 @@ class GradientPlanner:
                  discount: float = 1.0, init_noise: float = 0.5, warm_start: bool = True,
                  seed: int = 0, device: torch.device | str | None = None, smoothness: float = 0.0,
                  warm_restarts: int = 0, warm_noise: float = 0.2, action_noise: float = 0.0,
-                 noise_samples: int = 1):
+                 noise_samples: int = 1, terminal_weight: float = 0.0):
         if horizon < 1 or restarts < 1 or action_repeat < 1:
             raise ValueError("horizon, restarts and action_repeat must all be >= 1")
         if not 0 <= warm_restarts < restarts or warm_noise < 0:
@@ -138,6 +141,7 @@ class GradientPlanner:
         self.seed, self.smoothness = seed, smoothness
         self.warm_restarts, self.warm_noise = warm_restarts, warm_noise
         self.action_noise, self.noise_samples = action_noise, noise_samples
+        self.terminal_weight = terminal_weight
         self.reset()
 
     def reset(self) -> None:
@@ -171,7 +175,7 @@ class GradientPlanner:
         plans, returns, history = gradient_shooting(
             model, reward_fn, state, self.initial_plans(), self.bounds, self.iterations, self.lr,
             self.squash, params, self.discount, self.action_repeat, self.smoothness, self.action_noise,
-            self.noise_samples, self._gen)
+            self.noise_samples, self._gen, self.terminal_weight)
         best = int(torch.argmax(returns))
         self.plan_ = plans[best]
         self.last_return = float(returns[best])

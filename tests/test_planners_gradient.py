@@ -135,6 +135,19 @@ def test_action_noise_prefers_a_broad_optimum_to_a_narrow_spike():
         gradient_shooting(m, spike_or_bump, torch.zeros(4), init, b, action_noise=0.1, noise_samples=0)
 
 
+def test_terminal_weight_adds_that_many_copies_of_the_last_reward():
+    """predicted_return(..., terminal_weight=w) = the plain return + w x the last step's discounted reward."""
+    m = PointMass()
+    acts = torch.rand(3, 5, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    x = torch.zeros(3, 4)
+    for a in acts.repeat_interleave(2, dim=1).unbind(1):  # 10 model steps, each decision held twice
+        x = m.step(x, a)
+    last = 0.9**9 * point_reward(x, acts[:, -1])
+    plain = predicted_return(m, point_reward, torch.zeros(4), acts, discount=0.9, action_repeat=2)
+    got = predicted_return(m, point_reward, torch.zeros(4), acts, discount=0.9, action_repeat=2, terminal_weight=3.0)
+    assert torch.allclose(got, plain + 3.0 * last, atol=1e-5)
+
+
 def test_cli_planner_options_reach_the_gradient_planner():
     """`gncontrol plan --smoothness W --restarts R` builds a GradientPlanner with exactly those settings."""
     import argparse
@@ -148,11 +161,12 @@ def test_cli_planner_options_reach_the_gradient_planner():
     args = p.parse_args(["--planner", "gradient", "--smoothness", "0.5", "--restarts", "3", "--iterations", "2",
                          "--warm-restarts", "2", "--warm-noise", "0.3", "--action-noise", "0.1",
                          "--noise-samples", "6", "--no-warm-start",
-                         "--plan-lr", "0.03"])
+                         "--plan-lr", "0.03", "--terminal-weight", "25"])
     planner = make_planner("gradient", get_task("pendulum-swingup"), args, "cpu")
     assert (planner.smoothness, planner.restarts, planner.iterations) == (0.5, 3, 2)
     assert (planner.warm_restarts, planner.warm_noise) == (2, 0.3)
     assert (planner.action_noise, planner.noise_samples, planner.warm_start, planner.lr) == (0.1, 6, False, 0.03)
+    assert planner.terminal_weight == 25
     assert make_planner("gradient", get_task("pendulum-swingup"), p.parse_args([]), "cpu").warm_start
 
 

@@ -30,6 +30,9 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
                    help="gradient planner: robust objective, the mean return over --noise-samples copies of each "
                    "plan with Gaussian action noise of this many half-ranges (0: off)")
     p.add_argument("--noise-samples", type=int, default=4)
+    p.add_argument("--terminal-weight", type=float, default=0.0,
+                   help="gradient planner: add this many times the last step's reward (a cost-to-go beyond the "
+                   "horizon)")
     p.add_argument("--samples", type=int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
 
@@ -45,6 +48,7 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
                                         smoothness=args.smoothness, warm_restarts=args.warm_restarts,
                                         warm_noise=args.warm_noise, action_noise=args.action_noise,
                                         noise_samples=args.noise_samples, warm_start=args.warm_start,
+                                        terminal_weight=args.terminal_weight,
                                         device=device, **common)
     if name == "cem" and args.samples:  # the usual 10% elite fraction
         return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
