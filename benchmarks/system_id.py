@@ -66,7 +66,13 @@ def ranges_tag(task: str) -> str:
 
 
 def parameter_table(params: list[dict]) -> tuple[list[str], np.ndarray]:
-    """(names, [n_ep, P]) of the randomised scales that vary across episodes (world body excluded)."""
+    """(names, [n_ep, P]) of the randomised scales that vary across episodes (world body excluded).
+
+    For a body whose mass and length both vary, a diagnostic column "m*l^2[j]" = mass x length^2
+    follows: the combination a pendulum's motion under a known torque reveals (mass alone is
+    identifiable only through it and the length), so its probe tells an encoder that keeps the
+    physics from one that lost it.
+    """
     names, cols = [], []
     for key in ("mass_scale", "length_scale", "damping_scale", "gear_scale"):
         if key not in params[0]:
@@ -76,6 +82,11 @@ def parameter_table(params: list[dict]) -> tuple[list[str], np.ndarray]:
             if arr[:, j].std() > 1e-9:
                 names.append(f"{key.replace('_scale', '')}[{j}]")
                 cols.append(arr[:, j])
+    for name in list(names):
+        j = name[name.index("["):]
+        if name.startswith("mass") and f"length{j}" in names:
+            names.append(f"m*l^2{j}")
+            cols.append(cols[names.index(name)] * cols[names.index(f"length{j}")] ** 2)
     return names, np.stack(cols, 1)
 
 

@@ -1,0 +1,17 @@
+"""Helpers of benchmarks/system_id.py: which parameters the linear probe is asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+from _bench import load_benchmark
+
+
+def test_parameter_table_keeps_varying_scales_and_adds_mass_times_length_squared():
+    """Constant scales are dropped; a body whose mass and length both vary gets an m*l^2 column."""
+    parameter_table = load_benchmark("system_id").parameter_table
+    params = [{"mass_scale": [1.0, 0.5, 2.0], "length_scale": [1.0, 1.0, 3.0], "damping_scale": [1.0, 1.0]},
+              {"mass_scale": [1.0, 1.0, 1.0], "length_scale": [1.0, 2.0, 1.0], "damping_scale": [1.0, 2.0]}]
+    names, table = parameter_table(params)
+    assert names == ["mass[1]", "mass[2]", "length[1]", "length[2]", "damping[1]", "m*l^2[1]", "m*l^2[2]"]
+    np.testing.assert_allclose(table[:, 5], [0.5, 4.0])
+    np.testing.assert_allclose(table[:, 6], [18.0, 1.0])
