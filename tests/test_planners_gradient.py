@@ -146,6 +146,8 @@ def test_terminal_weight_adds_that_many_copies_of_the_last_reward():
     plain = predicted_return(m, point_reward, torch.zeros(4), acts, discount=0.9, action_repeat=2)
     got = predicted_return(m, point_reward, torch.zeros(4), acts, discount=0.9, action_repeat=2, terminal_weight=3.0)
     assert torch.allclose(got, plain + 3.0 * last, atol=1e-5)
+    with pytest.raises(ValueError, match="terminal_weight must be >= 0"):
+        GradientPlanner(-torch.ones(2), torch.ones(2), terminal_weight=-1.0)
 
 
 def test_cli_planner_options_reach_the_gradient_planner():

@@ -20,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "`gncontrol train-sysid` with --identify-steps), or 'true' for the true MuJoCo simulator (the "
                    "upper bound; sampling planners and MCTS only); several checkpoints plan through their "
                    "ensemble (see --ensemble-rollout)")
-    p.add_argument("--ensemble-rollout", choices=("members", "mean"), default="members",
+    from gncontrol.ensemble import ROLLOUTS
+
+    p.add_argument("--ensemble-rollout", choices=ROLLOUTS, default="members",
                    help="ensemble: average the members' returns, each rolled out on its own (PETS), or roll out "
                    "the mean of the members' next states once")
     p.add_argument("--identify-steps", type=int, default=0,
