@@ -197,6 +197,12 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     return (weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0)
 
 
+def check_terminal_weight(terminal_weight: float) -> None:
+    """Refuses a negative cost-to-go weight (`predicted_return`'s terminal_weight)."""
+    if terminal_weight < 0:
+        raise ValueError(f"terminal_weight must be >= 0, got {terminal_weight}")
+
+
 def shift_plan(plan: torch.Tensor, steps: int = 1, fill: torch.Tensor | None = None) -> torch.Tensor:
     """Warm start: drops the first `steps` actions of a plan [..., H, A] and pads the end.
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
-from planners.base import Bounds, RewardFn, predicted_return, shift_plan
+from planners.base import Bounds, RewardFn, check_terminal_weight, predicted_return, shift_plan
 
 __all__ = ["CEMPlanner", "cem_optimize"]
 
@@ -21,13 +21,14 @@ __all__ = ["CEMPlanner", "cem_optimize"]
 def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
         std: torch.Tensor, population: int = 500, elites: int = 50, iterations: int = 5,
         momentum: float = 0.1, min_std: float = 0.05, params: Any = None, discount: float = 1.0,
-        action_repeat: int = 1, generator: torch.Generator | None = None,
+        action_repeat: int = 1, generator: torch.Generator | None = None, terminal_weight: float = 0.0,
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Runs CEM from mean/std [H, A]: returns (mean, std, best plan [H, A], best return []).
 
     Each iteration samples `population` plans from N(mean, std) clipped into the box,
     evaluates them in one batch, and moves mean/std towards the elites' statistics with
     weight (1 - momentum). `min_std` (as a fraction of the half range) keeps exploring.
+    `terminal_weight`: a cost-to-go, as in `predicted_return`.
     """
     if not 1 <= elites <= population:
         raise ValueError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
@@ -40,7 +41,7 @@ def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds
         eps = torch.randn(population, *mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         plans = bounds.clip(mean + std * eps)
         plans[0] = bounds.clip(mean)  # always re-evaluate the current mean
-        returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+        returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat, terminal_weight)
         top = torch.topk(returns, elites).indices
         elite = plans[top]
         if returns[top[0]] > best_ret:
@@ -56,18 +57,21 @@ class CEMPlanner:
     def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, population: int = 500,
                  elites: int = 50, iterations: int = 5, init_std: float = 1.0, min_std: float = 0.05,
                  momentum: float = 0.1, select: str = "mean", action_repeat: int = 1,
-                 discount: float = 1.0, seed: int = 0, device: torch.device | str | None = None):
+                 discount: float = 1.0, seed: int = 0, device: torch.device | str | None = None,
+                 terminal_weight: float = 0.0):
         if horizon < 1 or action_repeat < 1 or iterations < 1:
             raise ValueError("horizon, iterations and action_repeat must all be >= 1")
         if select not in ("mean", "best"):
             raise ValueError(f"select must be 'mean' or 'best', got {select!r}")
         if not 1 <= elites <= population:
             raise ValueError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
+        check_terminal_weight(terminal_weight)
         self.bounds = Bounds(action_low, action_high, device=device)
         self.horizon, self.population, self.elites = horizon, population, elites
         self.iterations, self.init_std, self.min_std = iterations, init_std, min_std
         self.momentum, self.select = momentum, select
         self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
+        self.terminal_weight = terminal_weight
         self.reset()
 
     def reset(self) -> None:
@@ -88,7 +92,7 @@ class CEMPlanner:
         std = (self.init_std * b.half_range).expand(self.horizon, b.dim).clone()
         mean, _, best, ret = cem_optimize(model, reward_fn, state, b, mean, std, self.population, self.elites,
                                  self.iterations, self.momentum, self.min_std, params, self.discount,
-                                 self.action_repeat, self._gen)
+                                 self.action_repeat, self._gen, self.terminal_weight)
         self.mean_ = mean
         self.plan_ = b.clip(mean) if self.select == "mean" else best
         self.last_return = float(ret)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
-from planners.base import Bounds, RewardFn, predicted_return, replicate, shift_plan
+from planners.base import Bounds, RewardFn, check_terminal_weight, predicted_return, replicate, shift_plan
 
 __all__ = ["GradientPlanner", "gradient_shooting", "action_rate_penalty"]
 
@@ -134,8 +134,7 @@ class GradientPlanner:
         if squash not in SQUASH_MODES:
             raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
         check_action_noise(action_noise, noise_samples)
-        if terminal_weight < 0:
-            raise ValueError(f"terminal_weight must be >= 0, got {terminal_weight}")
+        check_terminal_weight(terminal_weight)
         self.bounds = Bounds(action_low, action_high, device=device)
         self.horizon, self.iterations, self.lr = horizon, iterations, lr
         self.restarts, self.squash, self.action_repeat = restarts, squash, action_repeat

@@ -12,7 +12,7 @@ from test_planners_problems import (
     point_reward,
 )
 
-from planners import GradientPlanner, gradient_shooting, run_episode
+from planners import CEMPlanner, GradientPlanner, gradient_shooting, run_episode
 from planners.base import Bounds, predicted_return
 from planners.gradient import action_rate_penalty
 
@@ -146,8 +146,9 @@ def test_terminal_weight_adds_that_many_copies_of_the_last_reward():
     plain = predicted_return(m, point_reward, torch.zeros(4), acts, discount=0.9, action_repeat=2)
     got = predicted_return(m, point_reward, torch.zeros(4), acts, discount=0.9, action_repeat=2, terminal_weight=3.0)
     assert torch.allclose(got, plain + 3.0 * last, atol=1e-5)
-    with pytest.raises(ValueError, match="terminal_weight must be >= 0"):
-        GradientPlanner(-torch.ones(2), torch.ones(2), terminal_weight=-1.0)
+    for planner in (GradientPlanner, CEMPlanner):
+        with pytest.raises(ValueError, match="terminal_weight must be >= 0"):
+            planner(-torch.ones(2), torch.ones(2), terminal_weight=-1.0)
 
 
 def test_cli_planner_options_reach_the_gradient_planner():
@@ -169,6 +170,9 @@ def test_cli_planner_options_reach_the_gradient_planner():
     assert (planner.warm_restarts, planner.warm_noise) == (2, 0.3)
     assert (planner.action_noise, planner.noise_samples, planner.warm_start, planner.lr) == (0.1, 6, False, 0.03)
     assert planner.terminal_weight == 25
+    cem = make_planner("cem", get_task("pendulum-swingup"), p.parse_args(["--terminal-weight", "5", "--samples", "30"]),
+                       "cpu")
+    assert (cem.terminal_weight, cem.population, cem.elites) == (5, 30, 3)
     assert make_planner("gradient", get_task("pendulum-swingup"), p.parse_args([]), "cpu").warm_start
 
 

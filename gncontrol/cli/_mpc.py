@@ -31,8 +31,8 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
                    "plan with Gaussian action noise of this many half-ranges (0: off)")
     p.add_argument("--noise-samples", type=int, default=4)
     p.add_argument("--terminal-weight", type=float, default=0.0,
-                   help="gradient planner: add this many times the last step's reward (a cost-to-go beyond the "
-                   "horizon)")
+                   help="gradient and CEM planners: add this many times the last step's reward (a cost-to-go "
+                   "beyond the horizon)")
     p.add_argument("--samples", type=int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
 
@@ -50,12 +50,13 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
                                         noise_samples=args.noise_samples, warm_start=args.warm_start,
                                         terminal_weight=args.terminal_weight,
                                         device=device, **common)
-    if name == "cem" and args.samples:  # the usual 10% elite fraction
-        return planners.CEMPlanner(lo, hi, iterations=args.iterations, population=args.samples,
-                                   elites=max(2, args.samples // 10), **common)
+    if name == "cem":
+        sizes = dict(population=args.samples, elites=max(2, args.samples // 10)) if args.samples else {}
+        return planners.CEMPlanner(lo, hi, iterations=args.iterations, terminal_weight=args.terminal_weight,
+                                   **sizes, **common)  # the usual 10% elite fraction
     if name == "mppi" and args.samples:
         return planners.MPPIPlanner(lo, hi, iterations=args.iterations, samples=args.samples, **common)
-    if name in ("cem", "mppi"):
+    if name == "mppi":
         return planners.PLANNERS[name](lo, hi, iterations=args.iterations, **common)
     if name == "mcts":
         return planners.MCTSPlanner(lo, hi, max_depth=args.horizon, rollout_horizon=args.horizon,
