@@ -49,7 +49,7 @@ def planner_settings(name: str, args: argparse.Namespace) -> argparse.Namespace:
     iterations = args.grad_iterations if name == "gradient" else args.iterations
     return argparse.Namespace(horizon=args.horizon, repeat=args.repeat, seed=args.seed, samples=args.samples,
                               iterations=iterations, lr=args.lr, restarts=args.restarts, init_noise=args.init_noise,
-                              temperature=0.5, mcts_width=8, discrete=0)
+                              temperature=0.5, mcts_width=8, discrete=0, terminal_weight=args.terminal_weight)
 
 
 def learned_model(task: str, kind: str, args: argparse.Namespace):
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grad-iterations", type=int, default=10)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--restarts", type=int, default=16)
+    p.add_argument("--terminal-weight", type=float, default=0.0,
+                   help="gradient MPC and CEM: add this many times the last step's reward (cost-to-go; cartpole: 25)")
     p.add_argument("--init-noise", type=float, default=0.5,
                    help="gradient restarts start uniform in this fraction of the action box around its centre")
     p.add_argument("--samples", type=int, default=200, help="CEM population")

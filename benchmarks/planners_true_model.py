@@ -35,13 +35,14 @@ def make_planner(name: str, task, args) -> object:
     discrete = discrete_grid(lo, hi, args.discrete) if args.discrete else None
     if name == "cem":
         return planners.CEMPlanner(lo, hi, population=args.samples, elites=max(args.samples // 10, 2),
-                                   iterations=args.iterations, momentum=0.1, **common)
+                                   iterations=args.iterations, momentum=0.1, terminal_weight=args.terminal_weight,
+                                   **common)
     if name == "mppi":
         return planners.MPPIPlanner(lo, hi, samples=args.samples, iterations=args.iterations, noise_std=0.5,
                                     temperature=args.temperature, **common)
     if name == "gradient":
         return planners.GradientPlanner(lo, hi, iterations=args.iterations, lr=args.lr, restarts=args.restarts,
-                                        init_noise=args.init_noise, **common)
+                                        init_noise=args.init_noise, terminal_weight=args.terminal_weight, **common)
     if name == "random":
         return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations,
                                               discrete_actions=discrete, **common)
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                    "of the true model (gradient MPC needs one)")
     p.add_argument("--lr", type=float, default=0.1, help="gradient MPC: Adam learning rate")
     p.add_argument("--restarts", type=int, default=4, help="gradient MPC: batched restarts")
+    p.add_argument("--terminal-weight", type=float, default=0.0,
+                   help="gradient MPC and CEM: add this many times the last step's reward (cost-to-go)")
     p.add_argument("--init-noise", type=float, default=0.5,
                    help="gradient MPC: restarts start uniform in this fraction of the action box around its centre")
     p.add_argument("--seed", type=int, default=0)
