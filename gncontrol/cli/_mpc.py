@@ -54,10 +54,9 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
         sizes = dict(population=args.samples, elites=max(2, args.samples // 10)) if args.samples else {}
         return planners.CEMPlanner(lo, hi, iterations=args.iterations, terminal_weight=args.terminal_weight,
                                    **sizes, **common)  # the usual 10% elite fraction
-    if name == "mppi" and args.samples:
-        return planners.MPPIPlanner(lo, hi, iterations=args.iterations, samples=args.samples, **common)
     if name == "mppi":
-        return planners.PLANNERS[name](lo, hi, iterations=args.iterations, **common)
+        sizes = dict(samples=args.samples) if args.samples else {}
+        return planners.MPPIPlanner(lo, hi, iterations=args.iterations, **sizes, **common)
     if name == "mcts":
         return planners.MCTSPlanner(lo, hi, max_depth=args.horizon, rollout_horizon=args.horizon,
                                     action_repeat=args.action_repeat, seed=args.seed)
