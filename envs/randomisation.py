@@ -37,8 +37,8 @@ import re
 import mujoco
 import numpy as np
 
-__all__ = ["RANGES", "Nominal", "ranges_for", "sample_parameters", "apply_parameters", "sample_lengths",
-           "has_length", "suite_spec", "scale_lengths", "length_model"]
+__all__ = ["RANGES", "Nominal", "ranges_for", "override_ranges", "sample_parameters", "apply_parameters",
+           "sample_lengths", "has_length", "suite_spec", "scale_lengths", "length_model"]
 
 # (low, high) multiplicative scales of the nominal values; one place for every system.
 # Gear fixed (1, 1) for pendulum and cartpole: see the module docstring (mass vs gear confound).
@@ -50,10 +50,29 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+def _domain(task_name: str) -> str:
+    """A task's domain: its name up to the first '-' or digit ("swimmer6-..." -> "swimmer")."""
+    return task_name.split("-")[0].rstrip("0123456789")
+
+
 def ranges_for(task_name: str) -> dict[str, tuple[float, float]]:
     """The scale ranges of a task's domain (its name up to the first '-' or digit)."""
-    domain = task_name.split("-")[0].rstrip("0123456789")
-    return RANGES.get(domain, RANGES["default"])
+    return RANGES.get(_domain(task_name), RANGES["default"])
+
+
+def override_ranges(task_name: str, **ranges: tuple[float, float]) -> None:
+    """Replaces some of a domain's ranges in this process, e.g. `override_ranges("cartpole", mass=(0.5, 3))`.
+
+    A key "mass[j]" gives body j its own mass range (`**{"mass[2]": (0.5, 3)}`: cartpole's pole only).
+    For experiments (benchmarks' `--mass-range`); data collected afterwards records its scales as usual.
+    """
+    unknown = {k for k in ranges if k not in RANGES["default"] and not re.fullmatch(r"mass\[[1-9]\d*\]", k)}
+    if unknown:
+        raise ValueError(f"unknown range(s) {sorted(unknown)}; known: {sorted(RANGES['default'])}")
+    for key, (lo, hi) in ranges.items():
+        if not 0 < lo <= hi:
+            raise ValueError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
+    RANGES[_domain(task_name)] = {**ranges_for(task_name), **{k: tuple(v) for k, v in ranges.items()}}
 
 
 @dataclasses.dataclass
@@ -83,6 +102,9 @@ def sample_parameters(rng: np.random.Generator, model: mujoco.MjModel,
 
     mass = draw("mass", model.nbody)
     mass[0] = 1.0
+    for j in range(1, model.nbody):  # a body's own range, "mass[j]", where one is given (override_ranges)
+        if f"mass[{j}]" in ranges:
+            mass[j] = draw(f"mass[{j}]", 1)[0]
     return {"mass_scale": mass.tolist(), "damping_scale": draw("damping", model.nv).tolist(),
             "gear_scale": draw("gear", model.nu).tolist()}
 

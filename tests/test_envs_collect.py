@@ -194,3 +194,31 @@ def test_pole_length_scale_moves_com_and_inertia(name, inertia_from_geom):
     ep = collect_episode(name, seed=5, episode=0, steps=3, randomise=True)
     lengths = ep["parameters"]["length_scale"]
     assert lengths[pole] != 1.0 and all(v == 1.0 for v in lengths[:pole])
+
+
+def test_override_ranges_changes_one_domain_and_rejects_bad_ranges(monkeypatch):
+    """A benchmark's --mass-range: the domain's mass range changes, the others and other domains stay."""
+    from envs import randomisation
+    from envs.randomisation import override_ranges, ranges_for
+
+    monkeypatch.setattr(randomisation, "RANGES", {k: dict(v) for k, v in randomisation.RANGES.items()})
+    before = dict(ranges_for("cartpole-swingup"))
+    override_ranges("cartpole-balance", mass=(0.5, 3.0))
+    after = ranges_for("cartpole-swingup")
+    assert after["mass"] == (0.5, 3.0) and {k: v for k, v in after.items() if k != "mass"} == {
+        k: v for k, v in before.items() if k != "mass"}
+    assert ranges_for("pendulum-swingup")["mass"] == (0.5, 1.5)
+    m = get_task("cartpole-swingup").make_env(seed=0).physics.model.ptr
+    scales = np.array([sample_parameters(np.random.default_rng(seed), m, after)["mass_scale"][1:]
+                       for seed in range(5)])
+    assert scales.min() >= 0.5 and scales.max() <= 3.0 and scales.max() > 1.25  # drawn from the new range
+    override_ranges("cartpole-swingup", mass=(0.75, 1.25), **{"mass[2]": (2.0, 3.0)})  # the pole only
+    one = np.array([sample_parameters(np.random.default_rng(seed), m, ranges_for("cartpole-swingup"))["mass_scale"]
+                    for seed in range(5)])
+    assert np.all((one[:, 1] >= 0.75) & (one[:, 1] <= 1.25)) and np.all((one[:, 2] >= 2.0) & (one[:, 2] <= 3.0))
+    with pytest.raises(ValueError, match="unknown range"):
+        override_ranges("cartpole-swingup", weight=(1, 2))
+    with pytest.raises(ValueError, match="unknown range"):
+        override_ranges("cartpole-swingup", **{"mass[0]": (1, 2)})  # the world body's mass is not a parameter
+    with pytest.raises(ValueError, match="bad mass range"):
+        override_ranges("cartpole-swingup", mass=(2.0, 1.0))
