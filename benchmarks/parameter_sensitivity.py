@@ -1,0 +1,119 @@
+"""How much does each randomised parameter move a 100-step rollout? The true simulator, told it wrong.
+
+For the held-out episodes of benchmarks/system_id.py (same seeds: same systems, start states and
+random controls), the episode is simulated again in MuJoCo, and at the end of the 20-step
+identification window ONE parameter scale (a body's mass, with its inertia, or a dof's damping) is
+set back to nominal; the next 100 steps are scored against the recorded episode with the
+forward-model metric (gncontrol.forward_metrics: squared error per quantity / the constant
+model's, averaged). That is the error a PERFECT simulator makes when it does not know that
+parameter, the most a model can gain by identifying it, to hold against the learnt models' errors
+(benchmarks/system_id.py). Row "all": every mass and damping nominal (lengths stay true).
+Lengths are not reset: they need a recompiled model, and the encoders identify them anyway.
+
+    python benchmarks/parameter_sensitivity.py                       # pendulum and cartpole, ~1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import sys
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from system_id import HORIZON, WINDOW, add_mass_range_option, apply_mass_range, load_or_collect  # noqa: E402
+
+
+def reset_at_window_end(task: str, params: dict, reset: list[tuple[str, int]]):
+    """A collect_episode policy: the episode's own uniform controls; at step WINDOW the listed scales -> 1."""
+    from envs.collect import _setup
+    from envs.randomisation import apply_parameters
+
+    def policy(actions: np.ndarray):
+        def act(_state: np.ndarray, t: int) -> np.ndarray:
+            if t == WINDOW and reset:
+                c = _setup(task)
+                m, d = c["env"].physics.model.ptr, c["env"].physics.data.ptr
+                changed = copy.deepcopy(params)
+                for key, j in reset:
+                    changed[key][j] = 1.0
+                keep = [a.copy() for a in (d.qpos, d.qvel, d.act)]
+                apply_parameters(m, d, c["nominal"], changed)  # mj_setConst may use d as scratch
+                d.qpos[:], d.qvel[:], d.act[:] = keep
+                mujoco.mj_forward(m, d)
+            return actions[t]
+        return act
+
+    return policy
+
+
+def rerun(task: str, seed: int, episode: int, steps: int, params: dict, reset: list[tuple[str, int]],
+          actions: np.ndarray) -> np.ndarray:
+    """Body states [T+1, N, 13] of one recorded episode re-simulated with `reset` applied at step WINDOW."""
+    from envs.collect import collect_episode
+
+    policy = reset_at_window_end(task, params, reset)(actions)
+    ep = collect_episode(task, seed, episode, steps, randomise=True, policy=policy, with_rewards=False)
+    return ep["states"]
+
+
+def normalised_error(pred: np.ndarray, true: np.ndarray, start: np.ndarray) -> float:
+    """The forward-model metric on numpy arrays: pred/true [E, H, N, 13], start [E, N, 13]."""
+    from gncontrol.body_state import QUANTITIES
+    from gncontrol.forward_metrics import CONSTANT_FLOOR
+
+    ratios = []
+    for sl in QUANTITIES.values():
+        const = ((start[:, None, :, sl] - true[..., sl]) ** 2).mean()
+        if const > CONSTANT_FLOOR:
+            ratios.append(((pred[..., sl] - true[..., sl]) ** 2).mean() / const)
+    return float(np.mean(ratios))
+
+
+def main() -> None:
+    """Prints, per task and parameter, the 100-step error of the simulator with that parameter nominal."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=["pendulum-swingup", "cartpole-swingup"])
+    ap.add_argument("--eval-episodes", type=int, default=40)
+    ap.add_argument("--data-dir", default="runs/sysid_data")
+    ap.add_argument("--seed", type=int, default=0, help="benchmarks/system_id.py's seed (held-out: seed + 1)")
+    add_mass_range_option(ap)
+    args = ap.parse_args()
+    apply_mass_range(args)
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores; {args.eval_episodes} held-out randomised "
+          f"episodes (seed {args.seed + 1}), mass range {args.mass_range or 'default'}"
+          f"{'' if args.mass_range_body is None else f' (body {args.mass_range_body})'}; "
+          f"parameter reset at step {WINDOW}, scored over the next {HORIZON}")
+    print("\n| task | parameter set to nominal | its scale's range | 100-step normalised error |")
+    print("| --- | --- | --- | --- |")
+    for task in args.tasks:
+        data, params = load_or_collect(task, "eval", args.eval_episodes, args.seed + 1, Path(args.data_dir))
+        states = data.states.double().numpy()
+        actions = data.actions.double().numpy()
+        steps = actions.shape[1]
+        varied = [(key, j) for key in ("mass_scale", "damping_scale")
+                  for j in range(len(params[0][key])) if np.ptp([p[key][j] for p in params]) > 1e-9]
+        for reset in [[]] + [[v] for v in varied] + [varied]:
+            sims = np.stack([rerun(task, args.seed + 1, e, steps, params[e], reset, actions[e])
+                             for e in range(len(params))])
+            err = normalised_error(sims[:, WINDOW + 1:WINDOW + 1 + HORIZON],
+                                   states[:, WINDOW + 1:WINDOW + 1 + HORIZON], states[:, WINDOW])
+            if not reset:  # the re-simulation must reproduce the recorded episodes
+                if err > 1e-8:
+                    raise RuntimeError(f"{task}: re-simulated episodes differ from the recorded ones ({err:.2e})")
+                continue
+            key, j = reset[0]
+            name = "all masses and dampings" if len(reset) > 1 else f"{key.replace('_scale', '')}[{j}]"
+            vals = [p[k][j] for p in params for k, j in reset]
+            print(f"| {task} | {name} | {min(vals):.2f}-{max(vals):.2f} | {err:.5f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
