@@ -8,15 +8,20 @@ forward-model metric (gncontrol.forward_metrics: squared error per quantity / th
 model's, averaged). That is the error a PERFECT simulator makes when it does not know that
 parameter, the most a model can gain by identifying it, to hold against the learnt models' errors
 (benchmarks/system_id.py). Row "all": every mass and damping nominal (lengths stay true).
+With `--true-model OUT`, also the true-parameter GN of that benchmark run given the static graph with
+the parameter at nominal, beside its error given the truth: a model that predicts as well either way
+does not use the parameter, and an encoder trained through it has no reason to identify it.
 Lengths are not reset: they need a recompiled model, and the encoders identify them anyway.
 
     python benchmarks/parameter_sensitivity.py                       # pendulum and cartpole, ~1 min
+    python benchmarks/parameter_sensitivity.py --tasks cartpole-swingup --true-model runs/sysid_c60k_e2000
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import platform
 import sys
@@ -24,11 +29,19 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
+import torch
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from system_id import HORIZON, WINDOW, add_mass_range_option, apply_mass_range, load_or_collect  # noqa: E402
+from system_id import (  # noqa: E402
+    HORIZON,
+    WINDOW,
+    add_mass_range_option,
+    after_window,
+    apply_mass_range,
+    load_or_collect,
+)
 
 
 def reset_at_window_end(task: str, params: dict, reset: list[tuple[str, int]]):
@@ -55,13 +68,28 @@ def reset_at_window_end(task: str, params: dict, reset: list[tuple[str, int]]):
 
 
 def rerun(task: str, seed: int, episode: int, steps: int, params: dict, reset: list[tuple[str, int]],
-          actions: np.ndarray) -> np.ndarray:
-    """Body states [T+1, N, 13] of one recorded episode re-simulated with `reset` applied at step WINDOW."""
+          actions: np.ndarray) -> dict:
+    """One recorded episode re-simulated with `reset` applied at step WINDOW (collect_episode's dict).
+
+    Its "states" [T+1, N, 13] follow the reset after the window; its static arrays are those of the
+    system as it ends, i.e. with the reset parameters.
+    """
     from envs.collect import collect_episode
 
     policy = reset_at_window_end(task, params, reset)(actions)
-    ep = collect_episode(task, seed, episode, steps, randomise=True, policy=policy, with_rewards=False)
-    return ep["states"]
+    return collect_episode(task, seed, episode, steps, randomise=True, policy=policy, with_rewards=False)
+
+
+def model_error(model, data, episodes: list[dict]) -> float:
+    """The GN's 100-step error after the window when given the static graphs of `episodes` (not data's)."""
+    from gncontrol.forward_metrics import normalised_rollout_error
+
+    def stack(key: str) -> torch.Tensor:
+        return torch.as_tensor(np.stack([ep[key] for ep in episodes]), dtype=torch.float32)
+
+    told = dataclasses.replace(data, static_nodes=stack("static_nodes"), static_edges=stack("static_edges"),
+                               static_globals=stack("static_globals"))
+    return normalised_rollout_error(model, after_window(told), HORIZON, 1)
 
 
 def normalised_error(pred: np.ndarray, true: np.ndarray, start: np.ndarray) -> float:
@@ -84,6 +112,9 @@ def main() -> None:
     ap.add_argument("--eval-episodes", type=int, default=40)
     ap.add_argument("--data-dir", default="runs/sysid_data")
     ap.add_argument("--seed", type=int, default=0, help="benchmarks/system_id.py's seed (held-out: seed + 1)")
+    ap.add_argument("--true-model", metavar="OUT",
+                    help="benchmarks/system_id.py's --out: also score its true-parameter GN (OUT/<task>/true) "
+                    "given each parameter at nominal, i.e. does the learnt model use that parameter at all")
     add_mass_range_option(ap)
     args = ap.parse_args()
     apply_mass_range(args)
@@ -91,28 +122,37 @@ def main() -> None:
           f"episodes (seed {args.seed + 1}), mass range {args.mass_range or 'default'}"
           f"{'' if args.mass_range_body is None else f' (body {args.mass_range_body})'}; "
           f"parameter reset at step {WINDOW}, scored over the next {HORIZON}")
-    print("\n| task | parameter set to nominal | its scale's range | 100-step normalised error |")
-    print("| --- | --- | --- | --- |")
+    print("\n| task | parameter set to nominal | its scale's range | simulator: 100-step normalised error |"
+          + (" true-parameter GN told nominal (told the truth) |" if args.true_model else ""))
+    print("| --- | --- | --- | --- |" + (" --- |" if args.true_model else ""))
     for task in args.tasks:
         data, params = load_or_collect(task, "eval", args.eval_episodes, args.seed + 1, Path(args.data_dir))
+        model = None
+        if args.true_model:
+            from gncontrol.training import load_forward_model
+
+            model = load_forward_model(Path(args.true_model) / task / "true" / "model.pt")[0].eval()
         states = data.states.double().numpy()
         actions = data.actions.double().numpy()
         steps = actions.shape[1]
         varied = [(key, j) for key in ("mass_scale", "damping_scale")
                   for j in range(len(params[0][key])) if np.ptp([p[key][j] for p in params]) > 1e-9]
         for reset in [[]] + [[v] for v in varied] + [varied]:
-            sims = np.stack([rerun(task, args.seed + 1, e, steps, params[e], reset, actions[e])
-                             for e in range(len(params))])
+            eps = [rerun(task, args.seed + 1, e, steps, params[e], reset, actions[e]) for e in range(len(params))]
+            sims = np.stack([ep["states"] for ep in eps])
             err = normalised_error(sims[:, WINDOW + 1:WINDOW + 1 + HORIZON],
                                    states[:, WINDOW + 1:WINDOW + 1 + HORIZON], states[:, WINDOW])
+            told = "" if model is None else f" {model_error(model, data, eps):.5f}"
             if not reset:  # the re-simulation must reproduce the recorded episodes
                 if err > 1e-8:
                     raise RuntimeError(f"{task}: re-simulated episodes differ from the recorded ones ({err:.2e})")
+                truth = told
                 continue
             key, j = reset[0]
             name = "all masses and dampings" if len(reset) > 1 else f"{key.replace('_scale', '')}[{j}]"
             vals = [p[k][j] for p in params for k, j in reset]
-            print(f"| {task} | {name} | {min(vals):.2f}-{max(vals):.2f} | {err:.5f} |", flush=True)
+            print(f"| {task} | {name} | {min(vals):.2f}-{max(vals):.2f} | {err:.5f} |"
+                  + (f"{told} ({truth.strip()}) |" if model is not None else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from _bench import load_benchmark
+
+from envs.tasks import get_task
 
 
 def test_normalised_error_is_zero_for_the_truth_and_one_for_the_constant_model():
@@ -25,8 +28,11 @@ def test_rerun_reproduces_an_episode_and_a_mass_reset_changes_only_what_follows_
     ep = collect_episode("pendulum-swingup", seed=5, episode=3, steps=steps, randomise=True)
     params, actions = ep["parameters"], ep["actions"]
     assert abs(params["mass_scale"][1] - 1.0) > 0.05
-    same = bench.rerun("pendulum-swingup", 5, 3, steps, params, [], actions)
+    same = bench.rerun("pendulum-swingup", 5, 3, steps, params, [], actions)["states"]
     np.testing.assert_array_equal(same, ep["states"])
     reset = bench.rerun("pendulum-swingup", 5, 3, steps, params, [("mass_scale", 1)], actions)
-    np.testing.assert_array_equal(reset[:bench.WINDOW + 1], ep["states"][:bench.WINDOW + 1])
-    assert np.abs(reset[-1] - ep["states"][-1]).max() > 1e-4
+    np.testing.assert_array_equal(reset["states"][:bench.WINDOW + 1], ep["states"][:bench.WINDOW + 1])
+    assert np.abs(reset["states"][-1] - ep["states"][-1]).max() > 1e-4
+    nominal_mass = get_task("pendulum-swingup").graph().static_arrays()[0][1, 0]
+    assert reset["static_nodes"][1, 0] == pytest.approx(nominal_mass)  # its static graph: the reset system's
+    assert ep["static_nodes"][1, 0] != pytest.approx(nominal_mass)
