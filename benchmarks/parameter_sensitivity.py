@@ -44,27 +44,25 @@ from system_id import (  # noqa: E402
 )
 
 
-def reset_at_window_end(task: str, params: dict, reset: list[tuple[str, int]]):
-    """A collect_episode policy: the episode's own uniform controls; at step WINDOW the listed scales -> 1."""
+def reset_at_window_end(task: str, params: dict, reset: list[tuple[str, int]], actions: np.ndarray):
+    """A collect_episode policy: the recorded `actions` [T, A]; at step WINDOW the listed scales -> 1."""
     from envs.collect import _setup
     from envs.randomisation import apply_parameters
 
-    def policy(actions: np.ndarray):
-        def act(_state: np.ndarray, t: int) -> np.ndarray:
-            if t == WINDOW and reset:
-                c = _setup(task)
-                m, d = c["env"].physics.model.ptr, c["env"].physics.data.ptr
-                changed = copy.deepcopy(params)
-                for key, j in reset:
-                    changed[key][j] = 1.0
-                keep = [a.copy() for a in (d.qpos, d.qvel, d.act)]
-                apply_parameters(m, d, c["nominal"], changed)  # mj_setConst may use d as scratch
-                d.qpos[:], d.qvel[:], d.act[:] = keep
-                mujoco.mj_forward(m, d)
-            return actions[t]
-        return act
+    def act(_state: np.ndarray, t: int) -> np.ndarray:
+        if t == WINDOW and reset:
+            c = _setup(task)
+            m, d = c["env"].physics.model.ptr, c["env"].physics.data.ptr
+            changed = copy.deepcopy(params)
+            for key, j in reset:
+                changed[key][j] = 1.0
+            keep = [a.copy() for a in (d.qpos, d.qvel, d.act)]
+            apply_parameters(m, d, c["nominal"], changed)  # mj_setConst may use d as scratch
+            d.qpos[:], d.qvel[:], d.act[:] = keep
+            mujoco.mj_forward(m, d)
+        return actions[t]
 
-    return policy
+    return act
 
 
 def rerun(task: str, seed: int, episode: int, steps: int, params: dict, reset: list[tuple[str, int]],
@@ -76,7 +74,7 @@ def rerun(task: str, seed: int, episode: int, steps: int, params: dict, reset: l
     """
     from envs.collect import collect_episode
 
-    policy = reset_at_window_end(task, params, reset)(actions)
+    policy = reset_at_window_end(task, params, reset, actions)
     return collect_episode(task, seed, episode, steps, randomise=True, policy=policy, with_rewards=False)
 
 
@@ -94,15 +92,9 @@ def model_error(model, data, episodes: list[dict]) -> float:
 
 def normalised_error(pred: np.ndarray, true: np.ndarray, start: np.ndarray) -> float:
     """The forward-model metric on numpy arrays: pred/true [E, H, N, 13], start [E, N, 13]."""
-    from gncontrol.body_state import QUANTITIES
-    from gncontrol.forward_metrics import CONSTANT_FLOOR
+    from gncontrol.forward_metrics import error_ratios, squared_errors
 
-    ratios = []
-    for sl in QUANTITIES.values():
-        const = ((start[:, None, :, sl] - true[..., sl]) ** 2).mean()
-        if const > CONSTANT_FLOOR:
-            ratios.append(((pred[..., sl] - true[..., sl]) ** 2).mean() / const)
-    return float(np.mean(ratios))
+    return error_ratios(*squared_errors(*(torch.from_numpy(np.asarray(a)) for a in (pred, true, start))))["mean"]
 
 
 def main() -> None:

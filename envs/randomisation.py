@@ -68,7 +68,7 @@ def override_ranges(task_name: str, **ranges: tuple[float, float]) -> None:
     """
     unknown = {k for k in ranges if k not in RANGES["default"] and not re.fullmatch(r"mass\[[1-9]\d*\]", k)}
     if unknown:
-        raise ValueError(f"unknown range(s) {sorted(unknown)}; known: {sorted(RANGES['default'])}")
+        raise ValueError(f"unknown range(s) {sorted(unknown)}; known: {sorted(RANGES['default'])} and mass[j], j >= 1")
     for key, (lo, hi) in ranges.items():
         if not 0 < lo <= hi:
             raise ValueError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")

@@ -17,7 +17,7 @@ from gncontrol.transitions import SystemTrajectories
 
 CONSTANT_FLOOR = 1e-10  # squared error below which a quantity counts as constant
 
-__all__ = ["rollout_errors", "normalised_rollout_error", "predict_rollout"]
+__all__ = ["rollout_errors", "normalised_rollout_error", "predict_rollout", "squared_errors", "error_ratios"]
 
 
 @torch.no_grad()
@@ -53,10 +53,26 @@ def rollout_errors(model: DynamicsModel, data: SystemTrajectories, horizon: int,
     for s in starts:
         pred = predict_rollout(model, data, eps, s, horizon, device)
         true = data.states[eps, s + 1: s + 1 + horizon, :, :STATE_SIZE]
-        const = data.states[eps, s, :, :STATE_SIZE].unsqueeze(1)
-        for q, sl in QUANTITIES.items():
-            err_m[q] += (pred[..., sl] - true[..., sl]).square().mean().item() / len(starts)
-            err_c[q] += (const[..., sl] - true[..., sl]).square().mean().item() / len(starts)
+        m, c = squared_errors(pred, true, data.states[eps, s, :, :STATE_SIZE])
+        for q in QUANTITIES:
+            err_m[q] += m[q] / len(starts)
+            err_c[q] += c[q] / len(starts)
+    return error_ratios(err_m, err_c)
+
+
+def squared_errors(pred: torch.Tensor, true: torch.Tensor, start: torch.Tensor) -> tuple[dict, dict]:
+    """Per-quantity mean squared error of `pred` and of the constant model (`start` copied) against `true`.
+
+    pred/true [B, H, N, >=13] body states, start [B, N, >=13]; returns ({quantity: error}, {quantity: error}).
+    """
+    const = start.unsqueeze(1)
+    err_m = {q: (pred[..., sl] - true[..., sl]).square().mean().item() for q, sl in QUANTITIES.items()}
+    err_c = {q: (const[..., sl] - true[..., sl]).square().mean().item() for q, sl in QUANTITIES.items()}
+    return err_m, err_c
+
+
+def error_ratios(err_m: dict[str, float], err_c: dict[str, float]) -> dict[str, float]:
+    """rollout_errors' dict from per-quantity model and constant errors: ratios, their 'mean', raw errors."""
     out: dict[str, float] = {}
     for q in QUANTITIES:
         # A quantity that never changes (a hinge-mounted body's frame origin) has no constant
