@@ -50,6 +50,12 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+def _check_range(key: str, lo: float, hi: float) -> None:
+    """One-line ValueError unless 0 < lo <= hi (a multiplicative scale range)."""
+    if not 0 < lo <= hi:
+        raise ValueError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
+
+
 def _domain(task_name: str) -> str:
     """A task's domain: its name up to the first '-' or digit ("swimmer6-..." -> "swimmer")."""
     return task_name.split("-")[0].rstrip("0123456789")
@@ -70,8 +76,7 @@ def override_ranges(task_name: str, **ranges: tuple[float, float]) -> None:
     if unknown:
         raise ValueError(f"unknown range(s) {sorted(unknown)}; known: {sorted(RANGES['default'])} and mass[j], j >= 1")
     for key, (lo, hi) in ranges.items():
-        if not 0 < lo <= hi:
-            raise ValueError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
+        _check_range(key, lo, hi)
     RANGES[_domain(task_name)] = {**ranges_for(task_name), **{k: tuple(v) for k, v in ranges.items()}}
 
 
@@ -96,8 +101,7 @@ def sample_parameters(rng: np.random.Generator, model: mujoco.MjModel,
     """Draws scales: mass [nbody] (world fixed at 1), damping [nv], gear [nu]; JSON-friendly lists."""
     def draw(key: str, n: int) -> np.ndarray:
         lo, hi = ranges.get(key, (1.0, 1.0))
-        if lo > hi or lo <= 0:
-            raise ValueError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
+        _check_range(key, lo, hi)
         return rng.uniform(lo, hi, size=n)
 
     mass = draw("mass", model.nbody)
@@ -146,8 +150,7 @@ def sample_lengths(rng: np.random.Generator, model: mujoco.MjModel,
     if "length" not in ranges:
         return None
     lo, hi = ranges["length"]
-    if lo > hi or lo <= 0:
-        raise ValueError(f"bad length range {(lo, hi)}: need 0 < low <= high")
+    _check_range("length", lo, hi)
     scales = rng.uniform(lo, hi, size=model.nbody)
     scales[~has_length(model)] = 1.0
     return scales.tolist()
