@@ -251,15 +251,17 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     names, y_tr = parameter_table(p_train)
     _, y_te = parameter_table(p_test)
     _, y_pr = parameter_table(p_probe)
-    x_tr, x_pr = latents(train), latents(probe)
-    r2 = np.stack([r2_scores(x_tr, y_tr, x_pr, y_pr), *r2_interval(x_tr, y_tr, x_pr, y_pr),
-                   r2_scores(x_tr, y_tr, latents(test), y_te)], 1)
+
+    def probe_scores(refine_steps: int = 0) -> np.ndarray:
+        """[P, 4]: R^2 on the probe systems, its 90% interval, R^2 on the rollout systems."""
+        x_tr, x_pr = latents(train, refine_steps), latents(probe, refine_steps)
+        return np.stack([r2_scores(x_tr, y_tr, x_pr, y_pr), *r2_interval(x_tr, y_tr, x_pr, y_pr),
+                         r2_scores(x_tr, y_tr, latents(test, refine_steps), y_te)], 1)
+
+    r2 = probe_scores()
     if args.refine_steps:
-        x_tr, x_pr = latents(train, args.refine_steps), latents(probe, args.refine_steps)
-        refined = np.stack([r2_scores(x_tr, y_tr, x_pr, y_pr), *r2_interval(x_tr, y_tr, x_pr, y_pr),
-                            r2_scores(x_tr, y_tr, latents(test, args.refine_steps), y_te)], 1)
         names = names + [f"{n}, refined" for n in names]
-        r2 = np.concatenate([r2, refined])
+        r2 = np.concatenate([r2, probe_scores(args.refine_steps)])
     print(f"[{task}] done: errors {({k: round(v, 4) for k, v in err.items()})}, train s {times}", flush=True)
 
     return (task, err, b / c, b / a, times), (task, names, r2)
