@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--split", type=int, default=300, help="control steps counted as the swing-up")
     args = ap.parse_args()
 
-    from envs.rewards import cartpole_factors
+    from envs.rewards import cartpole_factors, cartpole_reward_of
     from envs.tasks import get_task
     from gncontrol.datasets import load_trajectories
 
@@ -44,7 +44,7 @@ def main() -> int:
         for e in range(data.states.shape[0]):
             states, actions = torch.as_tensor(data.states[e, 1:]), torch.as_tensor(data.actions[e])
             f = factors(states, actions)
-            reward = f["upright"] * f["centered"] * f["small_control"] * f["small_velocity"]
+            reward = cartpole_reward_of(f)
             after = slice(args.split, None)
             cells = " | ".join(f"{float(f[n][after].mean()):.4f}" for n in names)
             print(f"| {path} | {e} | {float(reward.sum()):.1f} | {float(reward[:args.split].sum()):.1f} | "

@@ -25,7 +25,7 @@ from gncontrol.graphs import Graph
 
 RewardFn = Callable[[Graph | torch.Tensor, torch.Tensor], torch.Tensor]
 
-__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS", "cartpole_factors"]
+__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS", "cartpole_factors", "cartpole_reward_of"]
 
 
 def _sigmoid(x: torch.Tensor, value_at_1: float, kind: str) -> torch.Tensor:
@@ -99,13 +99,17 @@ def cartpole_factors(g: MujocoGraph) -> Callable[[Graph | torch.Tensor, torch.Te
     return factors
 
 
+def cartpole_reward_of(f: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B] dm_control's cartpole reward from `cartpole_factors`' dict: the product of the four."""
+    return f["upright"] * f["small_control"] * f["small_velocity"] * f["centered"]
+
+
 def cartpole(g: MujocoGraph, **_) -> RewardFn:
     """Smooth cartpole reward: upright * centered * small control * small velocity."""
     factors = cartpole_factors(g)
 
     def reward(state, action):
-        f = factors(state, action)
-        return f["upright"] * f["small_control"] * f["small_velocity"] * f["centered"]
+        return cartpole_reward_of(factors(state, action))
     return reward
 
 
