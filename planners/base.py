@@ -171,6 +171,7 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     An ensemble with `per_member_returns` (gncontrol.ensemble) gives the mean of its members'
     returns, each member rolled out on its own predictions.
     """
+    check_terminal_weight(terminal_weight)
     if getattr(model, "per_member_returns", False):
         return torch.stack([predicted_return(m, reward_fn, state, actions, params, discount, action_repeat,
                                              terminal_weight) for m in model.members]).mean(0)

@@ -149,6 +149,8 @@ def test_terminal_weight_adds_that_many_copies_of_the_last_reward():
     for planner in (GradientPlanner, CEMPlanner):
         with pytest.raises(ValueError, match="terminal_weight must be >= 0"):
             planner(-torch.ones(2), torch.ones(2), terminal_weight=-1.0)
+    with pytest.raises(ValueError, match="terminal_weight must be >= 0"):  # the pure functions refuse it too
+        predicted_return(m, point_reward, torch.zeros(4), acts, terminal_weight=-1.0)
 
 
 def test_cli_planner_options_reach_the_gradient_planner():
