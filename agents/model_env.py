@@ -33,6 +33,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from gncontrol.body_state import STATE_SIZE
+from gncontrol.errors import InputError
 from gncontrol.systems import GraphSystem
 
 __all__ = ["ModelVectorEnv", "ModelEnv"]
@@ -50,12 +51,12 @@ class ModelVectorEnv(VectorEnv):
         graph = task.graph()
         n = graph.num_nodes
         if start_states.dim() != 3 or start_states.shape[1:] != (n, STATE_SIZE):
-            raise ValueError(f"start_states must be [M, {n}, {STATE_SIZE}] for task {task.name}, "
+            raise InputError(f"start_states must be [M, {n}, {STATE_SIZE}] for task {task.name}, "
                              f"got {tuple(start_states.shape)}")
         if start_states.shape[0] < 1 or not torch.isfinite(start_states).all():
-            raise ValueError("start_states must hold at least one finite state")
+            raise InputError("start_states must hold at least one finite state")
         if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+            raise InputError(f"num_envs must be >= 1, got {num_envs}")
         self.model, self.task, self.graph = model, task, graph
         self.max_abs = float(max_abs)
         self.device = torch.device(device) if device is not None else start_states.device
@@ -84,9 +85,9 @@ class ModelVectorEnv(VectorEnv):
         """Differentiable transition: obs [B, N*13], action [B, A] -> (next obs [B, N*13], reward [B])."""
         b = obs.shape[0]
         if obs.dim() != 2 or obs.shape[1] != self.num_nodes * STATE_SIZE:
-            raise ValueError(f"obs must be [B, {self.num_nodes * STATE_SIZE}], got {tuple(obs.shape)}")
+            raise InputError(f"obs must be [B, {self.num_nodes * STATE_SIZE}], got {tuple(obs.shape)}")
         if action.shape != (b, self.action_dim):
-            raise ValueError(f"action must be [{b}, {self.action_dim}], got {tuple(action.shape)}")
+            raise InputError(f"action must be [{b}, {self.action_dim}], got {tuple(action.shape)}")
         action = torch.maximum(torch.minimum(action, self.high), self.low)
         prev = torch.zeros_like(action) if prev_action is None else prev_action
         state = self.graph.dynamic_graph(obs.reshape(b, self.num_nodes, STATE_SIZE), prev)
@@ -125,9 +126,9 @@ class ModelVectorEnv(VectorEnv):
         """Steps all envs with actions [B, A]; returns (obs, reward [B], terminated [B], truncated [B], {})."""
         a = torch.as_tensor(np.asarray(actions), dtype=torch.float32, device=self.device)
         if a.shape != (self.num_envs, self.action_dim):
-            raise ValueError(f"actions must be [{self.num_envs}, {self.action_dim}], got {tuple(a.shape)}")
+            raise InputError(f"actions must be [{self.num_envs}, {self.action_dim}], got {tuple(a.shape)}")
         if not torch.isfinite(a).all():
-            raise ValueError("actions contain NaN or inf")
+            raise InputError("actions contain NaN or inf")
         a = torch.maximum(torch.minimum(a, self.high), self.low)
         obs, reward = self.torch_step(self._states.reshape(self.num_envs, -1), a, self._last_action)
         nxt = obs.reshape(self._states.shape)

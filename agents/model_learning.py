@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.training import fit_model_normalisers
 from gncontrol.transitions import SystemTrajectories, sample_batch
@@ -84,14 +85,14 @@ def append_episode(data: SystemTrajectories, states: torch.Tensor | np.ndarray, 
     """
     src = static_from if static_from is not None else data
     if src.num_episodes == 0:
-        raise ValueError("append_episode needs static_from= when data holds no episodes")
+        raise InputError("append_episode needs static_from= when data holds no episodes")
     s = torch.as_tensor(np.asarray(states), dtype=data.states.dtype)[None]
     a = torch.as_tensor(np.asarray(actions), dtype=data.actions.dtype)[None]
     if s.shape[2:] != data.states.shape[2:] or a.shape[2:] != data.actions.shape[2:]:
-        raise ValueError(f"episode states {tuple(s.shape[1:])} / actions {tuple(a.shape[1:])} do not fit "
+        raise InputError(f"episode states {tuple(s.shape[1:])} / actions {tuple(a.shape[1:])} do not fit "
                          f"data of states {tuple(data.states.shape[1:])}")
     if data.num_episodes and s.shape[1] != data.states.shape[1]:
-        raise ValueError(f"episode has {s.shape[1] - 1} steps, the data {data.episode_length}")
+        raise InputError(f"episode has {s.shape[1] - 1} steps, the data {data.episode_length}")
     out = dataclasses.replace(
         data, states=torch.cat([data.states, s]), actions=torch.cat([data.actions, a]),
         static_nodes=torch.cat([data.static_nodes, src.static_nodes[:1]]),

@@ -27,6 +27,7 @@ import torch
 
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
 from gncontrol.body_state import STATE_SIZE
+from gncontrol.errors import InputError
 
 __all__ = ["MPCAgentConfig", "IterationResult", "make_planner", "run_online_mpc"]
 
@@ -78,7 +79,7 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
     if config.planner == "gradient":
         return planners.GradientPlanner(lo, hi, horizon=config.horizon, iterations=config.plan_iterations,
                                         action_repeat=config.action_repeat, seed=config.seed, device=device)
-    raise ValueError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
+    raise InputError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
 
 
 def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = None, writer: Any = None,
@@ -93,9 +94,9 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     from planners import run_episode
 
     if config.mix not in ("pooled", "even"):
-        raise ValueError(f"mix must be 'pooled' or 'even', got {config.mix!r}")
+        raise InputError(f"mix must be 'pooled' or 'even', got {config.mix!r}")
     if config.iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {config.iterations}")
+        raise InputError(f"iterations must be >= 1, got {config.iterations}")
     task = get_task(config.task)
     t0 = time.perf_counter()
     data = random_data(config.task, config.random_episodes, config.episode_steps, seed=config.seed)

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from gncontrol.body_state import STATE_SIZE
+from gncontrol.errors import InputError
 from gncontrol.nn import mlp
 
 __all__ = ["SVGConfig", "LearningCurve", "train_svg", "evaluate_policy"]
@@ -146,11 +147,11 @@ def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> Learnin
     from gncontrol.transitions import SystemTrajectories
 
     if config.variant not in ("svg0", "svg1", "dyna"):
-        raise ValueError(f"variant must be 'svg0', 'svg1' or 'dyna', got {config.variant!r}")
+        raise InputError(f"variant must be 'svg0', 'svg1' or 'dyna', got {config.variant!r}")
     q_critic = config.variant != "svg1"  # Q(s, a) for svg0 and dyna, V(s) for svg1
     uses_model = config.variant != "svg0"
     if not 1 <= config.warmup_episodes < config.episodes:
-        raise ValueError("need 1 <= warmup_episodes < episodes")
+        raise InputError("need 1 <= warmup_episodes < episodes")
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)

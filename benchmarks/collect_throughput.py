@@ -18,8 +18,6 @@ import platform
 import tempfile
 import time
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 import numpy as np
 import torch
 

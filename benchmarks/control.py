@@ -29,8 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 # task -> [(reward planned with, scored on "env" (the env's own reward) or on the "planned" reward)]
 # Pendulum's own reward is sparse (no gradient, and sampling planners see zeros): plan with the
 # smooth variant, score with the env's. Cheetah backward has no env reward of its own.

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import torch
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 SYSTEMS = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run", "walker-walk"]
 MULTI = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run"]
 SWIM_TRAIN = [3, 4, 5, 6, 8, 9]

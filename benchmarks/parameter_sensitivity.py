@@ -31,7 +31,8 @@ import mujoco
 import numpy as np
 import torch
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+import envs  # noqa: F401 - chooses MUJOCO_GL before dm_control is imported
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from system_id import (  # noqa: E402

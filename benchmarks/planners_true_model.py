@@ -99,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
         args.steps = args.steps or 200
         args.samples = min(args.samples, 60)
     torch.set_num_threads(1)
-    os.environ.setdefault("MUJOCO_GL", "egl")
 
     from envs.tasks import get_task, random_policy_return
     from envs.true_model import TaskEnv, TrueModel

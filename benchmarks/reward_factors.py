@@ -16,7 +16,6 @@ import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 import torch  # noqa: E402
 

@@ -31,8 +31,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 WINDOW = 20
 HORIZON = 100
 

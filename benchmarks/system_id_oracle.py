@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from system_id import WINDOW, load_or_collect, r2_scores  # noqa: E402

@@ -8,4 +8,12 @@ Modules (import what you need; nothing heavy is imported here):
     envs.collect        collect(): direct physics stepping, parallel, deterministic, resumable
     envs.gym_wrapper    TaskEnv: any task as a Gymnasium env (flat or graph observations)
     envs.particles      particle systems (NRI / Hamiltonian models)
+    envs.rendering      MUJOCO_GL chosen before mujoco is imported; frames that degrade to None
+
+Importing `envs` chooses MuJoCo's OpenGL backend when the user has not set MUJOCO_GL
+(`envs.rendering.choose_gl_backend`), so rendering works on a headless machine.
 """
+
+from envs.rendering import choose_gl_backend
+
+choose_gl_backend()

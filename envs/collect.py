@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from gncontrol.datasets import Trajectories, compact, load_trajectories, write_trajectories
+from gncontrol.errors import InputError
 
 __all__ = ["CONTROLLERS", "collect_episode", "collect", "uniform_controls", "ou_controls", "record_episode"]
 
@@ -114,7 +115,7 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
     low, high = task.action_low, task.action_high
     if policy is None:
         if controller not in CONTROLLERS:
-            raise ValueError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
+            raise InputError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
         actions = CONTROLLERS[controller](np.random.default_rng(ctrl_ss), steps, low, high)
     else:
         actions = np.empty((steps, task.action_dim))
@@ -201,7 +202,7 @@ def record_episode(out: str | os.PathLike, task_name: str, states: np.ndarray, a
     n = graph.num_nodes
     states, actions = np.asarray(states, dtype=np.float64), np.asarray(actions, dtype=np.float64)
     if states.ndim != 3 or states.shape[1:] != (n, 13) or actions.shape != (len(states) - 1, c["task"].action_dim):
-        raise ValueError(f"an episode of {task_name} needs states [T+1, {n}, 13] and actions [T, "
+        raise InputError(f"an episode of {task_name} needs states [T+1, {n}, 13] and actions [T, "
                          f"{c['task'].action_dim}], got {states.shape} and {actions.shape}")
     ep = add_rewards({"states": states, "actions": actions, "rewards": None, "static_nodes": nodes,
                       "static_edges": edges, "static_globals": globals_, "parameters": None, "target": target,
@@ -244,21 +245,21 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
     """
     task = _setup(task_name)["task"]  # validates the name early with the list of known tasks
     if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+        raise InputError(f"episodes must be >= 1, got {episodes}")
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise InputError(f"workers must be >= 1, got {workers}")
     if controller not in CONTROLLERS:
-        raise ValueError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
+        raise InputError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
     steps = task.episode_length if steps is None else int(steps)
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise InputError(f"steps must be >= 1, got {steps}")
     start = 0
     if out is not None and os.path.exists(out):
         if not append:
-            raise ValueError(f"{out} exists; pass append=True (--append) to add episodes to it")
+            raise InputError(f"{out} exists; pass append=True (--append) to add episodes to it")
         old = load_trajectories(out)
         if old.metadata.get("task") != task_name or old.episode_length != steps:
-            raise ValueError(f"{out} holds task {old.metadata.get('task')!r} with {old.episode_length} "
+            raise InputError(f"{out} holds task {old.metadata.get('task')!r} with {old.episode_length} "
                              f"steps; cannot append {task_name!r} with {steps}")
         start = old.num_episodes
     jobs = [(task_name, seed, start + i, steps, controller, randomise, policy) for i in range(episodes)]

@@ -19,6 +19,7 @@ import torch
 
 from envs.mujoco_graph import STATE_SIZE
 from envs.tasks import Task, get_task
+from gncontrol.errors import InputError
 
 __all__ = ["TaskEnv"]
 
@@ -31,7 +32,7 @@ class TaskEnv(gym.Env):
     def __init__(self, task: str | Task, observation: str = "flat", episode_length: int | None = None) -> None:
         """Wraps `task` (a name or Task); `observation` is "flat" or "graph"."""
         if observation not in ("flat", "graph"):
-            raise ValueError(f"observation must be 'flat' or 'graph', got {observation!r}")
+            raise InputError(f"observation must be 'flat' or 'graph', got {observation!r}")
         self.task = get_task(task) if isinstance(task, str) else task
         self._env = self.task.make_env(seed=0)
         self.task._cache.setdefault("env", self._env)

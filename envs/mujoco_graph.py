@@ -42,6 +42,7 @@ import mujoco
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, tile
 from gncontrol.systems import GraphSystem
 
@@ -83,10 +84,10 @@ def states_from_graph(state: Graph | torch.Tensor, num_nodes: int) -> torch.Tens
     nodes = state.nodes if isinstance(state, Graph) else state
     if nodes.dim() == 3:
         if nodes.shape[1] != num_nodes or nodes.shape[2] < STATE_SIZE:
-            raise ValueError(f"states must be [B, {num_nodes}, {STATE_SIZE}], got {tuple(nodes.shape)}")
+            raise InputError(f"states must be [B, {num_nodes}, {STATE_SIZE}], got {tuple(nodes.shape)}")
         return nodes[..., :STATE_SIZE]
     if nodes.dim() != 2 or nodes.shape[1] < STATE_SIZE or nodes.shape[0] % num_nodes:
-        raise ValueError(f"state nodes must be [B*{num_nodes}, {STATE_SIZE}], got {tuple(nodes.shape)}")
+        raise InputError(f"state nodes must be [B*{num_nodes}, {STATE_SIZE}], got {tuple(nodes.shape)}")
     return nodes[:, :STATE_SIZE].reshape(-1, num_nodes, STATE_SIZE)
 
 
@@ -96,7 +97,7 @@ class MujocoGraph:
     def __init__(self, model: mujoco.MjModel) -> None:
         """Builds the topology and static features from an `MjModel` (copies what it needs)."""
         if not isinstance(model, mujoco.MjModel):
-            raise ValueError(f"MujocoGraph needs a mujoco.MjModel, got {type(model).__name__}")
+            raise InputError(f"MujocoGraph needs a mujoco.MjModel, got {type(model).__name__}")
         m = model
         self.model = m
         self.num_nodes = int(m.nbody)
@@ -224,17 +225,17 @@ class MujocoGraph:
     def edge_actions(self, action: torch.Tensor) -> torch.Tensor:
         """Per-edge controls [B*E, 1] from actions [B, A] (differentiable; 0 on unactuated edges)."""
         if action.dim() != 2 or action.shape[1] != self.action_dim:
-            raise ValueError(f"action must be [B, {self.action_dim}], got {tuple(action.shape)}")
+            raise InputError(f"action must be [B, {self.action_dim}], got {tuple(action.shape)}")
         inc = torch.as_tensor(self.incidence, dtype=action.dtype, device=action.device)
         return (action @ inc.T).reshape(-1, 1)
 
     def dynamic_graph(self, states: torch.Tensor, action: torch.Tensor) -> Graph:
         """B dynamic graphs: nodes [B*N, 13] from states [B, N, 13], edges [B*E, 1], globals [B, 0]."""
         if states.dim() != 3 or states.shape[1:] != (self.num_nodes, STATE_SIZE):
-            raise ValueError(f"states must be [B, {self.num_nodes}, {STATE_SIZE}], got {tuple(states.shape)}")
+            raise InputError(f"states must be [B, {self.num_nodes}, {STATE_SIZE}], got {tuple(states.shape)}")
         b = states.shape[0]
         if action.shape[0] != b:
-            raise ValueError(f"states have batch {b} but action has {action.shape[0]}")
+            raise InputError(f"states have batch {b} but action has {action.shape[0]}")
         key = (b, states.device)
         topo = self._topology_cache.get(key)
         if topo is None:
@@ -263,28 +264,28 @@ class MujocoGraph:
         """World position [B, 3] of a named site (as `data.site_xpos`)."""
         i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, name)
         if i < 0:
-            raise ValueError(f"model has no site named {name!r}")
+            raise InputError(f"model has no site named {name!r}")
         return self.point_positions(states, int(self.model.site_bodyid[i]), self.model.site_pos[i])
 
     def geom_position(self, states: torch.Tensor, name: str) -> torch.Tensor:
         """World position [B, 3] of a named geom (as `data.geom_xpos`)."""
         i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, name)
         if i < 0:
-            raise ValueError(f"model has no geom named {name!r}")
+            raise InputError(f"model has no geom named {name!r}")
         return self.point_positions(states, int(self.model.geom_bodyid[i]), self.model.geom_pos[i])
 
     def body_id(self, name: str) -> int:
         """Index of a named body (= its node index)."""
         i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, name)
         if i < 0:
-            raise ValueError(f"model has no body named {name!r}")
+            raise InputError(f"model has no body named {name!r}")
         return int(i)
 
     def joint_id(self, name: str) -> int:
         """Index of a named joint."""
         i = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
         if i < 0:
-            raise ValueError(f"model has no joint named {name!r}")
+            raise InputError(f"model has no joint named {name!r}")
         return int(i)
 
     def subtree_com_velocity(self, states: torch.Tensor, body: int,
@@ -321,7 +322,7 @@ class MujocoGraph:
         child = int(m.jnt_bodyid[joint])
         parent = int(m.body_parentid[child])
         if int(m.body_jntadr[child]) != joint:
-            raise ValueError("slide_position supports only a body's first joint")
+            raise InputError("slide_position supports only a body's first joint")
         rot_p = quat_to_mat(states[:, parent, 3:7])
         rest = states[:, parent, 0:3] + rot_p @ self._const(m.body_pos[child], states)
         body_rot = rot_p @ quat_to_mat(self._const(m.body_quat[child], states))

@@ -37,6 +37,8 @@ import re
 import mujoco
 import numpy as np
 
+from gncontrol.errors import InputError
+
 __all__ = ["RANGES", "Nominal", "ranges_for", "override_ranges", "sample_parameters", "apply_parameters",
            "sample_lengths", "has_length", "suite_spec", "scale_lengths", "length_model"]
 
@@ -53,7 +55,7 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
 def _check_range(key: str, lo: float, hi: float) -> None:
     """One-line ValueError unless 0 < lo <= hi (a multiplicative scale range)."""
     if not 0 < lo <= hi:
-        raise ValueError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
+        raise InputError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
 
 
 def _domain(task_name: str) -> str:
@@ -74,7 +76,7 @@ def override_ranges(task_name: str, **ranges: tuple[float, float]) -> None:
     """
     unknown = {k for k in ranges if k not in RANGES["default"] and not re.fullmatch(r"mass\[[1-9]\d*\]", k)}
     if unknown:
-        raise ValueError(f"unknown range(s) {sorted(unknown)}; known: {sorted(RANGES['default'])} and mass[j], j >= 1")
+        raise InputError(f"unknown range(s) {sorted(unknown)}; known: {sorted(RANGES['default'])} and mass[j], j >= 1")
     for key, (lo, hi) in ranges.items():
         _check_range(key, lo, hi)
     RANGES[_domain(task_name)] = {**ranges_for(task_name), **{k: tuple(v) for k, v in ranges.items()}}
@@ -185,7 +187,7 @@ def scale_lengths(spec: mujoco.MjSpec, scales: list[float]) -> mujoco.MjSpec:
     """Scales each body's frame contents by scales[body id] (positions, not radii); returns spec."""
     bodies = list(spec.bodies)  # world first, in compile order (= body ids)
     if len(bodies) != len(scales):
-        raise ValueError(f"{len(scales)} length scales for {len(bodies)} bodies")
+        raise InputError(f"{len(scales)} length scales for {len(bodies)} bodies")
     for body, s in zip(bodies, scales):
         if s == 1.0:
             continue

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from envs.mujoco_graph import MujocoGraph, quat_to_mat, states_from_graph
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
 RewardFn = Callable[[Graph | torch.Tensor, torch.Tensor], torch.Tensor]
@@ -41,7 +42,7 @@ def _sigmoid(x: torch.Tensor, value_at_1: float, kind: str) -> torch.Tensor:
     if kind == "quadratic":
         sx = x * math.sqrt(1 - value_at_1)
         return torch.where(sx.abs() < 1, 1 - sx**2, torch.zeros_like(sx))
-    raise ValueError(f"unknown sigmoid {kind!r}; known: gaussian, long_tail, linear, quadratic")
+    raise InputError(f"unknown sigmoid {kind!r}; known: gaussian, long_tail, linear, quadratic")
 
 
 def tolerance(x: torch.Tensor, bounds: tuple[float, float] = (0.0, 0.0), margin: float = 0.0,
@@ -53,7 +54,7 @@ def tolerance(x: torch.Tensor, bounds: tuple[float, float] = (0.0, 0.0), margin:
     """
     lower, upper = bounds
     if lower > upper:
-        raise ValueError("tolerance: lower bound must be <= upper bound")
+        raise InputError("tolerance: lower bound must be <= upper bound")
     if margin == 0:
         inside = (x >= lower) & (x <= upper)
         return inside.to(x.dtype)

@@ -25,6 +25,7 @@ import torch
 
 from envs.mujoco_graph import MujocoGraph
 from envs.rewards import REWARD_BUILDERS
+from gncontrol.errors import InputError
 
 __all__ = ["Task", "get_task", "list_tasks"]
 
@@ -122,7 +123,7 @@ class Task:
     def with_target(self, target: Any) -> Task:
         """The same task rewarding reaching `target` (x, y) instead of the default one."""
         if self.target_kind is None:
-            raise ValueError(f"task {self.name} has no target")
+            raise InputError(f"task {self.name} has no target")
         t = (float(target[0]), float(target[1]))
         new = dataclasses.replace(self, reward_kwargs={**self.reward_kwargs, "target": t}, _cache={})
         if "env" in self._cache:
@@ -180,7 +181,7 @@ def list_tasks() -> list[str]:
 def get_task(name: str, target: Any = None) -> Task:
     """A fresh Task by name (optionally with a given target for swimmer/reacher tasks)."""
     if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}")
+        raise InputError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}")
     t = _TASKS[name]
     task = dataclasses.replace(t, reward_kwargs=dict(t.reward_kwargs), _cache={})
     return task.with_target(target) if target is not None else task

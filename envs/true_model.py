@@ -29,6 +29,8 @@ import numpy as np
 import torch
 
 from envs.mujoco_graph import STATE_SIZE, MujocoGraph
+from envs.rendering import render_frame
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
 __all__ = ["TrueModel", "TaskEnv", "add_body_sensors", "task_model_spec"]
@@ -54,7 +56,7 @@ def task_model_spec(task: Any) -> mujoco.MjSpec:
     """The MjSpec of a registered task's nominal model, from dm_control's own XML and assets."""
     factory = task.env_factory
     if not isinstance(factory, functools.partial) or not factory.args:
-        raise ValueError(f"cannot find the model XML of task {task.name}")
+        raise InputError(f"cannot find the model XML of task {task.name}")
     from dm_control import suite
 
     if factory.func.__name__ == "_swimmer_env":
@@ -64,7 +66,7 @@ def task_model_spec(task: Any) -> mujoco.MjSpec:
     else:
         domain = getattr(suite, str(factory.args[0]), None)
         if domain is None or not hasattr(domain, "get_model_and_assets"):
-            raise ValueError(f"cannot find the model XML of task {task.name}")
+            raise InputError(f"cannot find the model XML of task {task.name}")
         xml, assets = domain.get_model_and_assets()
     include = {k[2:] if k.startswith("./") else k: v for k, v in assets.items()}
     return mujoco.MjSpec.from_string(xml if isinstance(xml, str) else xml.decode(), include=include)
@@ -81,10 +83,10 @@ class TrueModel:
         """`sensor_model`: the task's model plus `add_body_sensors` (same physics as `graph.model`)."""
         m = graph.model
         if (sensor_model.nq, sensor_model.nv, sensor_model.nu, sensor_model.nbody) != (m.nq, m.nv, m.nu, m.nbody):
-            raise ValueError("sensor_model does not match the graph's model (nq, nv, nu, nbody differ)")
+            raise InputError("sensor_model does not match the graph's model (nq, nv, nu, nbody differ)")
         n_added = 13 * (m.nbody - 1)
         if sensor_model.nsensordata < n_added:
-            raise ValueError("sensor_model lacks the body frame sensors (use add_body_sensors)")
+            raise InputError("sensor_model lacks the body frame sensors (use add_body_sensors)")
         self.graph, self.model = graph, sensor_model
         self.n_sub_steps, self.nthread = int(n_sub_steps), int(nthread)
         self.device, self.dtype = device, dtype
@@ -102,7 +104,7 @@ class TrueModel:
         graph = task.graph()
         # the compiled copy must be the same physics as the env's model
         if not np.allclose(model.body_mass, graph.model.body_mass) or model.opt.timestep != graph.model.opt.timestep:
-            raise ValueError(f"the recompiled model of {task.name} differs from the environment's")
+            raise InputError(f"the recompiled model of {task.name} differs from the environment's")
         return TrueModel(graph, model, task.physics_steps_per_control, nthread, device)
 
     # --------------------------------------------------------------------- states
@@ -121,7 +123,7 @@ class TrueModel:
 
     def _physics_states(self, state: Graph) -> np.ndarray:
         if not isinstance(state, Graph) or state.globals.shape[1] != self.state_size:
-            raise ValueError("TrueModel needs states it made (state_from_physics / step): globals must hold "
+            raise InputError("TrueModel needs states it made (state_from_physics / step): globals must hold "
                              f"the {self.state_size}-number physics state")
         return state.globals.detach().cpu().numpy().astype(np.float64)
 
@@ -129,11 +131,11 @@ class TrueModel:
     def rollout(self, state: Graph, actions: torch.Tensor, params: Any = None) -> list[Graph]:
         """States after each of T control steps [B, T, A] from B states (one batched C rollout)."""
         if actions.dim() != 3 or actions.shape[2] != self.graph.action_dim:
-            raise ValueError(f"actions must be [B, T, {self.graph.action_dim}], got {tuple(actions.shape)}")
+            raise InputError(f"actions must be [B, T, {self.graph.action_dim}], got {tuple(actions.shape)}")
         b, t, _ = actions.shape
         x0 = self._physics_states(state)
         if x0.shape[0] != b:
-            raise ValueError(f"state holds {x0.shape[0]} states but actions hold {b} sequences")
+            raise InputError(f"state holds {x0.shape[0]} states but actions hold {b} sequences")
         k = self.n_sub_steps
         ctrl = np.repeat(actions.detach().cpu().numpy().astype(np.float64), k, axis=1)
         # one extra step: sensors are computed at the start of a step, so sensordata[i] is state i
@@ -159,7 +161,7 @@ class TrueModel:
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Next states after one control step with actions [B, A]."""
         if action.dim() != 2:
-            raise ValueError(f"action must be [B, A], got {tuple(action.shape)}")
+            raise InputError(f"action must be [B, A], got {tuple(action.shape)}")
         return self.rollout(state, action[:, None], params)[0]
 
 
@@ -195,6 +197,6 @@ class TaskEnv:
         ts = self.env.step(action.detach().cpu().numpy().astype(np.float64))
         return self._state(action), float(ts.reward or 0.0), bool(ts.last())
 
-    def render(self, size: int = 64) -> np.ndarray:
-        """An RGB frame [size, size, 3] of the current state (for videos)."""
-        return self.env.physics.render(size, size, camera_id=0)
+    def render(self, size: int = 64) -> np.ndarray | None:
+        """An RGB frame [size, size, 3] of the current state (for videos); None when no OpenGL backend works."""
+        return render_frame(self.env.physics, size, camera_id=0)

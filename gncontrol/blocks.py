@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 from gncontrol.nn import ModuleFactory, output_size
 
@@ -57,7 +58,7 @@ def aggregate(values: Tensor, index: Tensor, size: int, reducer: Reducer = "sum"
     if reducer == "max":
         idx = index.unsqueeze(-1).expand_as(values)
         return out.scatter_reduce(0, idx, values, "amax", include_self=False)
-    raise ValueError(f"unknown reducer '{reducer}', expected sum, mean or max")
+    raise InputError(f"unknown reducer '{reducer}', expected sum, mean or max")
 
 
 def _check_sizes(graph: Graph, sizes: GraphSizes, fields: tuple[str, ...], block: str) -> None:
@@ -65,7 +66,7 @@ def _check_sizes(graph: Graph, sizes: GraphSizes, fields: tuple[str, ...], block
     for f in fields:
         got = getattr(graph, f).shape[-1]
         if got != getattr(sizes, f):
-            raise ValueError(f"{block} was built for {f} with {getattr(sizes, f)} features, "
+            raise InputError(f"{block} was built for {f} with {getattr(sizes, f)} features, "
                              f"got {got} (shape {tuple(getattr(graph, f).shape)})")
 
 
@@ -83,7 +84,7 @@ class EdgeBlock(nn.Module):
         super().__init__()
         self.use = (use_edges, use_receiver_nodes, use_sender_nodes, use_globals)
         if not any(self.use):
-            raise ValueError("EdgeBlock needs at least one input")
+            raise InputError("EdgeBlock needs at least one input")
         in_size = (use_edges * sizes.edges + use_receiver_nodes * sizes.nodes
                    + use_sender_nodes * sizes.nodes + use_globals * sizes.globals)
         self.in_sizes = sizes
@@ -120,7 +121,7 @@ class NodeBlock(nn.Module):
         super().__init__()
         self.use = (use_received_edges, use_sent_edges, use_nodes, use_globals)
         if not any(self.use):
-            raise ValueError("NodeBlock needs at least one input")
+            raise InputError("NodeBlock needs at least one input")
         self.reducer = reducer
         in_size = (use_received_edges * sizes.edges + use_sent_edges * sizes.edges
                    + use_nodes * sizes.nodes + use_globals * sizes.globals)
@@ -157,7 +158,7 @@ class GlobalBlock(nn.Module):
         super().__init__()
         self.use = (use_edges, use_nodes, use_globals)
         if not any(self.use):
-            raise ValueError("GlobalBlock needs at least one input")
+            raise InputError("GlobalBlock needs at least one input")
         self.reducer = reducer
         in_size = use_edges * sizes.edges + use_nodes * sizes.nodes + use_globals * sizes.globals
         self.in_sizes = sizes

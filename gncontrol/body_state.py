@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from gncontrol.errors import InputError
+
 STATE_SIZE = 13
 POSITION = slice(0, 3)
 QUATERNION = slice(3, 7)
@@ -27,7 +29,7 @@ __all__ = ["STATE_SIZE", "QUANTITIES", "apply_delta", "relative_positions", "che
 def check_state(nodes: torch.Tensor) -> None:
     """One-line ValueError unless nodes is [N, 13]."""
     if nodes.dim() != 2 or nodes.shape[-1] < STATE_SIZE:
-        raise ValueError(f"body states must be [N, {STATE_SIZE}] (pos, quat, linvel, angvel), "
+        raise InputError(f"body states must be [N, {STATE_SIZE}] (pos, quat, linvel, angvel), "
                          f"got shape {tuple(nodes.shape)}")
 
 

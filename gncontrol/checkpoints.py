@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from gncontrol.errors import InputError
+
 SCHEMA_VERSION = 1
 
 __all__ = ["SCHEMA_VERSION", "atomic_write", "save_checkpoint", "load_checkpoint"]
@@ -50,12 +52,12 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None,
     try:
         record = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"corrupt checkpoint {path}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"corrupt checkpoint {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(record, dict) or "schema_version" not in record:
-        raise ValueError(f"{path} is not a gncontrol checkpoint")
+        raise InputError(f"{path} is not a gncontrol checkpoint")
     if record["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"{path} has checkpoint schema version {record['schema_version']}, "
+        raise InputError(f"{path} has checkpoint schema version {record['schema_version']}, "
                          f"this gncontrol reads version {SCHEMA_VERSION}")
     if kind is not None and record.get("kind") != kind:
-        raise ValueError(f"{path} holds a '{record.get('kind')}' checkpoint, expected '{kind}'")
+        raise InputError(f"{path} holds a '{record.get('kind')}' checkpoint, expected '{kind}'")
     return record

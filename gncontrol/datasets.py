@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from gncontrol.checkpoints import atomic_write
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, tile
 
 SCHEMA_VERSION = 1
@@ -75,7 +76,7 @@ class Trajectories:
         """Raises a one-line ValueError if shapes disagree; returns self."""
         s = self.states
         if s.ndim != 4 or s.shape[-1] != STATE_SIZE:
-            raise ValueError(f"states must be [n_ep, T+1, N, {STATE_SIZE}], got {s.shape}")
+            raise InputError(f"states must be [n_ep, T+1, N, {STATE_SIZE}], got {s.shape}")
         n_ep, t1, n = s.shape[:3]
         e = self.senders.shape[0]
         expect = {
@@ -86,9 +87,9 @@ class Trajectories:
         for name, shape in expect.items():
             arr = getattr(self, name)
             if arr.ndim != len(shape) or any(x is not None and x != y for x, y in zip(shape, arr.shape)):
-                raise ValueError(f"{name} has shape {arr.shape}, expected {shape} (None = any)")
+                raise InputError(f"{name} has shape {arr.shape}, expected {shape} (None = any)")
         if e and (self.senders.min() < 0 or max(self.senders.max(), self.receivers.max()) >= n):
-            raise ValueError(f"senders/receivers must index nodes in [0, {n})")
+            raise InputError(f"senders/receivers must index nodes in [0, {n})")
         return self
 
     def static_graph(self, episode_indices: Any = None, device: torch.device | str | None = None,
@@ -119,15 +120,15 @@ class Trajectories:
 def concatenate(parts: list[Trajectories]) -> Trajectories:
     """Episodes of several Trajectories of the same system in one (per-episode metadata joined)."""
     if not parts:
-        raise ValueError("concatenate() needs at least one Trajectories")
+        raise InputError("concatenate() needs at least one Trajectories")
     first = parts[0]
     for p in parts[1:]:
         if not (np.array_equal(p.senders, first.senders) and np.array_equal(p.receivers, first.receivers)
                 and p.states.shape[1:] == first.states.shape[1:]
                 and p.actions.shape[1:] == first.actions.shape[1:]):
-            raise ValueError("concatenate() needs trajectories of one topology and episode length")
+            raise InputError("concatenate() needs trajectories of one topology and episode length")
         if p.metadata.get("task") != first.metadata.get("task"):
-            raise ValueError(f"cannot join task {p.metadata.get('task')!r} to {first.metadata.get('task')!r}")
+            raise InputError(f"cannot join task {p.metadata.get('task')!r} to {first.metadata.get('task')!r}")
     meta = dict(first.metadata)
     for k in PER_EPISODE_KEYS:
         if all(isinstance(p.metadata.get(k), list) for p in parts):
@@ -202,26 +203,26 @@ def load_trajectories(path: str | os.PathLike) -> Trajectories:
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a gncontrol trajectory file (format attribute "
+                raise InputError(f"{path} is not a gncontrol trajectory file (format attribute "
                                  f"{f.attrs.get('format')!r})")
             version = int(f.attrs.get("schema_version", -1))
             if version != SCHEMA_VERSION:
-                raise ValueError(f"{path} has trajectory schema version {version}, this gncontrol "
+                raise InputError(f"{path} has trajectory schema version {version}, this gncontrol "
                                  f"reads version {SCHEMA_VERSION}")
             missing = [k for k in _FLOAT_FIELDS + _INDEX_FIELDS + ("metadata_json",) if k not in f]
             if missing:
-                raise ValueError(f"{path} lacks datasets {missing}")
+                raise InputError(f"{path} lacks datasets {missing}")
             arrays = {k: f[k][()] for k in _FLOAT_FIELDS + _INDEX_FIELDS}
             raw = f["metadata_json"][()]
             meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except ValueError:
         raise
     except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/... on damaged files
-        raise ValueError(f"corrupt or truncated trajectory file {path}: {type(exc).__name__}: "
+        raise InputError(f"corrupt or truncated trajectory file {path}: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     data = Trajectories(**arrays, metadata=meta)
     try:
         data.validate()
     except ValueError as exc:
-        raise ValueError(f"inconsistent trajectory file {path}: {exc}") from None
+        raise InputError(f"inconsistent trajectory file {path}: {exc}") from None
     return data

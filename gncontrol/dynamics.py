@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
 State = Graph | torch.Tensor
@@ -45,7 +46,7 @@ def rollout(model: DynamicsModel, state: State, actions: torch.Tensor,
     if hasattr(model, "rollout"):
         return model.rollout(state, actions, params)
     if actions.dim() != 3:
-        raise ValueError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
+        raise InputError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
     states = []
     for t in range(actions.shape[1]):
         state = model.step(state, actions[:, t], params)

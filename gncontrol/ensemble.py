@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
 __all__ = ["EnsembleModel", "ROLLOUTS"]
@@ -36,9 +37,9 @@ class EnsembleModel:
     def __init__(self, members: Sequence[DynamicsModel], rollout: str = "members"):
         members = list(members)
         if len(members) < 2:
-            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+            raise InputError(f"an ensemble needs at least 2 members, got {len(members)}")
         if rollout not in ROLLOUTS:
-            raise ValueError(f"ensemble rollout must be one of {ROLLOUTS}, got {rollout!r}")
+            raise InputError(f"ensemble rollout must be one of {ROLLOUTS}, got {rollout!r}")
         self.members = members
         self.per_member_returns = rollout == "members"
         self.differentiable = all(getattr(m, "differentiable", False) for m in members)

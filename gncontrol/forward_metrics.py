@@ -13,6 +13,7 @@ import torch
 
 from gncontrol.body_state import QUANTITIES, STATE_SIZE
 from gncontrol.dynamics import DynamicsModel
+from gncontrol.errors import InputError
 from gncontrol.transitions import SystemTrajectories
 
 CONSTANT_FLOOR = 1e-10  # squared error below which a quantity counts as constant
@@ -44,7 +45,7 @@ def rollout_errors(model: DynamicsModel, data: SystemTrajectories, horizon: int,
              'model_<quantity>': raw error, 'constant_<quantity>': raw error}.
     """
     if horizon > data.episode_length:
-        raise ValueError(f"horizon {horizon} exceeds the episodes' length {data.episode_length}")
+        raise InputError(f"horizon {horizon} exceeds the episodes' length {data.episode_length}")
     eps = torch.arange(data.num_episodes)
     last = data.episode_length - horizon
     starts = torch.linspace(0, last, starts_per_episode).round().long().unique().tolist()

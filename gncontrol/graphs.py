@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 
+from gncontrol.errors import InputError
+
 Tensor = torch.Tensor
 
 __all__ = ["Graph", "batch", "unbatch", "concat", "tile", "split_features"]
@@ -141,7 +143,7 @@ def _repeat_index(counts: Tensor, total: int) -> Tensor:
 
 def _validate(g: Graph, check_finite: bool) -> None:
     def fail(msg: str) -> None:
-        raise ValueError(f"invalid Graph: {msg}")
+        raise InputError(f"invalid Graph: {msg}")
 
     for name in ("nodes", "edges", "globals"):
         t = getattr(g, name)
@@ -188,7 +190,7 @@ def _validate(g: Graph, check_finite: bool) -> None:
 def batch(graphs: Sequence[Graph]) -> Graph:
     """Concatenates batches of graphs into one batch, offsetting sender/receiver indices."""
     if not graphs:
-        raise ValueError("batch() needs at least one Graph")
+        raise InputError("batch() needs at least one Graph")
     if len(graphs) == 1:
         return graphs[0]
     node_offsets = torch.cumsum(
@@ -234,12 +236,12 @@ def unbatch(graph: Graph) -> list[Graph]:
 def concat(graphs: Sequence[Graph]) -> Graph:
     """Concatenates features of graphs with identical topology (graph_nets' axis=1 concat)."""
     if not graphs:
-        raise ValueError("concat() needs at least one Graph")
+        raise InputError("concat() needs at least one Graph")
     first = graphs[0]
     for g in graphs[1:]:
         if g.nodes.shape[0] != first.nodes.shape[0] or g.edges.shape[0] != first.edges.shape[0] \
                 or g.globals.shape[0] != first.globals.shape[0]:
-            raise ValueError(
+            raise InputError(
                 "concat() needs graphs of the same topology: got "
                 f"nodes {g.nodes.shape[0]} vs {first.nodes.shape[0]}, edges "
                 f"{g.edges.shape[0]} vs {first.edges.shape[0]}, graphs "
@@ -259,7 +261,7 @@ def split_features(graph: Graph, nodes: Sequence[int], edges: Sequence[int],
     parts_e = torch.split(graph.edges, list(edges), dim=-1)
     parts_g = torch.split(graph.globals, list(globals), dim=-1)
     if not (len(parts_n) == len(parts_e) == len(parts_g)):
-        raise ValueError("split_features needs the same number of parts for nodes, edges, "
+        raise InputError("split_features needs the same number of parts for nodes, edges, "
                          "globals")
     return [graph.replace(nodes=n, edges=e, globals=u) for n, e, u in zip(parts_n, parts_e, parts_g)]
 
@@ -267,7 +269,7 @@ def split_features(graph: Graph, nodes: Sequence[int], edges: Sequence[int],
 def tile(graph: Graph, copies: int) -> Graph:
     """B copies of a single-graph batch, built with vectorised index arithmetic (no loops)."""
     if graph.num_graphs != 1:
-        raise ValueError(f"tile() needs a batch of one graph, got {graph.num_graphs}")
+        raise InputError(f"tile() needs a batch of one graph, got {graph.num_graphs}")
     n = graph.nodes.shape[0]
     e = graph.edges.shape[0]
     dev = graph.device

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from gncontrol.errors import InputError
+
 Tensor = torch.Tensor
 HamiltonianFn = Callable[[Tensor], Tensor]  # x [B, D] -> H [B] (or [B, 1])
 
@@ -23,7 +25,7 @@ def canonical_matrix(dim: int, device: torch.device | str | None = None,
                      dtype: torch.dtype | None = None) -> Tensor:
     """The symplectic matrix J [D, D] = [[0, I], [-I, 0]] for a phase space of size `dim`."""
     if dim % 2:
-        raise ValueError(f"phase-space dimension must be even, got {dim}")
+        raise InputError(f"phase-space dimension must be even, got {dim}")
     n = dim // 2
     eye = torch.eye(n, device=device, dtype=dtype)
     zero = torch.zeros(n, n, device=device, dtype=dtype)
@@ -34,7 +36,7 @@ def split_qp(x: Tensor) -> tuple[Tensor, Tensor]:
     """(q, p), each [..., D/2], from a canonical state [..., D]."""
     d = x.shape[-1]
     if d % 2:
-        raise ValueError(f"phase-space state must have an even size, got {d}")
+        raise InputError(f"phase-space state must have an even size, got {d}")
     return x[..., : d // 2], x[..., d // 2:]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.integrators import VectorField, get_integrator, solve_ivp_ground_truth
 
 Tensor = torch.Tensor
@@ -74,7 +75,7 @@ def time_reversal_error(field: VectorField, x0: Tensor, dt: float, steps: int,
 def pixel_mse_unroll(pred_frames: Tensor, true_frames: Tensor) -> float:
     """Average per-pixel MSE over an unroll: frames [B, T, C, H, W] (HGN's Table 1 metric)."""
     if pred_frames.shape != true_frames.shape:
-        raise ValueError(f"frame shapes differ: {tuple(pred_frames.shape)} vs {tuple(true_frames.shape)}")
+        raise InputError(f"frame shapes differ: {tuple(pred_frames.shape)} vs {tuple(true_frames.shape)}")
     return float(((pred_frames - true_frames) ** 2).mean())
 
 

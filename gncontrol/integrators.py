@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
+
 Tensor = torch.Tensor
 VectorField = Callable[[Tensor], Tensor]
 StepFn = Callable[[VectorField, Tensor, float], Tensor]
@@ -59,7 +61,7 @@ def rk4_step(f: VectorField, x: Tensor, dt: float) -> Tensor:
 def _split(x: Tensor) -> tuple[Tensor, Tensor]:
     d = x.shape[-1]
     if d % 2:
-        raise ValueError(f"a symplectic integrator needs a (q, p) state of even size, got {d}")
+        raise InputError(f"a symplectic integrator needs a (q, p) state of even size, got {d}")
     return x[..., : d // 2], x[..., d // 2:]
 
 
@@ -98,14 +100,14 @@ def get_integrator(name: str) -> StepFn:
     try:
         return INTEGRATORS[name]
     except KeyError:
-        raise ValueError(f"unknown integrator '{name}', expected one of "
+        raise InputError(f"unknown integrator '{name}', expected one of "
                          f"{', '.join(sorted(INTEGRATORS))}") from None
 
 
 def integrate(f: VectorField, x0: Tensor, dt: float, steps: int, method: str = "rk4") -> Tensor:
     """States [B, steps + 1, D] from x0 [B, D] after 0..steps fixed steps of size dt."""
     if x0.dim() != 2:
-        raise ValueError(f"x0 must be [B, D], got shape {tuple(x0.shape)}")
+        raise InputError(f"x0 must be [B, D], got shape {tuple(x0.shape)}")
     step = get_integrator(method)
     xs = [x0]
     x = x0
@@ -135,5 +137,5 @@ def solve_ivp_ground_truth(f: Callable[[np.ndarray], np.ndarray], x0: np.ndarray
     sol = solve_ivp(rhs, (float(t_eval[0]), float(t_eval[-1])), x0.reshape(-1), t_eval=t_eval,
                     rtol=rtol, atol=atol if atol is not None else rtol * 1e-2, method=method)
     if not sol.success:
-        raise ValueError(f"solve_ivp failed: {sol.message}")
+        raise InputError(f"solve_ivp failed: {sol.message}")
     return sol.y.reshape(b, d, -1).transpose(0, 2, 1)

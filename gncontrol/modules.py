@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import nn
 
 from gncontrol.blocks import EdgeBlock, GlobalBlock, GraphSizes, NodeBlock, Reducer
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, concat
 from gncontrol.nn import ModuleFactory, output_size
 
@@ -170,7 +171,7 @@ class RecurrentGraphNetwork(nn.Module):
                  nn.Module], reducer: Reducer = "sum", update: str = "gru"):
         super().__init__()
         if update not in ("gru", "mean"):
-            raise ValueError(f"unknown recurrent update {update!r}: expected 'gru' or 'mean'")
+            raise InputError(f"unknown recurrent update {update!r}: expected 'gru' or 'mean'")
         self.hidden_sizes, self.update = hidden, update
         self.core = GraphNetwork(
             sizes + hidden,

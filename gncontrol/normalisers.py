@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gncontrol.errors import InputError
+
 __all__ = ["Normaliser"]
 
 
@@ -29,12 +31,12 @@ class Normaliser(nn.Module):
         """Sets mean and std from data [..., size]; constant features keep std 1."""
         flat = data.reshape(-1, data.shape[-1]).to(self.mean.dtype)
         if flat.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"Normaliser of size {self.mean.shape[0]} cannot fit data with "
+            raise InputError(f"Normaliser of size {self.mean.shape[0]} cannot fit data with "
                              f"{flat.shape[-1]} features")
         if flat.shape[0] == 0:
             return self
         if not torch.isfinite(flat).all():
-            raise ValueError("cannot fit a normaliser on data containing NaN or inf")
+            raise InputError("cannot fit a normaliser on data containing NaN or inf")
         self.mean.copy_(flat.mean(0))
         std = flat.std(0, unbiased=False) if flat.shape[0] > 1 else torch.zeros_like(self.std)
         self.std.copy_(torch.where(std > self.eps, std, torch.ones_like(std)))

@@ -9,13 +9,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
+
 __all__ = ["static_mse_per_horizon", "static_window_mse", "correlation_scores", "correlation_baseline"]
 
 
 def static_mse_per_horizon(feats: torch.Tensor, start: int, horizons: int) -> torch.Tensor:
     """MSE [H] of predicting x_{start+h} = x_start (h = 1..H); feats [S, N, T, D]."""
     if feats.shape[2] < start + horizons + 1:
-        raise ValueError(f"need >= {start + horizons + 1} frames, have {feats.shape[2]}")
+        raise InputError(f"need >= {start + horizons + 1} frames, have {feats.shape[2]}")
     x0 = feats[:, :, start:start + 1]
     fut = feats[:, :, start + 1:start + horizons + 1]
     return ((fut - x0) ** 2).mean(dim=(0, 1, 3))
@@ -48,7 +50,7 @@ def correlation_baseline(fit_feats, fit_labels, test_feats, test_labels) -> dict
     fit_s = np.abs(correlation_scores(fit_feats)).ravel()
     fit_y = np.asarray(fit_labels).ravel()
     if set(np.unique(fit_y)) - {0, 1}:
-        raise ValueError("correlation_baseline needs binary edge labels")
+        raise InputError("correlation_baseline needs binary edge labels")
     best = (-1.0, 0.0, 1)
     for thr in np.quantile(fit_s, np.linspace(0.01, 0.99, 99)):
         for sign in (1, -1):

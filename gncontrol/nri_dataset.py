@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from gncontrol.errors import InputError
+
 __all__ = ["NRI_SCHEMA_VERSION", "NRISplit", "load_nri_split", "read_nri_attrs"]
 
 NRI_SCHEMA_VERSION = 1
@@ -38,11 +40,11 @@ def read_nri_attrs(path: str | os.PathLike) -> dict:
         with h5py.File(path, "r") as f:
             attrs = dict(f.attrs)
     except OSError as exc:
-        raise ValueError(f"corrupt or non-HDF5 NRI dataset {path}: {exc}") from None
+        raise InputError(f"corrupt or non-HDF5 NRI dataset {path}: {exc}") from None
     if attrs.get("kind") != "nri":
-        raise ValueError(f"{path} is not an NRI dataset")
+        raise InputError(f"{path} is not an NRI dataset")
     if int(attrs.get("schema_version", -1)) != NRI_SCHEMA_VERSION:
-        raise ValueError(f"{path} has NRI dataset schema {attrs.get('schema_version')}, "
+        raise InputError(f"{path} has NRI dataset schema {attrs.get('schema_version')}, "
                          f"this gncontrol reads {NRI_SCHEMA_VERSION}")
     attrs["layers"] = json.loads(attrs["layers"])
     attrs["norm"] = json.loads(attrs["norm"])
@@ -59,13 +61,13 @@ def load_nri_split(path: str | os.PathLike, split: str, max_size: int | None = N
     attrs = read_nri_attrs(path)
     with h5py.File(path, "r") as f:
         if split not in f:
-            raise ValueError(f"{path} has no split '{split}' (has {sorted(f.keys())})")
+            raise InputError(f"{path} has no split '{split}' (has {sorted(f.keys())})")
         sl = slice(None) if max_size is None else slice(0, int(max_size))
         feats = torch.from_numpy(f[split]["features"][sl])
         edges = torch.from_numpy(f[split]["edges"][sl])
     if not torch.isfinite(feats).all():
-        raise ValueError(f"{path}:{split} holds non-finite features")
+        raise InputError(f"{path}:{split} holds non-finite features")
     n = attrs["n_balls"]
     if feats.dim() != 4 or feats.shape[1] != n or edges.shape[-1] != n * (n - 1):
-        raise ValueError(f"{path}:{split} has inconsistent shapes {tuple(feats.shape)} / {tuple(edges.shape)}")
+        raise InputError(f"{path}:{split} has inconsistent shapes {tuple(feats.shape)} / {tuple(edges.shape)}")
     return NRISplit(feats, edges, attrs)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from gncontrol.errors import InputError
+
 __all__ = [
     "edge_accuracy",
     "best_permutation",
@@ -33,7 +35,7 @@ def best_permutation(pred: np.ndarray, true: np.ndarray, k: int) -> np.ndarray:
     """perm [k] maximising mean(perm[pred] == true) for integer labels in [0, k)."""
     pred, true = _np(pred).ravel(), _np(true).ravel()
     if pred.size and (pred.max() >= k or true.max() >= k or min(pred.min(), true.min()) < 0):
-        raise ValueError(f"labels must lie in [0, {k})")
+        raise InputError(f"labels must lie in [0, {k})")
     conf = np.zeros((k, k), dtype=np.int64)
     np.add.at(conf, (pred, true), 1)
     rows, cols = linear_sum_assignment(conf, maximize=True)
@@ -50,7 +52,7 @@ def edge_accuracy(pred, true, k: int, batch_size: int | None = None) -> float:
     """
     pred, true = _np(pred), _np(true)
     if pred.shape != true.shape:
-        raise ValueError(f"pred {pred.shape} and true {true.shape} differ in shape")
+        raise InputError(f"pred {pred.shape} and true {true.shape} differ in shape")
     chunks = [slice(None)] if batch_size is None else [slice(i, i + batch_size)
                                                        for i in range(0, len(pred), batch_size)]
     correct = 0
@@ -93,7 +95,7 @@ def factorised_accuracy(pred, true, layer_sizes: list[int], pred_layer_sizes: li
     if pred.ndim == true.ndim:  # fNRI per-layer labels -> one combined label, as the authors' code
         sizes = pred_layer_sizes or layer_sizes
         if int(np.prod(sizes)) != k:
-            raise ValueError(f"predicted layer sizes {sizes} and true {layer_sizes} differ in label count")
+            raise InputError(f"predicted layer sizes {sizes} and true {layer_sizes} differ in label count")
         pred = combined_from_layers(pred, sizes)
     chunks = [slice(None)] if batch_size is None else [slice(i, i + batch_size)
                                                        for i in range(0, len(pred), batch_size)]
@@ -141,7 +143,7 @@ def sigmoid_factor_accuracy(pred_bits, true, batch_size: int | None = 128) -> di
 def mse_per_horizon(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """NRI's per-horizon MSE: preds/target [B, N, H, D] -> [H], mean over batch, objects, dims."""
     if preds.shape != target.shape:
-        raise ValueError(f"preds {tuple(preds.shape)} and target {tuple(target.shape)} differ")
+        raise InputError(f"preds {tuple(preds.shape)} and target {tuple(target.shape)} differ")
     return ((preds - target) ** 2).mean(dim=(0, 1, 3))
 
 
@@ -149,5 +151,5 @@ def window_mse(preds: torch.Tensor, target: torch.Tensor) -> float:
     """fNRI's "step k" MSE: mean over a whole window of predictions made with ground truth
     re-fed every k steps (preds/target [B, N, T-1, D]) -> a scalar."""
     if preds.shape != target.shape:
-        raise ValueError(f"preds {tuple(preds.shape)} and target {tuple(target.shape)} differ")
+        raise InputError(f"preds {tuple(preds.shape)} and target {tuple(target.shape)} differ")
     return float(((preds - target) ** 2).mean())

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gncontrol.checkpoints import atomic_write, load_checkpoint, save_checkpoint
+from gncontrol.errors import InputError
 from gncontrol.models.fnri import FNRI, SFNRI, layer_offsets
 from gncontrol.models.nri import NRI, RNNDecoder, build_decoder, build_encoder, nll_gaussian
 from gncontrol.nri_baselines import static_mse_per_horizon, static_window_mse
@@ -91,9 +92,9 @@ class NRIConfig:
                   "encoder": ("mlp", "cnn"), "decoder": ("mlp", "rnn"), "routine": ("reconstruct", "next_window")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"config {key}='{getattr(self, key)}' is not one of {allowed}")
+                raise InputError(f"config {key}='{getattr(self, key)}' is not one of {allowed}")
         if self.epochs < 1 or self.batch_size < 1 or self.hidden < 1 or self.prediction_steps < 1:
-            raise ValueError("epochs, batch_size, hidden and prediction_steps must be >= 1")
+            raise InputError("epochs, batch_size, hidden and prediction_steps must be >= 1")
 
 
 def load_config(path: str | Path, **overrides: Any) -> NRIConfig:
@@ -104,7 +105,7 @@ def load_config(path: str | Path, **overrides: Any) -> NRIConfig:
     known = {f.name for f in dataclasses.fields(NRIConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValueError(f"unknown NRI config keys {unknown} in {path}")
+        raise InputError(f"unknown NRI config keys {unknown} in {path}")
     return NRIConfig(**raw)
 
 
@@ -161,7 +162,7 @@ def _windows(cfg: NRIConfig, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     t = cfg.timesteps
     if cfg.routine == "next_window":
         if x.shape[2] < 2 * t:
-            raise ValueError(f"next_window needs >= {2 * t} frames, the data has {x.shape[2]}")
+            raise InputError(f"next_window needs >= {2 * t} frames, the data has {x.shape[2]}")
         return x[:, :, :t], x[:, :, t:2 * t]
     return x[:, :, :t], x[:, :, :t]
 
@@ -336,13 +337,13 @@ def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> di
     test = load_nri_split(cfg.data, "test", cfg.test_size)
     n_layers = train.edges.shape[1]
     if cfg.model in ("fnri", "sfnri") and n_layers == 1 and cfg.baseline != "full_graph":
-        raise ValueError(f"{cfg.model} needs a multiplex dataset (ic/icf), {cfg.data} has one label layer")
+        raise InputError(f"{cfg.model} needs a multiplex dataset (ic/icf), {cfg.data} has one label layer")
     if cfg.model == "fnri" and len(cfg.layer_sizes) != n_layers:
-        raise ValueError(f"layer_sizes {cfg.layer_sizes} do not match the data's {n_layers} layers")
+        raise InputError(f"layer_sizes {cfg.layer_sizes} do not match the data's {n_layers} layers")
     if cfg.model == "sfnri" and cfg.edge_types != n_layers:
-        raise ValueError(f"sfnri needs edge_types = {n_layers} factors for this data")
+        raise InputError(f"sfnri needs edge_types = {n_layers} factors for this data")
     if cfg.model == "nri" and n_layers > 1 and cfg.edge_types < 2 ** n_layers and cfg.baseline != "full_graph":
-        raise ValueError(f"NRI on {n_layers} layers needs edge_types >= {2 ** n_layers}")
+        raise InputError(f"NRI on {n_layers} layers needs edge_types >= {2 ** n_layers}")
     model = build_model(cfg, attrs["dims"]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.lr_milestones:

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
+from gncontrol.errors import InputError
 from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
 from gncontrol.training import TrainConfig, lr_at, prepare_training, step_generator
 from gncontrol.transitions import SystemTrajectories
@@ -52,9 +53,9 @@ def windows_of(data: SystemTrajectories, episodes: torch.Tensor, starts: torch.T
                length: int) -> IdentificationWindow:
     """Windows of `length` steps from (episode, start) index tensors [B] of one system's data."""
     if length < 1 or length > data.episode_length:
-        raise ValueError(f"window length {length} must be in [1, {data.episode_length}]")
+        raise InputError(f"window length {length} must be in [1, {data.episode_length}]")
     if (starts < 0).any() or (starts + length > data.episode_length).any():
-        raise ValueError(f"window starts must be in [0, {data.episode_length - length}]")
+        raise InputError(f"window starts must be in [0, {data.episode_length - length}]")
     offs = torch.arange(length + 1)
     t = starts[:, None] + offs[None]
     states = data.states[episodes[:, None], t]
@@ -67,7 +68,7 @@ def sample_sysid_batch(data: SystemTrajectories, windows: int, targets: int, win
     """B=`windows` random windows of one system and `targets` random transitions (or H-step
     sequences, `horizon` H > 1) per window's episode."""
     if horizon < 1 or horizon > data.episode_length:
-        raise ValueError(f"horizon {horizon} must be in [1, {data.episode_length}]")
+        raise InputError(f"horizon {horizon} must be in [1, {data.episode_length}]")
     ep = torch.randint(0, data.num_episodes, (windows,), generator=generator)
     start = torch.randint(0, data.episode_length - window + 1, (windows,), generator=generator)
     w = windows_of(data, ep, start, window)
@@ -111,7 +112,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
     (H times the forward-model work per step; the validation loss stays one-step).
     """
     if targets_per_window < 1 or config.batch_size < targets_per_window:
-        raise ValueError(f"need 1 <= targets_per_window ({targets_per_window}) <= batch_size "
+        raise InputError(f"need 1 <= targets_per_window ({targets_per_window}) <= batch_size "
                          f"({config.batch_size})")
     device = torch.device(device)
     out_dir = Path(out_dir)

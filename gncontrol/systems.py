@@ -11,6 +11,7 @@ import dataclasses
 
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, batch, tile
 
 __all__ = ["GraphSystem"]
@@ -33,11 +34,11 @@ class GraphSystem:
         """A system of one graph; edge_actuator [E] holds actuator indices in [0, A) or -1."""
         ea = torch.as_tensor(edge_actuator, dtype=torch.long, device=static.device).reshape(-1)
         if static.num_graphs != 1:
-            raise ValueError(f"GraphSystem.single needs one static graph, got {static.num_graphs}")
+            raise InputError(f"GraphSystem.single needs one static graph, got {static.num_graphs}")
         if ea.shape[0] != static.edges.shape[0]:
-            raise ValueError(f"edge_actuator has {ea.shape[0]} entries for {static.edges.shape[0]} edges")
+            raise InputError(f"edge_actuator has {ea.shape[0]} entries for {static.edges.shape[0]} edges")
         if (ea >= action_dim).any():
-            raise ValueError(f"edge_actuator refers to actuator {int(ea.max())} but the action has "
+            raise InputError(f"edge_actuator refers to actuator {int(ea.max())} but the action has "
                              f"{action_dim} entries")
         return GraphSystem(static, ea, action_dim)
 
@@ -64,7 +65,7 @@ class GraphSystem:
         if self.static.num_graphs == copies:
             return self
         if self.static.num_graphs != 1:
-            raise ValueError(f"a system of {self.static.num_graphs} graphs cannot serve {copies} states")
+            raise InputError(f"a system of {self.static.num_graphs} graphs cannot serve {copies} states")
         cache = self.__dict__.get("_broadcast_cache")
         if cache is None or cache[0] != copies:
             cache = (copies, self.tile(copies))

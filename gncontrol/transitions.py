@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, batch
 from gncontrol.systems import GraphSystem
 
@@ -66,16 +67,16 @@ class SystemTrajectories:
         """One-line ValueError when shapes disagree or values are not finite."""
         n_ep, t1, n, d = self.states.shape
         if d < 13:
-            raise ValueError(f"{self.name}: states must be [n_ep, T+1, N, 13], "
+            raise InputError(f"{self.name}: states must be [n_ep, T+1, N, 13], "
                              f"got {tuple(self.states.shape)}")
         if self.actions.shape[:2] != (n_ep, t1 - 1):
-            raise ValueError(f"{self.name}: actions {tuple(self.actions.shape)} do not match states "
+            raise InputError(f"{self.name}: actions {tuple(self.actions.shape)} do not match states "
                              f"{tuple(self.states.shape)}")
         if self.static_nodes.shape[:2] != (n_ep, n):
-            raise ValueError(f"{self.name}: static_nodes {tuple(self.static_nodes.shape)} do not match "
+            raise InputError(f"{self.name}: static_nodes {tuple(self.static_nodes.shape)} do not match "
                              f"{n_ep} episodes of {n} bodies")
         if not (torch.isfinite(self.states).all() and torch.isfinite(self.actions).all()):
-            raise ValueError(f"{self.name}: states or actions contain NaN or inf")
+            raise InputError(f"{self.name}: states or actions contain NaN or inf")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -107,7 +108,7 @@ class SystemTrajectories:
         """(train, validation) by whole episodes: the last fraction of episodes validates."""
         n_val = max(1, int(round(self.num_episodes * val_fraction)))
         if n_val >= self.num_episodes:
-            raise ValueError(f"{self.name}: {self.num_episodes} episodes are too few to split off "
+            raise InputError(f"{self.name}: {self.num_episodes} episodes are too few to split off "
                              f"{n_val} for validation")
         cut = self.num_episodes - n_val
 
@@ -180,7 +181,7 @@ def merge(parts: list[TransitionBatch]) -> TransitionBatch:
     eas, rows = [], 0
     for p in parts:
         if p.action.shape[-1] != stride:
-            raise ValueError("merge() needs actions padded to one width")
+            raise InputError("merge() needs actions padded to one width")
         ea = p.system.edge_actuator
         eas.append(torch.where(ea >= 0, ea + rows * stride, ea))
         rows += p.action.shape[0]

@@ -22,6 +22,7 @@ import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.dynamics import rollout as model_rollout
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, tile
 from gncontrol.graphs import batch as batch_graphs
 
@@ -64,11 +65,11 @@ class Bounds:
         low = torch.as_tensor(low, dtype=dtype, device=device).reshape(-1)
         high = torch.as_tensor(high, dtype=dtype, device=device).reshape(-1)
         if low.shape != high.shape:
-            raise ValueError(f"action low {tuple(low.shape)} and high {tuple(high.shape)} differ in shape")
+            raise InputError(f"action low {tuple(low.shape)} and high {tuple(high.shape)} differ in shape")
         if not torch.isfinite(low).all() or not torch.isfinite(high).all():
-            raise ValueError("action bounds must be finite")
+            raise InputError("action bounds must be finite")
         if (high <= low).any():
-            raise ValueError("every action high bound must be greater than its low bound")
+            raise InputError("every action high bound must be greater than its low bound")
         self.low, self.high = low, high
 
     @property
@@ -111,7 +112,7 @@ class Bounds:
         d = torch.as_tensor(actions, dtype=self.low.dtype, device=self.low.device)
         d = d.reshape(d.shape[0], -1)
         if d.shape[1] != self.dim:
-            raise ValueError(f"discrete_actions must be [K, A={self.dim}], got {tuple(d.shape)}")
+            raise InputError(f"discrete_actions must be [K, A={self.dim}], got {tuple(d.shape)}")
         return self.clip(d)
 
     def to(self, device: torch.device | str | None) -> Bounds:
@@ -151,7 +152,7 @@ def replicate(x: Any, copies: int) -> Any:
 def repeat_actions(actions: torch.Tensor, action_repeat: int) -> torch.Tensor:
     """[B, H, A] decision actions -> [B, H * k, A] model-step actions (each held k steps)."""
     if action_repeat < 1:
-        raise ValueError(f"action_repeat must be >= 1, got {action_repeat}")
+        raise InputError(f"action_repeat must be >= 1, got {action_repeat}")
     if action_repeat == 1:
         return actions
     return actions.repeat_interleave(action_repeat, dim=1)
@@ -176,11 +177,11 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
         return torch.stack([predicted_return(m, reward_fn, state, actions, params, discount, action_repeat,
                                              terminal_weight) for m in model.members]).mean(0)
     if actions.dim() != 3:
-        raise ValueError(f"actions must be [B, H, A], got shape {tuple(actions.shape)}")
+        raise InputError(f"actions must be [B, H, A], got shape {tuple(actions.shape)}")
     b = actions.shape[0]
     state = replicate(state, b)
     if num_states(state) != b:
-        raise ValueError(f"state holds {num_states(state)} states but actions hold {b} sequences")
+        raise InputError(f"state holds {num_states(state)} states but actions hold {b} sequences")
     steps = repeat_actions(actions, action_repeat)
     states = model_rollout(model, state, steps, replicate(params, b))
     t = len(states)
@@ -191,7 +192,7 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
         every = torch.cat([s if s.dim() > 1 else s[None] for s in states], dim=0)
     r = reward_fn(every, steps.transpose(0, 1).reshape(t * b, -1))
     if r.shape != (t * b,):
-        raise ValueError(f"reward_fn must return one reward per state ([B]), got shape {tuple(r.shape)} "
+        raise InputError(f"reward_fn must return one reward per state ([B]), got shape {tuple(r.shape)} "
                          f"for {t * b} states")
     weights = discount ** torch.arange(t, dtype=actions.dtype, device=actions.device)
     weights[-1] += terminal_weight * weights[-1]
@@ -201,7 +202,7 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
 def check_terminal_weight(terminal_weight: float) -> None:
     """Refuses a negative cost-to-go weight (`predicted_return`'s terminal_weight)."""
     if terminal_weight < 0:
-        raise ValueError(f"terminal_weight must be >= 0, got {terminal_weight}")
+        raise InputError(f"terminal_weight must be >= 0, got {terminal_weight}")
 
 
 def shift_plan(plan: torch.Tensor, steps: int = 1, fill: torch.Tensor | None = None) -> torch.Tensor:

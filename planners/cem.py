@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.errors import InputError
 from planners.base import Bounds, RewardFn, check_terminal_weight, predicted_return, shift_plan
 
 __all__ = ["CEMPlanner", "cem_optimize"]
@@ -31,9 +32,9 @@ def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds
     `terminal_weight`: a cost-to-go, as in `predicted_return`.
     """
     if not 1 <= elites <= population:
-        raise ValueError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
+        raise InputError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
     if mean.shape != std.shape or mean.dim() != 2 or mean.shape[-1] != bounds.dim:
-        raise ValueError(f"mean and std must both be [H, A={bounds.dim}], got {tuple(mean.shape)} "
+        raise InputError(f"mean and std must both be [H, A={bounds.dim}], got {tuple(mean.shape)} "
                          f"and {tuple(std.shape)}")
     best_plan, best_ret = mean.clone(), torch.tensor(-float("inf"), device=mean.device)
     floor = min_std * bounds.half_range
@@ -60,11 +61,11 @@ class CEMPlanner:
                  discount: float = 1.0, seed: int = 0, device: torch.device | str | None = None,
                  terminal_weight: float = 0.0):
         if horizon < 1 or action_repeat < 1 or iterations < 1:
-            raise ValueError("horizon, iterations and action_repeat must all be >= 1")
+            raise InputError("horizon, iterations and action_repeat must all be >= 1")
         if select not in ("mean", "best"):
-            raise ValueError(f"select must be 'mean' or 'best', got {select!r}")
+            raise InputError(f"select must be 'mean' or 'best', got {select!r}")
         if not 1 <= elites <= population:
-            raise ValueError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
+            raise InputError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
         check_terminal_weight(terminal_weight)
         self.bounds = Bounds(action_low, action_high, device=device)
         self.horizon, self.population, self.elites = horizon, population, elites

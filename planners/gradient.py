@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.errors import InputError
 from planners.base import Bounds, RewardFn, check_terminal_weight, predicted_return, replicate, shift_plan
 
 __all__ = ["GradientPlanner", "gradient_shooting", "action_rate_penalty"]
@@ -45,13 +46,13 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     mean objective before each step; len == iterations). Pure: no planner state.
     """
     if squash not in SQUASH_MODES:
-        raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
+        raise InputError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
     if init.dim() != 3 or init.shape[-1] != bounds.dim:
-        raise ValueError(f"init must be [R, H, A={bounds.dim}], got shape {tuple(init.shape)}")
+        raise InputError(f"init must be [R, H, A={bounds.dim}], got shape {tuple(init.shape)}")
     if iterations < 0:
-        raise ValueError(f"iterations must be >= 0, got {iterations}")
+        raise InputError(f"iterations must be >= 0, got {iterations}")
     if smoothness < 0:
-        raise ValueError(f"smoothness must be >= 0, got {smoothness}")
+        raise InputError(f"smoothness must be >= 0, got {smoothness}")
     check_action_noise(action_noise, noise_samples)
     r, m = init.shape[0], (noise_samples if action_noise > 0 else 1)
     state = replicate(state, r * m)
@@ -72,7 +73,7 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         ret = predicted_return(model, reward_fn, state, copies, params, discount, action_repeat, terminal_weight)
         ret = ret.reshape(r, m).mean(1)
         if torch.is_grad_enabled() and not ret.requires_grad:
-            raise ValueError("the predicted return does not depend differentiably on the actions (a "
+            raise InputError("the predicted return does not depend differentiably on the actions (a "
                              "sparse or thresholded reward?): use a smooth reward or a sampling planner")
         return ret - smoothness * action_rate_penalty(plans, bounds) if smoothness else ret
 
@@ -96,7 +97,7 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
 def check_action_noise(action_noise: float, noise_samples: int) -> None:
     """Refuses a negative noise scale or fewer than one noise sample (robust objective settings)."""
     if action_noise < 0 or noise_samples < 1:
-        raise ValueError(f"action_noise must be >= 0 and noise_samples >= 1, got {action_noise} and {noise_samples}")
+        raise InputError(f"action_noise must be >= 0 and noise_samples >= 1, got {action_noise} and {noise_samples}")
 
 
 def action_rate_penalty(plans: torch.Tensor, bounds: Bounds) -> torch.Tensor:
@@ -127,12 +128,12 @@ class GradientPlanner:
                  warm_restarts: int = 0, warm_noise: float = 0.2, action_noise: float = 0.0,
                  noise_samples: int = 1, terminal_weight: float = 0.0):
         if horizon < 1 or restarts < 1 or action_repeat < 1:
-            raise ValueError("horizon, restarts and action_repeat must all be >= 1")
+            raise InputError("horizon, restarts and action_repeat must all be >= 1")
         if not 0 <= warm_restarts < restarts or warm_noise < 0:
-            raise ValueError(f"warm_restarts must be in [0, restarts={restarts}) and warm_noise >= 0, got "
+            raise InputError(f"warm_restarts must be in [0, restarts={restarts}) and warm_noise >= 0, got "
                              f"{warm_restarts} and {warm_noise}")
         if squash not in SQUASH_MODES:
-            raise ValueError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
+            raise InputError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
         check_action_noise(action_noise, noise_samples)
         check_terminal_weight(terminal_weight)
         self.bounds = Bounds(action_low, action_high, device=device)
@@ -171,7 +172,7 @@ class GradientPlanner:
              params: Any = None) -> torch.Tensor:
         """The first action [A] of the best of R optimised plans from a single state."""
         if not getattr(model, "differentiable", False):
-            raise ValueError("the gradient planner needs a differentiable model "
+            raise InputError("the gradient planner needs a differentiable model "
                              "(model.differentiable is False)")
         plans, returns, history = gradient_shooting(
             model, reward_fn, state, self.initial_plans(), self.bounds, self.iterations, self.lr,

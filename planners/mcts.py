@@ -24,6 +24,7 @@ import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.dynamics import rollout as model_rollout
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, unbatch
 from gncontrol.graphs import batch as batch_graphs
 from planners.base import Bounds, RewardFn, predicted_return, repeat_actions, replicate, shift_plan
@@ -149,11 +150,11 @@ def search(root_state: State, recurrent_fn: RecurrentFn, value_fn: ValueFn, cfg:
     warm-start action of the previous plan).
     """
     if (sampler is None) == (discrete_actions is None):
-        raise ValueError("give exactly one of sampler (continuous) or discrete_actions")
+        raise InputError("give exactly one of sampler (continuous) or discrete_actions")
     if cfg.select not in ("value", "visits"):
-        raise ValueError(f"select must be 'value' or 'visits', got {cfg.select!r}")
+        raise InputError(f"select must be 'value' or 'visits', got {cfg.select!r}")
     if cfg.backup not in ("mean", "max"):
-        raise ValueError(f"backup must be 'mean' or 'max', got {cfg.backup!r}")
+        raise InputError(f"backup must be 'mean' or 'max', got {cfg.backup!r}")
     stats = _MinMax()
     root = Node(state=root_state, depth=0)
     budget = cfg.num_expansions
@@ -273,7 +274,7 @@ class MCTSPlanner:
                  discrete_actions: Any = None, value_fn: ValueFn | None = None, warm_start: bool = True,
                  seed: int = 0, device: torch.device | str | None = None):
         if action_repeat < 1 or num_expansions < 1 or expand_width < 1 or max_depth < 1:
-            raise ValueError("action_repeat, num_expansions, expand_width and max_depth must be >= 1")
+            raise InputError("action_repeat, num_expansions, expand_width and max_depth must be >= 1")
         self.bounds = Bounds(action_low, action_high, device=device)
         self.cfg = MCTSConfig(num_expansions, expand_width, max_depth, c_uct, pw_c, pw_alpha,
                               discount ** action_repeat, select, backup)

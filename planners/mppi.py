@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.errors import InputError
 from planners.base import Bounds, RewardFn, predicted_return, shift_plan
 
 __all__ = ["MPPIPlanner", "mppi_optimize"]
@@ -27,9 +28,9 @@ def mppi_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bound
     softmax(returns / temperature); sample 0 is the noise-free nominal plan.
     """
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise InputError(f"temperature must be > 0, got {temperature}")
     if mean.dim() != 2 or mean.shape[-1] != bounds.dim:
-        raise ValueError(f"mean must be [H, A={bounds.dim}], got shape {tuple(mean.shape)}")
+        raise InputError(f"mean must be [H, A={bounds.dim}], got shape {tuple(mean.shape)}")
     best_plan, best_ret = mean.clone(), torch.tensor(-float("inf"), device=mean.device)
     for _ in range(iterations):
         eps = torch.randn(samples, *mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
@@ -52,7 +53,7 @@ class MPPIPlanner:
                  action_repeat: int = 1, discount: float = 1.0, seed: int = 0,
                  device: torch.device | str | None = None):
         if horizon < 1 or samples < 1 or iterations < 1 or action_repeat < 1:
-            raise ValueError("horizon, samples, iterations and action_repeat must all be >= 1")
+            raise InputError("horizon, samples, iterations and action_repeat must all be >= 1")
         self.bounds = Bounds(action_low, action_high, device=device)
         self.horizon, self.samples, self.iterations = horizon, samples, iterations
         self.noise_std, self.temperature = noise_std, temperature

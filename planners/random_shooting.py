@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.errors import InputError
 from planners.base import Bounds, RewardFn, predicted_return
 
 __all__ = ["RandomShootingPlanner", "random_shooting_optimize"]
@@ -26,7 +27,7 @@ def random_shooting_optimize(model: DynamicsModel, reward_fn: RewardFn, state: S
     Actions are uniform in the box, or uniform over the rows of `discrete_actions [K, A]`.
     """
     if samples < 1 or horizon < 1:
-        raise ValueError("samples and horizon must be >= 1")
+        raise InputError("samples and horizon must be >= 1")
     if discrete_actions is None:
         plans = bounds.uniform((samples, horizon), generator=generator)
     else:
@@ -46,7 +47,7 @@ class RandomShootingPlanner:
                  action_repeat: int = 1, discount: float = 1.0, discrete_actions: Any = None, seed: int = 0,
                  device: torch.device | str | None = None):
         if horizon < 1 or samples < 1 or action_repeat < 1:
-            raise ValueError("horizon, samples and action_repeat must all be >= 1")
+            raise InputError("horizon, samples and action_repeat must all be >= 1")
         self.bounds = Bounds(action_low, action_high, device=device)
         self.discrete_actions = self.bounds.discrete(discrete_actions)
         self.horizon, self.samples = horizon, samples

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.hamiltonian import symplectic_gradient
 from gncontrol.integrators import get_integrator, solve_ivp_ground_truth
 
@@ -67,7 +68,7 @@ class HamiltonianSystem:
     def force(self, u: Tensor) -> Tensor:
         """Generalised force on p [B, D/2] from an action u [B, A] (A = D/2: identity)."""
         if u.shape[-1] != self.dim // 2:
-            raise ValueError(f"{self.name} takes actions of size {self.dim // 2}, got {u.shape[-1]}")
+            raise InputError(f"{self.name} takes actions of size {self.dim // 2}, got {u.shape[-1]}")
         return u
 
     def sample_initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +91,7 @@ class HamiltonianSystem:
         if solver == "scipy":
             return solve_ivp_ground_truth(self.numpy_field, x0, t_eval, rtol=self.rtol)
         if solver != "rk4":
-            raise ValueError(f"unknown solver '{solver}', expected scipy or rk4")
+            raise InputError(f"unknown solver '{solver}', expected scipy or rk4")
         dt = float(t_eval[1] - t_eval[0]) / substeps
         x = torch.from_numpy(np.asarray(x0, dtype=np.float64))
         out = [x]
@@ -314,7 +315,7 @@ SYSTEMS: dict[str, Any] = {
 def make_system(name: str, **overrides: Any) -> HamiltonianSystem:
     """The system called `name` (see SYSTEMS) with field overrides."""
     if name not in SYSTEMS:
-        raise ValueError(f"unknown system '{name}', expected one of {', '.join(SYSTEMS)}")
+        raise InputError(f"unknown system '{name}', expected one of {', '.join(SYSTEMS)}")
     return SYSTEMS[name](**overrides)
 
 
@@ -350,7 +351,7 @@ def make_dataset(system: HamiltonianSystem, n_traj: int, seed: int = 0,
                  noise: float | None = None, solver: str = "scipy") -> HamiltonianDataset:
     """n_traj ground-truth trajectories of `system` on its t grid, with the recipe's input noise."""
     if n_traj < 1:
-        raise ValueError(f"n_traj must be positive, got {n_traj}")
+        raise InputError(f"n_traj must be positive, got {n_traj}")
     rng = np.random.default_rng(seed)
     t = np.linspace(*system.t_span, system.n_points)
     x0 = system.sample_initial(n_traj, rng)
@@ -372,9 +373,9 @@ def authors_dataset(system: HamiltonianSystem, n_traj: int = 50, seed: int = 0,
     draws, so a faithful reproduction needs the authors' draw as well as other seeds.
     """
     if system.dim != 2 or not hasattr(system, "r_range"):
-        raise ValueError(f"authors_dataset needs a 2-D system with r_range, got {system.name}")
+        raise InputError(f"authors_dataset needs a 2-D system with r_range, got {system.name}")
     if n_traj < 1:
-        raise ValueError(f"n_traj must be positive, got {n_traj}")
+        raise InputError(f"n_traj must be positive, got {n_traj}")
     rs = np.random.RandomState(seed)
     t = np.linspace(*system.t_span, system.n_points)
     sigma = system.noise if noise is None else noise
@@ -415,7 +416,7 @@ class TrueHamiltonianModel:
     def step(self, state: Tensor, action: Tensor | None = None, params: Any = None) -> Tensor:
         """Next states [B, D] after dt with the action held constant."""
         if state.dim() != 2 or state.shape[-1] != self.state_dim:
-            raise ValueError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
+            raise InputError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
 
         def f(x: Tensor) -> Tensor:
             return self.system.vector_field(x, action)

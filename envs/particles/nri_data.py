@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from envs.particles import nri_systems as sims
+from gncontrol.errors import InputError
 
 __all__ = ["SCHEMA_VERSION", "SYSTEMS", "PUBLISHED_SIZES", "generate_dataset", "off_diagonal_labels"]
 
@@ -113,9 +114,9 @@ def generate_dataset(path: str | os.PathLike, system: str = "springs", n_balls: 
     Returns the file's attributes (including the normalisation statistics).
     """
     if system not in SYSTEMS:
-        raise ValueError(f"unknown NRI system '{system}'; choose one of {SYSTEMS}")
+        raise InputError(f"unknown NRI system '{system}'; choose one of {SYSTEMS}")
     if min(n_train, n_valid, n_test) < 1:
-        raise ValueError("n_train, n_valid and n_test must be >= 1")
+        raise InputError("n_train, n_valid and n_test must be >= 1")
     from tqdm import tqdm
 
     sizes = {"train": n_train, "valid": n_valid, "test": n_test}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from gncontrol.errors import InputError
+
 __all__ = [
     "MULTIPLEX_LAYERS",
     "simulate_springs",
@@ -36,7 +38,7 @@ MULTIPLEX_LAYERS = ("I", "C", "F")  # ideal springs, charges, finite (rest lengt
 
 def _check(num_sims: int, n_balls: int, n_frames: int, sample_freq: int) -> None:
     if num_sims < 1 or n_balls < 2 or n_frames < 1 or sample_freq < 1:
-        raise ValueError(f"need num_sims>=1, n_balls>=2, n_frames>=1, sample_freq>=1; got "
+        raise InputError(f"need num_sims>=1, n_balls>=2, n_frames>=1, sample_freq>=1; got "
                          f"{num_sims}, {n_balls}, {n_frames}, {sample_freq}")
 
 
@@ -209,7 +211,7 @@ def simulate_multiplex(num_sims: int, n_balls: int = 5, layers: tuple[str, ...] 
     _check(num_sims, n_balls, n_frames, sample_freq)
     bad = [x for x in layers if x not in MULTIPLEX_LAYERS]
     if bad or not layers or len(set(layers)) != len(layers):
-        raise ValueError(f"layers must be distinct items of {MULTIPLEX_LAYERS}, got {layers}")
+        raise InputError(f"layers must be distinct items of {MULTIPLEX_LAYERS}, got {layers}")
     rng = np.random.default_rng(seed)
     n = n_balls
     iu, ju = np.triu_indices(n, 1)

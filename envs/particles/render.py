@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.particles.hamiltonian_systems import make_system
+from gncontrol.errors import InputError
 
 __all__ = ["render_discs", "render_rod", "pixel_pendulum_dataset", "hgn_dataset", "HGN_SCENES"]
 
@@ -98,7 +99,7 @@ def hgn_dataset(scene: str, n_traj: int, n_steps: int = 30, dt: float = 0.125, s
     before simulating, dt = 0.125 between frames; returns frames and true states [N, T, D].
     """
     if scene not in HGN_SCENES:
-        raise ValueError(f"unknown scene '{scene}', expected one of {', '.join(HGN_SCENES)}")
+        raise InputError(f"unknown scene '{scene}', expected one of {', '.join(HGN_SCENES)}")
     system_name, radius, extent, noise = HGN_SCENES[scene]
     system = make_system(system_name)
     rng = np.random.default_rng(seed)

@@ -13,6 +13,8 @@ import importlib
 import pkgutil
 import sys
 
+from gncontrol.errors import InputError
+
 __all__ = ["main", "build_parser"]
 
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `gncontrol` console command; bad input exits 2 with one line."""
+    """Entry point of the `gncontrol` console command; bad input (InputError) exits 2 with one line."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -51,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             args._parser.set_defaults(**config_defaults(args._parser, args.config))
             args = parser.parse_args(argv)
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"gncontrol {args.command}: error: {msg}", file=sys.stderr)
+    except (InputError, FileNotFoundError) as exc:  # bad input; any other exception is a bug: traceback
+        print(f"gncontrol {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from gncontrol.errors import InputError
+
 __all__ = ["add_config_argument", "add_training_arguments", "config_defaults", "load_systems", "resolve_device",
            "train_config_from_args"]
 
@@ -24,7 +26,7 @@ def config_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
     try:
         values = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"config {path} is not valid JSON: {exc}") from None
+        raise InputError(f"config {path} is not valid JSON: {exc}") from None
     known = {a.dest for a in parser._actions}
     out = {}
     for key, value in values.items():
@@ -32,7 +34,7 @@ def config_defaults(parser: argparse.ArgumentParser, path: str | Path) -> dict:
         if dest.startswith("_"):
             continue  # notes such as "_paper" or "_comment"
         if dest not in known:
-            raise ValueError(f"config {path}: unknown option '{key}'")
+            raise InputError(f"config {path}: unknown option '{key}'")
         out[dest] = value
     return out
 
@@ -92,5 +94,5 @@ def resolve_device(name: str):
 
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+        raise InputError(f"--device {name}: CUDA is not available on this machine")
     return dev

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gncontrol.errors import InputError
+
 HELP = "train an HNN or baseline on a Hamiltonian system (mass_spring, pendulum, two_body, ...)"
 
 SYSTEM_NAMES = ("mass_spring", "pendulum", "damped_pendulum", "two_body", "three_body")
@@ -38,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.models.hnn import HNN, BaselineMLP, fit_derivatives
 
     if args.system not in SYSTEM_NAMES:
-        raise ValueError(f"unknown system '{args.system}', expected one of {', '.join(SYSTEM_NAMES)}")
+        raise InputError(f"unknown system '{args.system}', expected one of {', '.join(SYSTEM_NAMES)}")
     if not 0 < args.train_fraction < 1:
-        raise ValueError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
+        raise InputError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
     torch.manual_seed(args.seed)
     system = make_system(args.system)
     train, test = make_dataset(system, args.trajectories, seed=args.seed).split(args.train_fraction)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from gncontrol.errors import InputError
+
 HELP = "identify a system's latent parameter graph from a short window (system-ID model)"
 
 
@@ -30,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Builds the window, identifies, saves the latent graph; prints its sizes and where it went."""
-    import os
 
     import torch
 
@@ -41,26 +42,25 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.transitions import SystemTrajectories
 
     if args.steps < 1 or args.refine_steps < 0:
-        raise ValueError(f"--steps must be >= 1 and --refine-steps >= 0, got {args.steps} and {args.refine_steps}")
+        raise InputError(f"--steps must be >= 1 and --refine-steps >= 0, got {args.steps} and {args.refine_steps}")
     device = resolve_device(args.device)
     model, record = load_system_id_model(args.model, device)
     if args.data is not None:
         raw = load_trajectories(args.data)
         if not 0 <= args.episode < raw.num_episodes:
-            raise ValueError(f"--episode {args.episode} is not in [0, {raw.num_episodes}) of {args.data}")
+            raise InputError(f"--episode {args.episode} is not in [0, {raw.num_episodes}) of {args.data}")
         raw = raw.select([args.episode])
         source = {"data": str(args.data), "episode": args.episode}
     elif args.task is not None:
-        os.environ.setdefault("MUJOCO_GL", "egl")
         from envs.collect import collect
 
         raw = collect(args.task, 1, steps=args.steps, seed=args.seed, randomise=args.randomise, progress=False)
         source = {"task": args.task, "seed": args.seed, "randomise": args.randomise}
     else:
-        raise ValueError("give --task (collect a window) or --data (read one from a file)")
+        raise InputError("give --task (collect a window) or --data (read one from a file)")
     data = SystemTrajectories.from_arrays(str(raw.metadata.get("task", "data")), raw)
     if args.steps > data.episode_length:
-        raise ValueError(f"--steps {args.steps} exceeds the episode's {data.episode_length} steps")
+        raise InputError(f"--steps {args.steps} exceeds the episode's {data.episode_length} steps")
     ep = torch.zeros(1, dtype=torch.long)
     window = windows_of(data, ep, ep, args.steps).to(device)
     latent = refine(model, window, identify(model, window), args.refine_steps)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gncontrol.cli._common import add_config_argument
 from gncontrol.cli._mpc import add_planner_arguments
+from gncontrol.errors import InputError
 
 HELP = "run MPC in the real environment with a learned model (CKPT) or the true simulator"
 
@@ -70,7 +71,7 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine
         states.append(state.nodes.reshape(n, -1)[:, :13])
         actions.append(action.to(device))
         if done:
-            raise ValueError(f"--identify-steps {steps} is longer than an episode of {task.name}")
+            raise InputError(f"--identify-steps {steps} is longer than an episode of {task.name}")
     window = IdentificationWindow(torch.stack(states)[None], torch.stack(actions)[None],
                                   task.graph().graph_system(device))
     return model, refine(model, window, identify(model, window), refine_steps)
@@ -95,17 +96,17 @@ def run(args: argparse.Namespace) -> int:
     task = get_task(args.task)
     reward_task = get_task(args.reward) if args.reward else task
     if reward_task.graph().num_nodes != task.graph().num_nodes:
-        raise ValueError(f"--reward {args.reward} is for another body than --task {args.task}")
+        raise InputError(f"--reward {args.reward} is for another body than --task {args.task}")
     true = args.model == ["true"]
     if args.refine_steps and not args.identify_steps:
-        raise ValueError("--refine-steps refines an identified system: give --identify-steps too")
+        raise InputError("--refine-steps refines an identified system: give --identify-steps too")
     if len(args.model) > 1 and ("true" in args.model or args.identify_steps > 0):
-        raise ValueError("an ensemble (several --model checkpoints) takes forward-model checkpoints only, "
+        raise InputError("an ensemble (several --model checkpoints) takes forward-model checkpoints only, "
                          "not 'true' or --identify-steps")
     if true:
         model, params = TrueModel.from_task(task, device=device), None
         if args.planner == "gradient":
-            raise ValueError("the true simulator is not differentiable: use --planner cem|mppi|random|mcts")
+            raise InputError("the true simulator is not differentiable: use --planner cem|mppi|random|mcts")
     elif args.identify_steps > 0:
         model, params = identify_in_env(args.model[0], task, args.identify_steps, args.seed, device,
                                         args.refine_steps)

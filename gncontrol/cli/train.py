@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gncontrol.cli._common import add_config_argument, add_training_arguments
+from gncontrol.errors import InputError
 
 HELP = "train a forward model (gn, recurrent or mlp) on HDF5 trajectory files"
 
@@ -27,9 +28,9 @@ def model_config_for(kind: str, latent: int, hidden, systems) -> object:
     for s in systems[1:]:
         other = (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1])
         if other != sizes:
-            raise ValueError(f"{s.name} has static feature sizes {other}, {s0.name} has {sizes}")
+            raise InputError(f"{s.name} has static feature sizes {other}, {s0.name} has {sizes}")
     if kind == "mlp" and len(systems) > 1:
-        raise ValueError("the MLP baseline flattens one fixed topology: train it on one system")
+        raise InputError("the MLP baseline flattens one fixed topology: train it on one system")
     return ForwardModelConfig(kind=kind, static_sizes=sizes, latent=latent, hidden=tuple(hidden),
                               num_nodes=s0.num_nodes, num_edges=s0.num_edges)
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.training import train_forward_model
 
     if not args.data:
-        raise ValueError("--data needs at least one HDF5 file")
+        raise InputError("--data needs at least one HDF5 file")
     systems = load_systems(args.data)
     splits = [s.split(args.val_fraction) for s in systems]
     config = train_config_from_args(args)

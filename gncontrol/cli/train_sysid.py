@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gncontrol.cli._common import add_config_argument, add_training_arguments
+from gncontrol.errors import InputError
 
 HELP = "train a system-identification model (recurrent GN encoder + GN forward model) end to end"
 
@@ -32,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.system_id_training import train_system_id
 
     if not args.data:
-        raise ValueError("--data needs at least one HDF5 file")
+        raise InputError("--data needs at least one HDF5 file")
     systems = load_systems(args.data)
     for s in systems:
         if s.episode_length < args.window:
-            raise ValueError(f"{s.name}: episodes of {s.episode_length} steps are shorter than --window "
+            raise InputError(f"{s.name}: episodes of {s.episode_length} steps are shorter than --window "
                              f"{args.window}")
     splits = [s.split(args.val_fraction) for s in systems]
     config = train_config_from_args(args)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gncontrol.errors import InputError
 from gncontrol.models.nri import NRI, kl_categorical
 
 __all__ = ["FNRI", "SFNRI", "layer_offsets"]
@@ -31,7 +32,7 @@ class FNRI(NRI):
 
     def __init__(self, encoder: nn.Module | None, decoder: nn.Module, layer_sizes: list[int], tau: float = 0.5):
         if not layer_sizes or min(layer_sizes) < 2:
-            raise ValueError(f"layer_sizes must be a non-empty list of sizes >= 2, got {layer_sizes}")
+            raise InputError(f"layer_sizes must be a non-empty list of sizes >= 2, got {layer_sizes}")
         super().__init__(encoder, decoder, sum(layer_sizes), tau, prior=None)
         self.layer_sizes = list(layer_sizes)
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from gncontrol.blocks import EdgeBlock, GraphSizes, NodeBlock
 from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, relative_positions
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, concat
 from gncontrol.modules import GraphNetwork, RecurrentGraphNetwork
 from gncontrol.nn import mlp
@@ -91,7 +92,7 @@ class GraphForwardModel(nn.Module):
         system = system.broadcast(state.num_graphs)
         s = system.static
         if s.nodes.shape[0] != state.nodes.shape[0] or s.edges.shape[0] != state.edges.shape[0]:
-            raise ValueError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
+            raise InputError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
                              f" and static graph ({s.nodes.shape[0]} nodes, {s.edges.shape[0]} edges)"
                              " must have the same topology")
         body = relative_positions(state.nodes[:, :STATE_SIZE], s.node_graph_index(), s.num_graphs)
@@ -115,7 +116,7 @@ class GraphForwardModel(nn.Module):
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Next state graph for B states [N, 13(+hidden)] and actions [B, A]; params a GraphSystem."""
         if not isinstance(params, GraphSystem):
-            raise ValueError("graph forward models need params=GraphSystem (static graph + edge map)")
+            raise InputError("graph forward models need params=GraphSystem (static graph + edge map)")
         params = params.broadcast(state.num_graphs)
         delta_n, hidden = self.predict(self.input_graph(state, action, params), state)
         nodes = apply_delta(state.nodes, self.norm_delta.inverse(delta_n))
@@ -199,7 +200,7 @@ class MLPForwardModel(GraphForwardModel):
         super().__init__(config)
         n, e = config.num_nodes, config.num_edges
         if n <= 0:
-            raise ValueError("MLPForwardModel needs num_nodes (and num_edges) of its one system")
+            raise InputError("MLPForwardModel needs num_nodes (and num_edges) of its one system")
         s = self.input_sizes
         self.net = mlp(n * s.nodes + e * s.edges + s.globals, config.hidden, n * STATE_SIZE)
 
@@ -207,7 +208,7 @@ class MLPForwardModel(GraphForwardModel):
         """Flattens each graph's nodes/edges/globals into one vector, predicts [N, 13]."""
         b, n, e = graph.num_graphs, self.config.num_nodes, self.config.num_edges
         if graph.nodes.shape[0] != b * n or graph.edges.shape[0] != b * e:
-            raise ValueError(f"this MLP model was trained on graphs of {n} nodes and {e} edges")
+            raise InputError(f"this MLP model was trained on graphs of {n} nodes and {e} edges")
         x = torch.cat([graph.nodes.reshape(b, -1), graph.edges.reshape(b, -1), graph.globals], -1)
         return self.net(x).reshape(b * n, STATE_SIZE), None
 
@@ -230,5 +231,5 @@ _KINDS = {"gn": GNForwardModel, "recurrent": RecurrentGNForwardModel, "mlp": MLP
 def build_forward_model(config: ForwardModelConfig) -> GraphForwardModel:
     """The forward model named by `config.kind` (gn, recurrent or mlp)."""
     if config.kind not in _KINDS:
-        raise ValueError(f"unknown model kind '{config.kind}', expected one of {sorted(_KINDS)}")
+        raise InputError(f"unknown model kind '{config.kind}', expected one of {sorted(_KINDS)}")
     return _KINDS[config.kind](config)

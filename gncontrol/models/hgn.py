@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gncontrol.errors import InputError
+
 Tensor = torch.Tensor
 
 __all__ = ["HGNConfig", "HGN", "GECO"]
@@ -76,11 +78,11 @@ class HGN(nn.Module):
         super().__init__()
         cfg = self.config = config or HGNConfig()
         if cfg.integrator not in ("leapfrog", "euler"):
-            raise ValueError(f"HGN integrator must be leapfrog or euler, got '{cfg.integrator}'")
+            raise InputError(f"HGN integrator must be leapfrog or euler, got '{cfg.integrator}'")
         if cfg.output not in ("sigmoid", "linear"):
-            raise ValueError(f"HGN output must be sigmoid or linear, got '{cfg.output}'")
+            raise InputError(f"HGN output must be sigmoid or linear, got '{cfg.output}'")
         if cfg.image_size != 32:
-            raise ValueError(f"this HGN decodes 4x4 -> 32x32 images, got image_size {cfg.image_size}")
+            raise InputError(f"this HGN decodes 4x4 -> 32x32 images, got image_size {cfg.image_size}")
         w, c = cfg.width, cfg.latent_channels
         zc = c if cfg.use_f_psi else 2 * c
         act = nn.LeakyReLU(0.2)
@@ -107,7 +109,7 @@ class HGN(nn.Module):
         """(mu, logvar) [B, Cz, 4, 4] from frames [B, T, C, H, W] (first encoder_frames used)."""
         k = self.config.encoder_frames
         if frames.dim() != 5 or frames.shape[1] < k:
-            raise ValueError(f"frames must be [B, T>={k}, C, H, W], got {tuple(frames.shape)}")
+            raise InputError(f"frames must be [B, T>={k}, C, H, W], got {tuple(frames.shape)}")
         out = self.encoder(frames[:, :k].flatten(1, 2))
         mu, logvar = out.chunk(2, dim=1)
         return mu, logvar.clamp(-8, 8)
@@ -180,7 +182,7 @@ class HGN(nn.Module):
     def step(self, state: Tensor, action: Tensor | None = None, params: Any = None) -> Tensor:
         """DynamicsModel step on flattened states [B, 2C*16]."""
         if state.dim() != 2 or state.shape[-1] != self.state_dim:
-            raise ValueError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
+            raise InputError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
         s = self.integrate_step(state.reshape(state.shape[0], -1, 4, 4))
         return s.reshape(state.shape[0], -1)
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gncontrol.errors import InputError
 from gncontrol.hamiltonian import grad_h, symplectic_gradient
 from gncontrol.integrators import get_integrator
 
@@ -52,7 +53,7 @@ class DerivativeModel(nn.Module):
                  substeps: int = 1, learn_input_matrix: bool = True):
         super().__init__()
         if state_dim % 2:
-            raise ValueError(f"state_dim must be even (q, p), got {state_dim}")
+            raise InputError(f"state_dim must be even (q, p), got {state_dim}")
         self.state_dim = state_dim
         self.action_dim = action_dim
         self.dt = dt
@@ -73,7 +74,7 @@ class DerivativeModel(nn.Module):
         dx = self.field(x)
         if u is not None and u.shape[-1]:
             if u.shape[-1] != self.action_dim:
-                raise ValueError(f"action must be [B, {self.action_dim}], got {tuple(u.shape)}")
+                raise InputError(f"action must be [B, {self.action_dim}], got {tuple(u.shape)}")
             n = self.state_dim // 2
             dx = torch.cat([dx[:, :n], dx[:, n:] + u @ self.input_matrix.T], -1)
         return dx
@@ -85,7 +86,7 @@ class DerivativeModel(nn.Module):
     def step(self, state: Tensor, action: Tensor | None = None, params: Any = None) -> Tensor:
         """Next state [B, D] after dt (action [B, A] held constant), differentiable."""
         if state.dim() != 2 or state.shape[-1] != self.state_dim:
-            raise ValueError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
+            raise InputError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
         step = get_integrator(self.method)
         h = self.dt / self.substeps
         for _ in range(self.substeps):
@@ -202,7 +203,7 @@ def fit_derivatives(model: DerivativeModel, x: Tensor, dx: Tensor, steps: int = 
     HNN's recipe: Adam, full batch (batch_size None) or random minibatches per step.
     """
     if x.shape != dx.shape or x.dim() != 2:
-        raise ValueError(f"x and dx must both be [N, D], got {tuple(x.shape)} and {tuple(dx.shape)}")
+        raise InputError(f"x and dx must both be [N, D], got {tuple(x.shape)} and {tuple(dx.shape)}")
     from tqdm import tqdm
 
     gen = torch.Generator(device="cpu").manual_seed(seed)

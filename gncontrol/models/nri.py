@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gncontrol.errors import InputError
+
 __all__ = [
     "fully_connected",
     "MLPBlock",
@@ -111,7 +113,7 @@ class MLPEncoder(nn.Module):
         b, n = x.shape[:2]
         flat = x.reshape(b, n, -1)
         if flat.shape[-1] != self.n_in:
-            raise ValueError(f"MLPEncoder expects T*D = {self.n_in} features per object, got {flat.shape[-1]}")
+            raise InputError(f"MLPEncoder expects T*D = {self.n_in} features per object, got {flat.shape[-1]}")
         send, recv = fully_connected(n, x.device)
         h = self.mlp1(flat)
         h = self.mlp2(_node2edge(h, send, recv))
@@ -226,7 +228,7 @@ class MLPDecoder(nn.Module):
         M steps from each on its own predictions (gradients flow through the rollouts)."""
         b, n, t, d = x.shape
         if not 1 <= pred_steps <= t:
-            raise ValueError(f"pred_steps must be in [1, T={t}], got {pred_steps}")
+            raise InputError(f"pred_steps must be in [1, T={t}], got {pred_steps}")
         xs = x.transpose(1, 2)  # [B, T, N, D]
         cur = xs[:, 0::pred_steps]
         zz = z.unsqueeze(1).expand(b, cur.shape[1], *z.shape[1:])
@@ -327,7 +329,7 @@ def build_encoder(kind: str, n_timesteps: int, n_dims: int, n_hid: int, n_out: i
         return MLPEncoder(n_timesteps * n_dims, n_hid, n_out, dropout)
     if kind == "cnn":
         return CNNEncoder(n_dims, n_hid, n_out, dropout)
-    raise ValueError(f"unknown NRI encoder '{kind}' (choose mlp or cnn)")
+    raise InputError(f"unknown NRI encoder '{kind}' (choose mlp or cnn)")
 
 
 def build_decoder(kind: str, n_dims: int, edge_types: int, n_hid: int, dropout: float = 0.0,
@@ -337,7 +339,7 @@ def build_decoder(kind: str, n_dims: int, edge_types: int, n_hid: int, dropout: 
         return MLPDecoder(n_dims, edge_types, n_hid, n_hid, n_hid, dropout, skip_types)
     if kind == "rnn":
         return RNNDecoder(n_dims, edge_types, n_hid, dropout, skip_types)
-    raise ValueError(f"unknown NRI decoder '{kind}' (choose mlp or rnn)")
+    raise InputError(f"unknown NRI decoder '{kind}' (choose mlp or rnn)")
 
 
 class NRI(nn.Module):
@@ -358,7 +360,7 @@ class NRI(nn.Module):
         if prior is not None:
             p = torch.as_tensor(prior, dtype=torch.float32)
             if p.numel() != edge_types or (p <= 0).any() or abs(float(p.sum()) - 1) > 1e-4:
-                raise ValueError(f"prior must be {edge_types} positive probabilities summing to 1, got {prior}")
+                raise InputError(f"prior must be {edge_types} positive probabilities summing to 1, got {prior}")
             self.register_buffer("log_prior", p.log())
         else:
             self.log_prior = None
@@ -397,7 +399,7 @@ class NRI(nn.Module):
         Returns logits [B, E, K], probs, z, and preds [B, N, T'-1, D] for frames 1.. of x_dec.
         """
         if self.encoder is None:
-            raise ValueError("this NRI has no encoder (fixed-graph baseline): call decode with a graph")
+            raise InputError("this NRI has no encoder (fixed-graph baseline): call decode with a graph")
         logits = self.encoder(x_enc)
         z, probs = self.latent(logits, hard)
         x_dec = x_enc if x_dec is None else x_dec
@@ -417,18 +419,18 @@ class NRIDynamics(nn.Module):
     def __init__(self, decoder: MLPDecoder, n_nodes: int, n_dims: int):
         super().__init__()
         if not isinstance(decoder, MLPDecoder):
-            raise ValueError("NRIDynamics needs the Markovian MLPDecoder (the RNN decoder carries hidden state)")
+            raise InputError("NRIDynamics needs the Markovian MLPDecoder (the RNN decoder carries hidden state)")
         self.decoder = decoder
         self.n_nodes = n_nodes
         self.n_dims = n_dims
 
     def _check(self, state: torch.Tensor, params: Any) -> None:
         if state.dim() != 2 or state.shape[1] != self.n_nodes * self.n_dims:
-            raise ValueError(f"state must be [B, {self.n_nodes * self.n_dims}], got {tuple(state.shape)}")
+            raise InputError(f"state must be [B, {self.n_nodes * self.n_dims}], got {tuple(state.shape)}")
         e = self.n_nodes * (self.n_nodes - 1)
         if params is None or params.dim() != 3 or params.shape[:2] != (state.shape[0], e):
             got = None if params is None else tuple(params.shape)
-            raise ValueError(f"params must be edge-type probabilities [B, {e}, K], got {got}")
+            raise InputError(f"params must be edge-type probabilities [B, {e}, K], got {got}")
 
     def step(self, state: torch.Tensor, action: torch.Tensor | None = None,
              params: torch.Tensor | None = None) -> torch.Tensor:
@@ -441,7 +443,7 @@ class NRIDynamics(nn.Module):
                 params: torch.Tensor | None = None) -> list[torch.Tensor]:
         """T next states for actions [B, T, A] (ignored except for T), as gncontrol.dynamics.rollout."""
         if actions.dim() != 3:
-            raise ValueError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
+            raise InputError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
         out, s = [], state
         for _ in range(actions.shape[1]):
             s = self.step(s, None, params)

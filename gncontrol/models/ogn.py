@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from gncontrol.blocks import GraphSizes
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 from gncontrol.hamiltonian import symplectic_gradient
 from gncontrol.integrators import get_integrator
@@ -70,7 +71,7 @@ class NBodyGraphModel(nn.Module):
                  dt: float = 0.1, method: str = "rk4", action_dim: int = 0):
         super().__init__()
         if kind not in ("delta", "ogn", "hogn"):
-            raise ValueError(f"unknown kind '{kind}', expected delta, ogn or hogn")
+            raise InputError(f"unknown kind '{kind}', expected delta, ogn or hogn")
         self.n_bodies = n_bodies
         self.kind = kind
         self.dt = dt
@@ -79,7 +80,7 @@ class NBodyGraphModel(nn.Module):
         self.state_dim = 4 * n_bodies
         self.action_dim = action_dim
         if action_dim not in (0, 2 * n_bodies):
-            raise ValueError(f"action_dim must be 0 or {2 * n_bodies} (a force per body), got {action_dim}")
+            raise InputError(f"action_dim must be 0 or {2 * n_bodies} (a force per body), got {action_dim}")
         act = nn.Softplus  # smooth: HOGN differentiates the network twice
         hid = [hidden] * layers
         node_out = 1 if kind == "hogn" else 4
@@ -104,13 +105,13 @@ class NBodyGraphModel(nn.Module):
     def hamiltonian(self, x: Tensor, masses: Tensor | None = None) -> Tensor:
         """Learned H [B] (HOGN only)."""
         if self.kind != "hogn":
-            raise ValueError(f"{self.kind} has no Hamiltonian; only hogn does")
+            raise InputError(f"{self.kind} has no Hamiltonian; only hogn does")
         return self.gn(self.graph(x, masses)).globals.squeeze(-1)
 
     def derivative(self, x: Tensor, u: Tensor | None = None, masses: Tensor | None = None) -> Tensor:
         """dx/dt [B, 4n] (OGN: GN output; HOGN: symplectic gradient of H) plus the input force."""
         if self.kind == "delta":
-            raise ValueError("DeltaGN predicts state changes, not derivatives")
+            raise InputError("DeltaGN predicts state changes, not derivatives")
         if self.kind == "ogn":
             dx = self._node_output(x, masses)
         else:
@@ -125,9 +126,9 @@ class NBodyGraphModel(nn.Module):
              dt: float | None = None, method: str | None = None) -> Tensor:
         """Next state [B, 4n] after dt (defaults: the model's dt and integrator)."""
         if state.dim() != 2 or state.shape[-1] != self.state_dim:
-            raise ValueError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
+            raise InputError(f"state must be [B, {self.state_dim}], got {tuple(state.shape)}")
         if action is not None and action.shape[-1] not in (0, self.action_dim):
-            raise ValueError(f"action must be [B, {self.action_dim}], got {tuple(action.shape)}")
+            raise InputError(f"action must be [B, {self.action_dim}], got {tuple(action.shape)}")
         dt = self.dt if dt is None else dt
         if self.kind == "delta":
             return state + self._node_output(state, params)
@@ -158,7 +159,7 @@ def fit_one_step(model: NBodyGraphModel, x: Tensor, x_next: Tensor, steps: int =
                  batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> list[float]:
     """Trains `model` on one-step pairs x -> x_next ([N, 4n] each) by MSE; returns the losses."""
     if x.shape != x_next.shape:
-        raise ValueError(f"x and x_next must match, got {tuple(x.shape)} and {tuple(x_next.shape)}")
+        raise InputError(f"x and x_next must match, got {tuple(x.shape)} and {tuple(x_next.shape)}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)

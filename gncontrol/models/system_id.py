@@ -32,6 +32,7 @@ from torch import nn
 
 from gncontrol.blocks import GraphSizes
 from gncontrol.body_state import STATE_SIZE, apply_delta, relative_positions
+from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel, GraphForwardModel
 from gncontrol.modules import GraphIndependent, RecurrentGraphNetwork
@@ -74,15 +75,15 @@ class IdentificationWindow:
     def check(self) -> None:
         """One-line ValueError when the shapes disagree."""
         if self.states.dim() != 4 or self.states.shape[-1] < STATE_SIZE:
-            raise ValueError(f"window states must be [B, W+1, N, 13], got {tuple(self.states.shape)}")
+            raise InputError(f"window states must be [B, W+1, N, 13], got {tuple(self.states.shape)}")
         b, w1, n = self.states.shape[:3]
         if self.actions.dim() != 3 or self.actions.shape[:2] != (b, w1 - 1):
-            raise ValueError(f"window actions must be [B={b}, W={w1 - 1}, A], got {tuple(self.actions.shape)}")
+            raise InputError(f"window actions must be [B={b}, W={w1 - 1}, A], got {tuple(self.actions.shape)}")
         if w1 < 2:
-            raise ValueError("an identification window needs at least one transition (W >= 1)")
+            raise InputError("an identification window needs at least one transition (W >= 1)")
         s = self.system.static
         if s.num_graphs != b or s.nodes.shape[0] != b * n:
-            raise ValueError(f"window system has {s.num_graphs} graphs / {s.nodes.shape[0]} nodes for "
+            raise InputError(f"window system has {s.num_graphs} graphs / {s.nodes.shape[0]} nodes for "
                              f"{b} windows of {n} bodies")
 
     def to(self, device) -> IdentificationWindow:
@@ -151,7 +152,7 @@ class SystemIDModel(nn.Module):
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Next state for B states [N, 13] and actions [B, A]; params = the identified GraphSystem."""
         if not isinstance(params, GraphSystem) or params.static.nodes.shape[-1] != self.config.latent_sizes[0]:
-            raise ValueError("SystemIDModel.step needs params = the latent GraphSystem from identify()")
+            raise InputError("SystemIDModel.step needs params = the latent GraphSystem from identify()")
         return self.forward_model.step(state, action, params)
 
     def loss(self, window: IdentificationWindow, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor,
@@ -190,7 +191,7 @@ def rollout_loss(model: GraphForwardModel, state: Graph, actions: torch.Tensor, 
     on the start state only (as GraphForwardModel.loss). H = 1 is exactly the one-step loss.
     """
     if actions.dim() != 3 or next_nodes.dim() != 3 or next_nodes.shape[0] != actions.shape[1]:
-        raise ValueError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
+        raise InputError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
                          f"{tuple(actions.shape)} and {tuple(next_nodes.shape)}")
     x = state
     if noise_std > 0:
@@ -201,7 +202,7 @@ def rollout_loss(model: GraphForwardModel, state: Graph, actions: torch.Tensor, 
     for h in range(actions.shape[1]):
         pred, hidden = model.predict(model.input_graph(x, actions[:, h], system), x)
         if hidden is not None:
-            raise ValueError("rollout_loss supports forward models without recurrent state")
+            raise InputError("rollout_loss supports forward models without recurrent state")
         target = model.norm_delta(next_nodes[h, :, :STATE_SIZE] - x.nodes[:, :STATE_SIZE])
         losses.append((pred - target).square().mean())
         x = x.replace(nodes=apply_delta(x.nodes[:, :STATE_SIZE], model.norm_delta.inverse(pred)),
@@ -214,7 +215,7 @@ def repeat_system(latent: GraphSystem, target: GraphSystem, copies: int) -> Grap
     s, t = latent.static, target.static
     b = s.num_graphs
     if t.num_graphs != b * copies or t.nodes.shape[0] != s.nodes.shape[0] * copies:
-        raise ValueError(f"{t.num_graphs} target graphs are not {copies} copies of {b} latent graphs")
+        raise InputError(f"{t.num_graphs} target graphs are not {copies} copies of {b} latent graphs")
 
     def rep(x: torch.Tensor) -> torch.Tensor:
         return x.reshape(b, -1, x.shape[-1]).repeat_interleave(copies, 0).reshape(-1, x.shape[-1])

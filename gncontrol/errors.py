@@ -1,0 +1,14 @@
+"""The error type for bad input: what a caller passed is outside what is allowed.
+
+`InputError` is a `ValueError`, so code catching ValueError keeps working; the `gncontrol`
+CLI turns it (and only it, with FileNotFoundError) into one line and exit 2, while any
+other exception (an internal failure) keeps its traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["InputError"]
+
+
+class InputError(ValueError):
+    """Bad input at a public boundary (an option, an argument, a file); the message says what is allowed."""
