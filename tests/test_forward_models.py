@@ -132,8 +132,8 @@ def test_data_parallel_replicas_hold_identical_weights(tmp_path):
                            "--master_port=29533", str(script), str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    a = torch.load(tmp_path / "rank0.pt")
-    b = torch.load(tmp_path / "rank1.pt")
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     init = build_forward_model(ForwardModelConfig("gn", (19, 23, 12), latent=16, hidden=(16,))).state_dict()
     changed = False
     for name in a:

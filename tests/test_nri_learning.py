@@ -68,7 +68,7 @@ def test_train_routine_checkpoints_resumes_and_reports(tmp_path):
     for pa, pb in zip(ma.parameters(), mb.parameters()):
         torch.testing.assert_close(pa, pb)
     for run in "ab":
-        ck = torch.load(tmp_path / run / "last.pt", weights_only=False)
+        ck = torch.load(tmp_path / run / "last.pt", weights_only=True)
         assert ck["optimizer"]["param_groups"][0]["lr"] == 3e-4
     test = json.loads((tmp_path / "a" / "results.json").read_text())["test"]
     assert 0.0 <= test["acc_combined"] <= 1.0
@@ -83,7 +83,7 @@ def test_lr_milestones_decay_the_learning_rate_where_asked(tmp_path):
     cfg = NRIConfig(out_dir=str(tmp_path / "m"), data=str(data), hidden=8, batch_size=8, epochs=3, threads=1,
                     lr=1e-3, gamma=0.5, lr_milestones=[1, 5])  # halved after epoch 1; 5 lies past the run
     train_nri(cfg, progress=False)
-    ck = torch.load(tmp_path / "m" / "last.pt", weights_only=False)
+    ck = torch.load(tmp_path / "m" / "last.pt", weights_only=True)
     assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-4)
 
 
