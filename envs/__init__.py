@@ -14,6 +14,20 @@ Importing `envs` chooses MuJoCo's OpenGL backend when the user has not set MUJOC
 (`envs.rendering.choose_gl_backend`), so rendering works on a headless machine.
 """
 
+import logging
+
 from envs.rendering import choose_gl_backend
 
 choose_gl_backend()
+
+
+class _SuiteSettotalmassFilter(logging.Filter):
+    """Drops MuJoCo's deprecation warning for dm_control's own cheetah XML (`settotalmass`), which
+    dm_control logs through absl on every cheetah env: the user did not cause it, and the model is
+    unchanged (envs.specs.compile_spec does the same rescaling without the attribute)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "compiler attribute 'settotalmass' is deprecated" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_SuiteSettotalmassFilter())

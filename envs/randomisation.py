@@ -37,6 +37,7 @@ import re
 import mujoco
 import numpy as np
 
+from envs.specs import compile_spec
 from gncontrol.errors import InputError
 
 __all__ = ["RANGES", "Nominal", "ranges_for", "override_ranges", "sample_parameters", "apply_parameters",
@@ -212,4 +213,4 @@ def scale_lengths(spec: mujoco.MjSpec, scales: list[float]) -> mujoco.MjSpec:
 @functools.lru_cache(maxsize=4)
 def length_model(task_name: str, scales: tuple[float, ...]) -> mujoco.MjModel:
     """The task's model with link lengths scaled (compiled through MjSpec; cached)."""
-    return scale_lengths(suite_spec(task_name), list(scales)).compile()
+    return compile_spec(scale_lengths(suite_spec(task_name), list(scales)))

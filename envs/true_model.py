@@ -30,6 +30,7 @@ import torch
 
 from envs.mujoco_graph import STATE_SIZE, MujocoGraph
 from envs.rendering import render_frame
+from envs.specs import compile_spec
 from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
@@ -100,7 +101,7 @@ class TrueModel:
     def from_task(task: Any, nthread: int = 1, device: torch.device | str | None = None) -> TrueModel:
         """The true model of a registered task (nominal parameters)."""
         spec = add_body_sensors(task_model_spec(task))
-        model = spec.compile()
+        model = compile_spec(spec)
         graph = task.graph()
         # the compiled copy must be the same physics as the env's model
         if not np.allclose(model.body_mass, graph.model.body_mass) or model.opt.timestep != graph.model.opt.timestep:

@@ -23,7 +23,7 @@ QUANTITIES = {
     "angular_velocity": ANGULAR_VELOCITY,
 }
 
-__all__ = ["STATE_SIZE", "QUANTITIES", "apply_delta", "relative_positions", "check_state"]
+__all__ = ["STATE_SIZE", "QUANTITIES", "POSITION_MODES", "apply_delta", "relative_positions", "check_state"]
 
 
 def check_state(nodes: torch.Tensor) -> None:
@@ -41,14 +41,39 @@ def apply_delta(nodes: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     return torch.cat([out[:, POSITION], q, out[:, 7:]], dim=-1)
 
 
-def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs: int) -> torch.Tensor:
-    """Body states [N, 13] with x, y made relative to their graph's mean body x, y.
+POSITION_MODES = ("relative", "absolute", "legacy")
 
-    Why: translation invariance in the horizontal plane (a cheetah or swimmer far from the
-    origin moves like one near it) while z stays absolute (gravity and the floor).
+
+def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs: int,
+                       mode: str = "relative") -> torch.Tensor:
+    """Body states [N, 13] with x, y made translation invariant (mode "relative").
+
+    Why: a cheetah or swimmer far from the origin moves like one near it, so the model should
+    not see where it is; z stays absolute (gravity and the floor).
+
+    Node 0 of every graph is the world body (the MuJoCo graph convention). "relative": x, y of
+    every other body minus the mean x, y of the graph's non-world bodies, and the world node's
+    x, y set to 0: shifting the whole system by any d leaves the input unchanged. Use
+    "absolute" for systems whose dynamics depend on where they are (walls, rails with limits:
+    cartpole's slider stops at +-1.8 m). "legacy" is the centring of checkpoints written
+    before 2026-12 (mean over all nodes, the world included: NOT invariant), kept so those
+    models predict as they were trained.
     """
+    if mode not in POSITION_MODES:
+        raise InputError(f"position mode must be one of {POSITION_MODES}, got {mode!r}")
+    if mode == "absolute":
+        return nodes[:, :STATE_SIZE]
     xy = nodes[:, :2]
-    total = xy.new_zeros(num_graphs, 2).index_add_(0, node_graph, xy)
-    count = xy.new_zeros(num_graphs).index_add_(0, node_graph, xy.new_ones(xy.shape[0]))
+    if mode == "legacy":
+        weight = xy.new_ones(xy.shape[0])
+    else:
+        is_world = torch.ones_like(node_graph, dtype=torch.bool)
+        is_world[1:] = node_graph[1:] != node_graph[:-1]
+        weight = (~is_world).to(xy.dtype)
+    total = xy.new_zeros(num_graphs, 2).index_add_(0, node_graph, xy * weight[:, None])
+    count = xy.new_zeros(num_graphs).index_add_(0, node_graph, weight)
     centre = (total / count.clamp(min=1).unsqueeze(-1)).index_select(0, node_graph)
-    return torch.cat([xy - centre, nodes[:, 2:STATE_SIZE]], dim=-1)
+    rel = xy - centre
+    if mode == "relative":
+        rel = rel * weight[:, None]  # the world node: x, y = 0
+    return torch.cat([rel, nodes[:, 2:STATE_SIZE]], dim=-1)

@@ -169,6 +169,7 @@ def load_system_id_model(path: str | Path, device: str | torch.device = "cpu") -
     """Rebuilds a trained system-ID model from its checkpoint; returns (model in eval mode, record)."""
     record = load_checkpoint(path, CHECKPOINT_KIND)
     cfg = dict(record["model_config"])
+    cfg.setdefault("positions", "legacy")  # written before translation invariance was fixed
     for k in ("latent_sizes", "encoder_mlp", "forward_hidden"):
         cfg[k] = tuple(cfg[k])
     model = SystemIDModel(SystemIDConfig(**cfg))

@@ -199,6 +199,7 @@ def load_forward_model(path: str | Path,
     """Rebuilds a trained forward model from its checkpoint; returns (model in eval mode, record)."""
     record = load_checkpoint(path, CHECKPOINT_KIND)
     cfg = dict(record["model_config"])
+    cfg.setdefault("positions", "legacy")  # written before translation invariance was fixed
     cfg["static_sizes"] = tuple(cfg["static_sizes"])
     cfg["hidden"] = tuple(cfg["hidden"])
     model = build_forward_model(ForwardModelConfig(**cfg))

@@ -270,6 +270,7 @@ def test_refining_a_wrong_latent_on_the_own_window_recovers_the_system(tmp_path)
             return m.forward_model.loss(tb.state, tb.action, tb.next_nodes, latent).item()
 
     assert refine(m, own_window, wrong, 0) is wrong
-    fixed = refine(m, own_window, wrong, 300, lr=0.05, prior=0.0)
+    # lr 0.2 (was 0.05): with translation-invariant inputs the encoder's own estimate is 6x better, a higher bar
+    fixed = refine(m, own_window, wrong, 300, lr=0.2, prior=0.0)
     own = heldout(identify(m, own_window))
     assert heldout(fixed) < 0.3 * heldout(wrong) and heldout(fixed) < 2 * own, (heldout(fixed), heldout(wrong), own)

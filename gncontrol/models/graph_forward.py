@@ -4,8 +4,9 @@ All share one recipe and differ only in the network that maps the input graph to
 normalised per-body state differences:
 
     input graph = concat(normalised static graph, normalised dynamic graph)
-        nodes  [N, F_vs + 13]  static body parameters + body state (x, y relative to the
-                               graph's mean body x, y: horizontal translation invariance)
+        nodes  [N, F_vs + 13]  static body parameters + body state (x, y relative to the mean
+                               x, y of the graph's non-world bodies, world node x, y = 0:
+                               horizontal translation invariance; config.positions)
         edges  [E, F_es + 1]   static joint/actuator parameters + the action at the joint
         globals[B, F_us]       static system parameters
     delta   [N, 13]          = target_normaliser.inverse(network(input graph))
@@ -51,6 +52,9 @@ class ForwardModelConfig:
     # MLP only: the fixed topology it flattens
     num_nodes: int = 0
     num_edges: int = 0
+    # x, y inputs: "relative" (translation invariant), "absolute", or "legacy" (checkpoints before
+    # 2026-12, see gncontrol.body_state.relative_positions)
+    positions: str = "relative"
 
 
 class GraphForwardModel(nn.Module):
@@ -81,7 +85,7 @@ class GraphForwardModel(nn.Module):
         self.norm_static_edges.fit(s.edges)
         self.norm_static_globals.fit(s.globals)
         ng, b = s.node_graph_index(), s.num_graphs
-        rel = torch.stack([relative_positions(x, ng, b) for x in states])
+        rel = torch.stack([relative_positions(x, ng, b, self.config.positions) for x in states])
         self.norm_state.fit(rel)
         self.norm_action.fit(torch.stack([system.edge_actions(a) for a in actions]))
         self.norm_delta.fit(next_states - states)
@@ -95,7 +99,8 @@ class GraphForwardModel(nn.Module):
             raise InputError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
                              f" and static graph ({s.nodes.shape[0]} nodes, {s.edges.shape[0]} edges)"
                              " must have the same topology")
-        body = relative_positions(state.nodes[:, :STATE_SIZE], s.node_graph_index(), s.num_graphs)
+        body = relative_positions(state.nodes[:, :STATE_SIZE], s.node_graph_index(), s.num_graphs,
+                                  self.config.positions)
         return s.replace(
             nodes=torch.cat([self.norm_static_nodes(s.nodes), self.norm_state(body)], -1),
             edges=torch.cat([self.norm_static_edges(s.edges),

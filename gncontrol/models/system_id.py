@@ -58,6 +58,7 @@ class SystemIDConfig:
     forward_latent: int = 128
     forward_hidden: tuple[int, ...] = (128,)
     window: int = 20  # default identification window (steps of random control)
+    positions: str = "relative"  # x, y inputs (gncontrol.body_state.relative_positions); "legacy" before 2026-12
 
 
 @dataclasses.dataclass
@@ -108,7 +109,8 @@ class SystemIDModel(nn.Module):
                                         lambda i: mlp(i, config.encoder_mlp, lv),
                                         lambda i: mlp(i, config.encoder_mlp, lu))
         self.forward_model = GNForwardModel(ForwardModelConfig(
-            "gn", tuple(config.latent_sizes), latent=config.forward_latent, hidden=config.forward_hidden))
+            "gn", tuple(config.latent_sizes), latent=config.forward_latent, hidden=config.forward_hidden,
+            positions=config.positions))
 
     # ------------------------------------------------------------ normalisation
     @torch.no_grad()
@@ -117,7 +119,7 @@ class SystemIDModel(nn.Module):
         """Fits the state/action/delta normalisers on transitions [M, N_total, 13] (static: none)."""
         fm = self.forward_model
         ng, b = system.static.node_graph_index(), system.static.num_graphs
-        fm.norm_state.fit(torch.stack([relative_positions(x, ng, b) for x in states]))
+        fm.norm_state.fit(torch.stack([relative_positions(x, ng, b, self.config.positions) for x in states]))
         fm.norm_action.fit(torch.stack([system.edge_actions(a) for a in actions]))
         fm.norm_delta.fit(next_states - states)
         # the latent graph is the static input: no static normalisation (identity normalisers)
@@ -135,7 +137,8 @@ class SystemIDModel(nn.Module):
         for k in range(w1 - 1):
             now = x[:, k].reshape(b * n, STATE_SIZE)
             nxt = x[:, k + 1].reshape(b * n, STATE_SIZE)
-            nodes = torch.cat([fm.norm_state(relative_positions(now, ng, b)), fm.norm_delta(nxt - now)], -1)
+            nodes = torch.cat([fm.norm_state(relative_positions(now, ng, b, self.config.positions)),
+                               fm.norm_delta(nxt - now)], -1)
             edges = fm.norm_action(sys_.edge_actions(window.actions[:, k]))
             out.append(s.replace(nodes=nodes, edges=edges, globals=nodes.new_zeros(b, 0)))
         return out
