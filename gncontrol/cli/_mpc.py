@@ -5,35 +5,41 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gncontrol.cli._options import LR_MAX, learning_rate, nonnegative_float, nonnegative_int, positive_int
+
 __all__ = ["add_planner_arguments", "make_planner", "save_gif", "plot_returns", "frame_recorder"]
 
 
 def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterations: int = 8) -> None:
     """Planner options common to the commands that run MPC."""
     p.add_argument("--planner", default="gradient", choices=["gradient", "cem", "mppi", "random", "mcts"])
-    p.add_argument("--horizon", type=int, default=horizon, help="planned decisions")
-    p.add_argument("--action-repeat", type=int, default=4, help="control steps each decision is held")
-    p.add_argument("--iterations", type=int, default=iterations,
+    p.add_argument("--horizon", type=positive_int, default=horizon, help="planned decisions")
+    p.add_argument("--action-repeat", type=positive_int, default=4, help="control steps each decision is held")
+    p.add_argument("--iterations", type=positive_int, default=iterations,
                    help="optimisation steps per replanning (gradient, cem, mppi)")
-    p.add_argument("--restarts", type=int, default=4, help="gradient planner: plans optimised together")
-    p.add_argument("--plan-lr", type=float, default=0.1, help="gradient planner: Adam step size (on the "
-                   "pre-squash plan variables)")
-    p.add_argument("--warm-restarts", type=int, default=0, help="gradient planner: restarts started from the "
-                   "warm-start plan plus Gaussian noise (--warm-noise half-ranges) instead of uniform random plans")
-    p.add_argument("--warm-noise", type=float, default=0.2)
+    p.add_argument("--restarts", type=positive_int, default=4, help="gradient planner: plans optimised together")
+    p.add_argument("--plan-lr", type=learning_rate, default=0.1, help="gradient planner: Adam step size (on the "
+                   f"pre-squash plan variables), in (0, {LR_MAX:g}]")
+    p.add_argument("--warm-restarts", type=nonnegative_int, default=0, help="gradient planner: restarts started "
+                   "from the warm-start plan plus Gaussian noise (--warm-noise half-ranges) instead of uniform random "
+                   "plans, in [0, --restarts) (0: none)")
+    p.add_argument("--warm-noise", type=nonnegative_float, default=0.2,
+                   help="gradient planner: noise std of the warm restarts, in half-ranges, >= 0 (0: exact copies)")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="gradient planner: every replanning starts cold (restart 0 at the box centre) instead of "
                    "from the previous plan shifted by one decision")
-    p.add_argument("--smoothness", type=float, default=0.0,
-                   help="gradient planner: weight of the action-rate penalty (squared changes between decisions)")
-    p.add_argument("--action-noise", type=float, default=0.0,
+    p.add_argument("--smoothness", type=nonnegative_float, default=0.0,
+                   help="gradient planner: weight of the action-rate penalty (squared changes between decisions), "
+                   ">= 0 (0: off)")
+    p.add_argument("--action-noise", type=nonnegative_float, default=0.0,
                    help="gradient planner: robust objective, the mean return over --noise-samples copies of each "
-                   "plan with Gaussian action noise of this many half-ranges (0: off)")
-    p.add_argument("--noise-samples", type=int, default=4)
-    p.add_argument("--terminal-weight", type=float, default=0.0,
+                   "plan with Gaussian action noise of this many half-ranges, >= 0 (0: off)")
+    p.add_argument("--noise-samples", type=positive_int, default=4,
+                   help="gradient planner: noisy copies per plan with --action-noise")
+    p.add_argument("--terminal-weight", type=nonnegative_float, default=0.0,
                    help="gradient and CEM planners: add this many times the last step's reward (a cost-to-go "
-                   "beyond the horizon)")
-    p.add_argument("--samples", type=int, default=None,
+                   "beyond the horizon), >= 0 (0: off)")
+    p.add_argument("--samples", type=positive_int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
 
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from gncontrol.cli._options import nonnegative_int, positive_int
+
 HELP = "collect trajectories of a task (random controls) into an HDF5 dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the collect options to `parser`."""
     parser.add_argument("--task", required=True, help="task name (e.g. cartpole-swingup)")
-    parser.add_argument("--episodes", type=int, required=True, help="number of episodes")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--episodes", type=positive_int, required=True, help="number of episodes")
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="control steps per episode (default: the task's episode length)")
     parser.add_argument("--controller", choices=["uniform", "ou"], default="uniform",
                         help="random controls: i.i.d. uniform or Ornstein-Uhlenbeck (correlated)")
-    parser.add_argument("--seed", type=int, default=0, help="seed: same seed, bit-identical data")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0): same seed, bit-identical data")
+    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     parser.add_argument("--out", required=True, help="output HDF5 file")
     parser.add_argument("--randomise", action="store_true",
                         help="randomise masses, damping and gears per episode (system identification)")
@@ -29,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from envs.collect import collect
+    from gncontrol.cli._common import check_output_file
 
+    check_output_file(args.out, "--out")
     torch.set_num_threads(1)
     data = collect(args.task, args.episodes, steps=args.steps, controller=args.controller, seed=args.seed,
                    workers=args.workers, out=args.out, randomise=args.randomise, append=args.append,

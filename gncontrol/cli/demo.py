@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 from gncontrol.cli._common import add_config_argument
 from gncontrol.cli._mpc import add_planner_arguments
+from gncontrol.cli._options import DEVICE_FORMS, device, nonnegative_int, positive_int
 
 HELP = "collect data, train a GN model, evaluate it and run gradient MPC with it (the main job)"
 
@@ -25,21 +25,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--task", default="cartpole-swingup")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--episodes", type=int, default=100, help="random-control episodes to collect")
-    p.add_argument("--episode-steps", type=int, default=500, help="control steps per collected episode")
+    p.add_argument("--episodes", type=positive_int, default=100, help="random-control episodes to collect")
+    p.add_argument("--episode-steps", type=positive_int, default=500, help="control steps per collected episode")
     p.add_argument("--controller", default="ou", choices=["uniform", "ou"],
                    help="random controls for the data (ou: temporally correlated, reaches more states)")
-    p.add_argument("--train-steps", type=int, default=4000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--latent", type=int, default=64)
-    p.add_argument("--hidden", type=int, nargs="+", default=[64])
+    p.add_argument("--train-steps", type=positive_int, default=4000,
+                   help="training steps in total (a re-run with the same OUT resumes towards this)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--latent", type=positive_int, default=64)
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[64])
     add_planner_arguments(p)
-    p.add_argument("--mpc-steps", type=int, default=None, help="control steps of the MPC episode "
+    p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of the MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-video", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0)")
+    p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (1: the demo's graphs are small, and extra OpenMP threads "
                    "slow small ops down, badly so on a busy machine)")
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from envs.collect import collect
     from envs.tasks import get_task, random_policy_return
     from envs.true_model import TaskEnv
-    from gncontrol.cli._common import load_systems, resolve_device
+    from gncontrol.cli._common import check_output_dir, load_systems, resolve_device
     from gncontrol.cli._mpc import (
         frame_recorder,
         make_planner,
@@ -66,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.training import TrainConfig, train_forward_model
     from planners import run_episode
 
+    out = check_output_dir(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     task = get_task(args.task)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     timings: dict[str, float] = {}

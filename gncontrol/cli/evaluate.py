@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gncontrol.cli._options import DEVICE_FORMS, device, positive_int
+
 HELP = "evaluate a forward model: error per quantity relative to the constant baseline"
 
 
@@ -12,22 +14,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `gncontrol evaluate`."""
     p.add_argument("--model", required=True, help="checkpoint (model.pt) from `gncontrol train`")
     p.add_argument("--data", nargs="+", required=True, help="HDF5 trajectory files to evaluate on")
-    p.add_argument("--horizons", type=int, nargs="+", default=[1, 20, 100])
-    p.add_argument("--starts", type=int, default=4, help="rollout start times per episode")
+    p.add_argument("--horizons", type=positive_int, nargs="+", default=[1, 20, 100],
+                   help="rollout horizons in steps (each >= 1; capped at the episode length)")
+    p.add_argument("--starts", type=positive_int, default=4, help="rollout start times per episode")
     p.add_argument("--out", default=None, help="folder for the rollout plot (default: beside the model)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Prints a table per system and writes a rollout plot (true vs predicted)."""
-    from gncontrol.cli._common import load_systems, resolve_device
+    from gncontrol.cli._common import check_output_dir, load_systems, resolve_device
     from gncontrol.forward_metrics import rollout_errors
     from gncontrol.plots import plot_rollout
     from gncontrol.training import load_forward_model
 
+    out = check_output_dir(args.out if args.out else Path(args.model).parent,
+                           "--out" if args.out else "--out (default: the --model folder)")
     device = resolve_device(args.device)
     model, record = load_forward_model(args.model, device)
-    out = Path(args.out) if args.out else Path(args.model).parent
     print(f"model {args.model}: {record['model_config']['kind']}, trained {record['step']} steps")
     print(f"{'system':22s} {'horizon':>7s} {'mean':>8s} {'pos':>8s} {'orient':>8s} {'linvel':>8s} {'angvel':>8s}")
     for data in load_systems(args.data):

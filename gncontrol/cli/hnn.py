@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from gncontrol.cli._options import (
+    DEVICE_FORMS,
+    LR_MAX,
+    device,
+    fraction,
+    learning_rate,
+    nonnegative_float,
+    nonnegative_int,
+    positive_int,
+)
 from gncontrol.errors import InputError
 
 HELP = "train an HNN or baseline on a Hamiltonian system (mass_spring, pendulum, two_body, ...)"
@@ -17,15 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON file of flag defaults, flags win (e.g. configs/hamiltonian/hnn_two_body.json)")
     parser.add_argument("--system", default="mass_spring", help=f"one of {', '.join(SYSTEM_NAMES)}")
     parser.add_argument("--baseline", action="store_true", help="train the MLP baseline instead")
-    parser.add_argument("--trajectories", type=int, default=50)
-    parser.add_argument("--train-fraction", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: full batch")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--hidden", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--trajectories", type=positive_int, default=50)
+    parser.add_argument("--train-fraction", type=fraction(lo_open=True, hi_open=True), default=0.5,
+                        help="fraction of the trajectories trained on, in (0, 1); the rest are the test set")
+    parser.add_argument("--steps", type=positive_int, default=2000)
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="default: full batch")
+    parser.add_argument("--lr", type=learning_rate, default=1e-3, help=f"Adam learning rate, in (0, {LR_MAX:g}]")
+    parser.add_argument("--weight-decay", type=nonnegative_float, default=1e-4, help="Adam weight decay, >= 0")
+    parser.add_argument("--hidden", type=positive_int, default=200)
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0)")
+    parser.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
     parser.add_argument("--out", default=None, help="checkpoint path (written atomically)")
     parser.add_argument("--logdir", default=None, help="TensorBoard folder for the loss curve")
 
@@ -36,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from envs.particles.hamiltonian_systems import make_dataset, make_system
     from gncontrol.checkpoints import save_checkpoint
+    from gncontrol.cli._common import check_output_dir, check_output_file, resolve_device
     from gncontrol.hamiltonian_metrics import derivative_mse
     from gncontrol.models.hnn import HNN, BaselineMLP, fit_derivatives
 
@@ -43,10 +55,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"unknown system '{args.system}', expected one of {', '.join(SYSTEM_NAMES)}")
     if not 0 < args.train_fraction < 1:
         raise InputError(f"--train-fraction must be in (0, 1), got {args.train_fraction}")
+    if args.out:
+        check_output_file(args.out, "--out")
+    if args.logdir:
+        check_output_dir(args.logdir, "--logdir")
+    dev = resolve_device(args.device)
     torch.manual_seed(args.seed)
     system = make_system(args.system)
     train, test = make_dataset(system, args.trajectories, seed=args.seed).split(args.train_fraction)
-    dev = torch.device(args.device)
     xtr, dxtr = (torch.tensor(a, dtype=torch.float32, device=dev) for a in train.flat())
     xte, dxte = (torch.tensor(a, dtype=torch.float32, device=dev) for a in test.flat())
     cls = BaselineMLP if args.baseline else HNN

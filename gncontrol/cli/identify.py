@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from gncontrol.cli._options import DEVICE_FORMS, device, nonnegative_int, positive_int
 from gncontrol.errors import InputError
 
 HELP = "identify a system's latent parameter graph from a short window (system-ID model)"
@@ -19,15 +20,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `gncontrol identify`."""
     p.add_argument("--model", required=True, help="checkpoint (model.pt) from `gncontrol train-sysid`")
     p.add_argument("--task", default=None, help="task to collect the window on (e.g. pendulum-swingup)")
-    p.add_argument("--steps", type=int, default=20, help="window length (steps of random control)")
+    p.add_argument("--steps", type=positive_int, default=20, help="window length (steps of random control)")
     p.add_argument("--randomise", action="store_true", help="randomise the collected system's parameters")
-    p.add_argument("--seed", type=int, default=0, help="seed of the collected window (and its parameters)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed (>= 0) of the collected window (and its parameters)")
     p.add_argument("--data", default=None, help="take the window from this HDF5 file instead of collecting")
-    p.add_argument("--episode", type=int, default=0, help="episode of --data to read the window from")
-    p.add_argument("--refine-steps", type=int, default=0, help="then this many Adam steps on the latent graph "
-                   "to fit the window's own transitions (semi-amortised; 200 cut pendulum's error ~2.6x)")
+    p.add_argument("--episode", type=nonnegative_int, default=0,
+                   help="episode of --data to read the window from (index >= 0)")
+    p.add_argument("--refine-steps", type=nonnegative_int, default=0, help="then this many Adam steps on the latent "
+                   "graph to fit the window's own transitions (semi-amortised; 200 cut pendulum's error ~2.6x; "
+                   "0: off)")
     p.add_argument("--out", default="identified.pt", help="where to save the latent GraphSystem")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from gncontrol.cli._common import resolve_device
+    from gncontrol.cli._common import check_output_file, resolve_device
     from gncontrol.datasets import load_trajectories
     from gncontrol.models.system_id import identify, refine, save_identified
     from gncontrol.system_id_training import load_system_id_model, windows_of
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.refine_steps < 0:
         raise InputError(f"--steps must be >= 1 and --refine-steps >= 0, got {args.steps} and {args.refine_steps}")
+    check_output_file(args.out, "--out")
     device = resolve_device(args.device)
     model, record = load_system_id_model(args.model, device)
     if args.data is not None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from gncontrol.cli._common import add_config_argument
 from gncontrol.cli._mpc import add_planner_arguments
+from gncontrol.cli._options import DEVICE_FORMS, device, nonnegative_int, positive_int
 from gncontrol.errors import InputError
 
 HELP = "run MPC in the real environment with a learned model (CKPT) or the true simulator"
@@ -26,24 +26,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ensemble-rollout", choices=ROLLOUTS, default="members",
                    help="ensemble: average the members' returns, each rolled out on its own (PETS), or roll out "
                    "the mean of the members' next states once")
-    p.add_argument("--identify-steps", type=int, default=0,
+    p.add_argument("--identify-steps", type=nonnegative_int, default=0,
                    help="with a system-ID checkpoint: identify the system once from this many steps of random "
-                   "control in the real environment, then plan with the inferred latent graph")
-    p.add_argument("--refine-steps", type=int, default=0, help="with --identify-steps: refine the latent graph "
-                   "by this many Adam steps on the window's own transitions (gncontrol.models.system_id.refine)")
+                   "control in the real environment, then plan with the inferred latent graph (0: off)")
+    p.add_argument("--refine-steps", type=nonnegative_int, default=0, help="with --identify-steps: refine the latent "
+                   "graph by this many Adam steps on the window's own transitions (gncontrol.models.system_id.refine;"
+                   " 0: off)")
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
                    "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
     add_planner_arguments(p)
-    p.add_argument("--steps", type=int, default=None, help="control steps (default: the episode length)")
-    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--steps", type=positive_int, default=None, help="control steps (default: the episode length)")
+    p.add_argument("--episodes", type=positive_int, default=1)
     p.add_argument("--out", default="runs/plan")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--record", default=None, help="append every episode (body states, actions, the task's "
                    "rewards) to this HDF5 dataset, e.g. true-model planner episodes as expert data for "
                    "`gncontrol train --data`")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0)")
+    p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
 
 def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine_steps: int = 0):
@@ -85,12 +86,15 @@ def run(args: argparse.Namespace) -> int:
 
     from envs.tasks import get_task
     from envs.true_model import TaskEnv, TrueModel
-    from gncontrol.cli._common import resolve_device
+    from gncontrol.cli._common import check_output_dir, check_output_file, resolve_device
     from gncontrol.cli._mpc import frame_recorder, make_planner, save_gif
     from gncontrol.ensemble import EnsembleModel
     from gncontrol.training import load_forward_model
     from planners import run_episode
 
+    out = check_output_dir(args.out, "--out")
+    if args.record:
+        check_output_file(args.record, "--record")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     task = get_task(args.task)
@@ -115,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
         models = [load_forward_model(path, device)[0] for path in args.model]
         model = models[0] if len(models) == 1 else EnsembleModel(models, args.ensemble_rollout)
         params = task.graph().graph_system(device)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(out / "tb"))
     steps = args.steps or task.episode_length
