@@ -37,17 +37,27 @@ def model_config_for(kind: str, latent: int, hidden, systems) -> object:
 
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
-    from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args
-    from gncontrol.training import train_forward_model
+    from gncontrol.cli._common import check_training_out, load_systems, resolve_device, train_config_from_args
+    from gncontrol.training import CHECKPOINT_KIND, train_forward_model
 
     if not args.data:
         raise InputError("--data needs at least one HDF5 file")
+    device = resolve_device(args.device)
+    start = check_training_out(args, CHECKPOINT_KIND)
+    ckpt = f"{args.out}/model.pt"
+    if start is not None and start >= args.steps:
+        print(f"nothing to train: {ckpt} is already at step {start} (--steps {args.steps}); model unchanged "
+              "(raise --steps to train further)")
+        return 0
+    if args.resume and start is None:
+        print(f"--resume: no {ckpt} yet, training from scratch")
     systems = load_systems(args.data)
     splits = [s.split(args.val_fraction) for s in systems]
     config = train_config_from_args(args)
     model_config = model_config_for(args.model, args.latent, args.hidden, systems)
     train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],
-                        config, args.out, device=resolve_device(args.device), resume=args.resume,
+                        config, args.out, device=device, resume=args.resume,
                         metadata={"data": list(args.data)})
-    print(f"model written to {args.out}/model.pt; TensorBoard logs in {args.out}/tb")
+    done = f"resumed at step {start}, trained to step {args.steps}" if start else f"trained {args.steps} steps"
+    print(f"{done}; model written to {ckpt}; TensorBoard logs in {args.out}/tb")
     return 0

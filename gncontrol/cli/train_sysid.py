@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gncontrol.cli._common import add_config_argument, add_training_arguments
+from gncontrol.cli._options import positive_int
 from gncontrol.errors import InputError
 
 HELP = "train a system-identification model (recurrent GN encoder + GN forward model) end to end"
@@ -15,12 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--data", nargs="+", help="HDF5 files of parameter-randomised episodes (collect --randomise)")
     p.add_argument("--out", default="runs/sysid", help="output folder (model.pt, tb/)")
-    p.add_argument("--window", type=int, default=20, help="identification window (steps)")
-    p.add_argument("--targets-per-window", type=int, default=8, help="one-step targets per window")
-    p.add_argument("--horizon", type=int, default=1,
+    p.add_argument("--window", type=positive_int, default=20, help="identification window (steps)")
+    p.add_argument("--targets-per-window", type=positive_int, default=8, help="one-step targets per window")
+    p.add_argument("--horizon", type=positive_int, default=1,
                    help="loss horizon: 1 = one-step targets, H > 1 = H-step rollout from each target")
-    p.add_argument("--latent-sizes", type=int, nargs=3, default=[16, 16, 16], help="latent node/edge/global sizes")
-    p.add_argument("--encoder-hidden", type=int, default=64)
+    p.add_argument("--latent-sizes", type=positive_int, nargs=3, default=[16, 16, 16],
+                   help="latent node/edge/global sizes")
+    p.add_argument("--encoder-hidden", type=positive_int, default=64)
     p.add_argument("--encoder-update", choices=("gru", "mean"), default="gru",
                    help="encoder's recurrent update: GRU, or the running mean of its GN messages")
     add_training_arguments(p)
@@ -28,12 +30,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
-    from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args
+    from gncontrol.cli._common import check_training_out, load_systems, resolve_device, train_config_from_args
     from gncontrol.models.system_id import SystemIDConfig
-    from gncontrol.system_id_training import train_system_id
+    from gncontrol.system_id_training import CHECKPOINT_KIND, train_system_id
 
     if not args.data:
         raise InputError("--data needs at least one HDF5 file")
+    device = resolve_device(args.device)
+    start = check_training_out(args, CHECKPOINT_KIND)
+    ckpt = f"{args.out}/model.pt"
+    if start is not None and start >= args.steps:
+        print(f"nothing to train: {ckpt} is already at step {start} (--steps {args.steps}); model unchanged "
+              "(raise --steps to train further)")
+        return 0
+    if args.resume and start is None:
+        print(f"--resume: no {ckpt} yet, training from scratch")
     systems = load_systems(args.data)
     for s in systems:
         if s.episode_length < args.window:
@@ -46,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
                                   forward_latent=args.latent, forward_hidden=tuple(args.hidden),
                                   window=args.window)
     train_system_id(model_config, [t for t, _ in splits], [v for _, v in splits], config, args.out,
-                    targets_per_window=args.targets_per_window, device=resolve_device(args.device),
+                    targets_per_window=args.targets_per_window, device=device,
                     resume=args.resume, metadata={"data": list(args.data)}, horizon=args.horizon)
-    print(f"model written to {args.out}/model.pt; TensorBoard logs in {args.out}/tb")
+    done = f"resumed at step {start}, trained to step {args.steps}" if start else f"trained {args.steps} steps"
+    print(f"{done}; model written to {ckpt}; TensorBoard logs in {args.out}/tb")
     return 0
