@@ -14,6 +14,7 @@ Conventions (all planners):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,6 +38,8 @@ __all__ = [
     "repeat_actions",
     "predicted_return",
     "shift_plan",
+    "finite_or_worst",
+    "note_non_finite",
 ]
 
 
@@ -196,7 +199,32 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
                          f"for {t * b} states")
     weights = discount ** torch.arange(t, dtype=actions.dtype, device=actions.device)
     weights[-1] += terminal_weight * weights[-1]
-    return (weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0)
+    return finite_or_worst((weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0))
+
+
+_warned = {"non_finite": False}
+
+
+def note_non_finite(bad: int, total: int) -> None:
+    """Says once per process (stderr) that `bad` of `total` planned rollouts were non-finite and are never chosen."""
+    if bad and not _warned["non_finite"]:
+        _warned["non_finite"] = True
+        print(f"note: {bad} of {total} planned rollouts gave a non-finite return (a diverged model "
+              "rollout?); they are ranked last and never chosen", file=sys.stderr)
+
+
+def finite_or_worst(returns: torch.Tensor) -> torch.Tensor:
+    """returns [B] with every NaN / +-inf replaced by -inf, so no planner ever chooses such a plan.
+
+    Why: topk, argmax and softmax rank NaN above every number, so one diverged rollout of a
+    learned model would become CEM's elite, random shooting's pick or poison MPPI's weights.
+    Says so once per process (`note_non_finite`). Differentiable where finite (torch.where).
+    """
+    finite = torch.isfinite(returns)
+    if bool(finite.all()):
+        return returns
+    note_non_finite(int((~finite).sum()), returns.numel())
+    return torch.where(finite, returns, torch.full_like(returns, -float("inf")))
 
 
 def check_terminal_weight(terminal_weight: float) -> None:

@@ -43,7 +43,10 @@ def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds
         plans = bounds.clip(mean + std * eps)
         plans[0] = bounds.clip(mean)  # always re-evaluate the current mean
         returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat, terminal_weight)
-        top = torch.topk(returns, elites).indices
+        usable = int(torch.isfinite(returns).sum())  # non-finite returns are -inf (finite_or_worst)
+        if usable == 0:
+            continue  # every rollout diverged: keep the distribution, sample again
+        top = torch.topk(returns, min(elites, usable)).indices
         elite = plans[top]
         if returns[top[0]] > best_ret:
             best_ret, best_plan = returns[top[0]].clone(), elite[0].clone()

@@ -43,7 +43,9 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     [M, H, A] is drawn once from `generator`, common to all restarts and iterations);
     `terminal_weight` as in `predicted_return`.
     Returns (plans [R, H, A] after optimisation, objectives [R] of those plans, history: the
-    mean objective before each step; len == iterations). Pure: no planner state.
+    mean finite objective before each step; len == iterations). Pure: no planner state.
+    A restart whose objective turns non-finite (a diverged model rollout) gets a zero gradient
+    and ends at its last plan with a finite objective (its return is -inf if it never had one).
     """
     if squash not in SQUASH_MODES:
         raise InputError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
@@ -78,12 +80,18 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         return ret - smoothness * action_rate_penalty(plans, bounds) if smoothness else ret
 
     history: list[float] = []
+    good = init.clone()  # per restart, its last plan with a finite objective (the init if none)
     with torch.enable_grad():
         for _ in range(iterations):
-            ret = objective(actions())
-            history.append(float(ret.detach().mean()))
+            plans = actions()
+            ret = objective(plans)
+            finite = torch.isfinite(ret)
+            good[finite] = plans.detach()[finite]
+            history.append(float(ret.detach()[finite].mean()) if bool(finite.any()) else -float("inf"))
             opt.zero_grad(set_to_none=True)
-            (-ret.sum()).backward()  # restarts are independent: summing keeps per-plan gradients
+            (-ret[finite].sum()).backward()  # restarts are independent: summing keeps per-plan gradients
+            if var.grad is not None:  # a diverged restart's gradient is NaN: leave that plan where it is
+                var.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
             opt.step()
             if squash == "clip":
                 with torch.no_grad():
@@ -91,6 +99,10 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     with torch.no_grad():
         final = actions().detach()
         ret = objective(final)
+        diverged = ~torch.isfinite(ret)
+        if bool(diverged.any()):  # a restart stepped into a diverging region: back to its last finite plan
+            final[diverged] = good[diverged]
+            ret = objective(final)
     return final, ret, history
 
 

@@ -27,7 +27,7 @@ from gncontrol.dynamics import rollout as model_rollout
 from gncontrol.errors import InputError
 from gncontrol.graphs import Graph, unbatch
 from gncontrol.graphs import batch as batch_graphs
-from planners.base import Bounds, RewardFn, predicted_return, repeat_actions, replicate, shift_plan
+from planners.base import Bounds, RewardFn, note_non_finite, predicted_return, repeat_actions, replicate, shift_plan
 
 __all__ = ["MCTSConfig", "Node", "search", "model_recurrent_fn", "rollout_value_fn", "MCTSPlanner"]
 
@@ -48,7 +48,7 @@ class MCTSConfig:
     pw_alpha: float = 0.5
     gamma: float = 1.0  # discount between tree levels (discount ** action_repeat)
     select: str = "value"  # root action: "value" (best Q) or "visits" (most visited)
-    backup: str = "mean"  # Q from the mean ("mean", classic UCT) or the best ("max") return seen below
+    backup: str = "max"  # Q from the best ("max") or the mean ("mean", classic UCT) return seen below
 
 
 @dataclasses.dataclass(eq=False)
@@ -132,11 +132,14 @@ def _expand(node: Node, actions: torch.Tensor, recurrent_fn: RecurrentFn, value_
     """Adds len(actions) children to `node` in one model call and evaluates them in one batch."""
     k = actions.shape[0]
     next_states, rewards = recurrent_fn(replicate(node.state, k), actions)
-    values = value_fn(next_states, node.depth + 1)
+    values = value_fn(next_states, node.depth + 1).detach().cpu()
+    rewards = rewards.detach().cpu()
+    ok = (torch.isfinite(rewards) & torch.isfinite(values)).tolist()  # a diverged rollout is never a child
+    note_non_finite(k - sum(ok), k)
     children = [Node(state=s, depth=node.depth + 1, action=actions[i], reward=float(rewards[i]), parent=node)
-                for i, s in enumerate(_split(next_states))]
+                for i, s in enumerate(_split(next_states)) if ok[i]]
     node.children.extend(children)
-    _backup(node, children, values.detach().cpu(), cfg, stats)
+    _backup(node, children, values[torch.tensor(ok, dtype=torch.bool)], cfg, stats)
     return children
 
 
@@ -269,8 +272,8 @@ class MCTSPlanner:
 
     def __init__(self, action_low: Any, action_high: Any, num_expansions: int = 64, expand_width: int = 4,
                  max_depth: int = 10, rollout_horizon: int = 10, c_uct: float = 1.0, pw_c: float = 1.0,
-                 pw_alpha: float = 0.5, select: str = "value", backup: str = "max", action_repeat: int = 1,
-                 discount: float = 1.0,
+                 pw_alpha: float = 0.5, select: str = MCTSConfig.select, backup: str = MCTSConfig.backup,
+                 action_repeat: int = 1, discount: float = 1.0,
                  discrete_actions: Any = None, value_fn: ValueFn | None = None, warm_start: bool = True,
                  seed: int = 0, device: torch.device | str | None = None):
         if action_repeat < 1 or num_expansions < 1 or expand_width < 1 or max_depth < 1:
@@ -310,6 +313,9 @@ class MCTSPlanner:
         root = search(state, rec, val, self.cfg, sampler, self.discrete_actions, root_actions, self._gen)
         path = best_path(root, self.cfg)
         self.root_ = root
+        if not path:  # every child's rollout diverged (note_non_finite said so): hold the box centre
+            self.plan_, self.last_return = self.bounds.center[None].clone(), -float("inf")
+            return self.plan_[0].clone()
         self.plan_ = torch.stack([n.action for n in path])
         self.last_return = path[0].q(self.cfg.gamma, self.cfg.backup)
         return self.plan_[0].clone()

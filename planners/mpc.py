@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
+from gncontrol.errors import InputError
 from planners.base import Planner, RewardFn
 
 __all__ = ["Env", "EpisodeResult", "run_episode"]
@@ -76,6 +77,7 @@ def run_episode(env: Env, planner: Planner, model: DynamicsModel, reward_fn: Rew
 
     `writer` (a TensorBoard SummaryWriter) receives reward, cumulative return and planning
     time per step; `render()` (an RGB frame) is called after every env step for a video.
+    A non-finite planned action is never sent to the environment: the episode stops with an InputError.
     """
     from tqdm import tqdm
 
@@ -93,6 +95,10 @@ def run_episode(env: Env, planner: Planner, model: DynamicsModel, reward_fn: Rew
         t0 = time.perf_counter()
         action = planner.plan(model, reward_fn, state, params).detach()
         plan_times.append(time.perf_counter() - t0)
+        if not bool(torch.isfinite(action).all()):
+            bar.close()
+            raise InputError(f"the planner chose a non-finite action {action.tolist()} at control step {len(rewards)};"
+                             " it was not sent to the simulator (a diverged model, or non-finite planner options)")
         for _ in range(repeat):
             state, reward, done = env.step(action)
             states.append(state)

@@ -37,7 +37,9 @@ def mppi_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bound
         eps[0] = 0
         plans = bounds.clip(mean + noise_std * eps)
         returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
-        w = torch.softmax(returns / temperature, dim=0)
+        if not bool(torch.isfinite(returns).any()):
+            continue  # every rollout diverged (all -inf, finite_or_worst): keep the nominal plan
+        w = torch.softmax(returns / temperature, dim=0)  # -inf returns get weight 0
         mean = (w[:, None, None] * plans).sum(0)
         i = int(torch.argmax(returns))
         if returns[i] > best_ret:

@@ -112,3 +112,14 @@ def test_mcts_beats_random_shooting_at_equal_model_calls_on_pendulum():
             calls[name] += model.calls
     assert calls["mcts"] <= calls["random"]  # at most the same number of model transitions
     assert sum(totals["mcts"]) > 1.15 * sum(totals["random"])
+
+
+def test_mcts_config_and_planner_share_one_default_backup():
+    import inspect
+
+    from planners.mcts import MCTSConfig
+
+    defaults = inspect.signature(MCTSPlanner).parameters
+    assert defaults["backup"].default == MCTSConfig().backup == "max"
+    assert defaults["select"].default == MCTSConfig().select
+    assert MCTSPlanner(-torch.ones(1), torch.ones(1)).cfg.backup == MCTSConfig().backup
