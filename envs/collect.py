@@ -10,13 +10,17 @@ and target).
 Determinism: episode i's randomness (env initial state, controls, parameters) comes from
 `np.random.SeedSequence([seed, i])`, so the data do not depend on the number of worker
 processes. Episodes are written in order, appended to the file atomically every few
-seconds and on interruption (Ctrl-C), so no finished episode is lost.
+seconds and on interruption (Ctrl-C, which prints how many were written and how `--append`
+continues), so no finished episode is lost. Each episode's provenance (controller, seed,
+randomise, the collect options) is kept per episode, so an `--append` with other options is
+described too.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -162,7 +166,7 @@ def _length_scaled(task_name: str, rng: np.random.Generator, ranges: dict, param
 
 def _episode_reward_fn(ep: dict[str, Any]) -> Any:
     """The reward of the episode's own model (randomised lengths and masses), or the task's."""
-    from envs.rewards import REWARD_BUILDERS
+    from envs.rewards import build_reward
 
     c = _setup(ep["task"])
     task = c["task"]
@@ -177,7 +181,7 @@ def _episode_reward_fn(ep: dict[str, Any]) -> Any:
     scales = ep["parameters"].get("length_scale")
     m = copy.deepcopy(length_model(ep["task"], tuple(scales)) if scales else c["nominal_model"])
     apply_parameters(m, mujoco.MjData(m), Nominal.of(m), ep["parameters"])
-    return REWARD_BUILDERS[task.reward_builder](MujocoGraph(m), **kwargs)
+    return build_reward(task.reward_builder, MujocoGraph(m), **kwargs)
 
 
 def add_rewards(ep: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +211,8 @@ def record_episode(out: str | os.PathLike, task_name: str, states: np.ndarray, a
     ep = add_rewards({"states": states, "actions": actions, "rewards": None, "static_nodes": nodes,
                       "static_edges": edges, "static_globals": globals_, "parameters": None, "target": target,
                       "episode": episode, "task": task_name})
-    data = _to_trajectories([ep], task_name, seed, controller, randomise=False)
+    data = _to_trajectories([ep], task_name, seed, controller, randomise=False,
+                            command={"function": "envs.collect.record_episode"})
     write_trajectories(out, data, append=os.path.exists(out))
     return data
 
@@ -217,7 +222,8 @@ def _episode_job(args: tuple) -> dict[str, Any]:
 
 
 def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, controller: str,
-                     randomise: bool) -> Trajectories:
+                     randomise: bool, command: dict[str, Any] | None = None) -> Trajectories:
+    """The episodes as Trajectories; `command`: the options that made them (their provenance)."""
     c = _setup(task_name)
     graph, task = c["graph"], c["task"]
     stack = lambda k: np.stack([e[k] for e in eps])  # noqa: E731
@@ -226,7 +232,9 @@ def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, contr
             "physics_steps_per_control": task.physics_steps_per_control, "state_layout":
             "pos3,quat_wxyz4,linvel3,angvel3 per body; node 0 = world",
             "parameters": [e["parameters"] for e in eps], "targets": [e["target"] for e in eps],
-            "episode_seeds": [[seed, e["episode"]] for e in eps]}
+            "episode_seeds": [[seed, e["episode"]] for e in eps],
+            "provenance": [{"controller": controller, "seed": seed, "randomise": randomise, "episode": e["episode"],
+                            "command": command} for e in eps]}
     return Trajectories(stack("states"), stack("actions"), stack("rewards"), stack("static_nodes"),
                         stack("static_edges"), stack("static_globals"), graph.senders.copy(),
                         graph.receivers.copy(), graph.edge_actuator.copy(), meta)
@@ -263,35 +271,55 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
                              f"steps; cannot append {task_name!r} with {steps}")
         start = old.num_episodes
     jobs = [(task_name, seed, start + i, steps, controller, randomise, policy) for i in range(episodes)]
+    command = {"task": task_name, "episodes": episodes, "steps": steps, "controller": controller, "seed": seed,
+               "randomise": randomise, "append": bool(append), "first_episode": start}
+    if policy is not None:
+        command["policy"] = getattr(policy, "__qualname__", type(policy).__name__)
     done: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
+    written = 0
     last_flush = time.monotonic()
 
     def flush() -> None:
-        nonlocal pending, last_flush
+        nonlocal pending, last_flush, written
         if out is not None and pending:
-            write_trajectories(out, _to_trajectories(pending, task_name, seed, controller, randomise),
+            write_trajectories(out, _to_trajectories(pending, task_name, seed, controller, randomise, command),
                                append=True)
+            written += len(pending)
         pending, last_flush = [], time.monotonic()
 
     from tqdm import tqdm
 
     bar = tqdm(total=episodes, unit="ep", desc=f"collect {task_name}", disable=not progress)
     try:
-        for ep in _run_jobs(jobs, workers):
-            if ep["rewards"] is None:
-                add_rewards(ep)
-            done.append(ep)
-            pending.append(ep)
-            bar.update(1)
-            if time.monotonic() - last_flush > flush_seconds:
-                flush()
-    finally:  # on Ctrl-C or an error: keep every finished episode
-        flush()
-        bar.close()
+        try:
+            for ep in _run_jobs(jobs, workers):
+                if ep["rewards"] is None:
+                    add_rewards(ep)
+                done.append(ep)
+                pending.append(ep)
+                bar.update(1)
+                if time.monotonic() - last_flush > flush_seconds:
+                    flush()
+        finally:  # on Ctrl-C or an error: keep every finished episode (an atomic append: the file stays valid)
+            flush()
+            bar.close()
+    except KeyboardInterrupt:
+        if out is not None:
+            print(f"interrupted: {written} of {episodes} episodes written to {out} ({start + written} in the file); "
+                  f"the same command with --append --episodes {episodes - written} continues", file=sys.stderr,
+                  flush=True)
+        raise
     if out is not None:
         compact(out)  # one canonical write: same seed -> byte-identical file, whatever the workers
     return _to_trajectories(done, task_name, seed, controller, randomise) if done else None
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which keeps the finished episodes and stops the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_jobs(jobs: list[tuple], workers: int) -> Iterator[dict[str, Any]]:
@@ -308,5 +336,5 @@ def _run_jobs(jobs: list[tuple], workers: int) -> Iterator[dict[str, Any]]:
     import multiprocessing as mp
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(workers) as pool:
+    with mp.get_context(method).Pool(workers, initializer=_ignore_sigint) as pool:
         yield from pool.imap(_episode_job, jobs)

@@ -14,6 +14,7 @@ envs/tasks.py).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 
@@ -26,7 +27,7 @@ from gncontrol.graphs import Graph
 
 RewardFn = Callable[[Graph | torch.Tensor, torch.Tensor], torch.Tensor]
 
-__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS", "cartpole_factors", "cartpole_reward_of"]
+__all__ = ["tolerance", "RewardFn", "REWARD_BUILDERS", "build_reward", "cartpole_factors", "cartpole_reward_of"]
 
 
 def _sigmoid(x: torch.Tensor, value_at_1: float, kind: str) -> torch.Tensor:
@@ -69,7 +70,7 @@ def _zz(states: torch.Tensor, body: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- builders
-def pendulum_swingup(g: MujocoGraph, smooth: bool = False, **_) -> RewardFn:
+def pendulum_swingup(g: MujocoGraph, smooth: bool = False) -> RewardFn:
     """tolerance(pole zz, (cos 8 deg, 1)); `smooth` adds a margin of 1 for gradient planners."""
     pole = g.body_id("pole")
     lo = float(np.cos(np.deg2rad(8)))
@@ -105,7 +106,7 @@ def cartpole_reward_of(f: dict[str, torch.Tensor]) -> torch.Tensor:
     return f["upright"] * f["small_control"] * f["small_velocity"] * f["centered"]
 
 
-def cartpole(g: MujocoGraph, **_) -> RewardFn:
+def cartpole(g: MujocoGraph) -> RewardFn:
     """Smooth cartpole reward: upright * centered * small control * small velocity."""
     factors = cartpole_factors(g)
 
@@ -114,7 +115,7 @@ def cartpole(g: MujocoGraph, **_) -> RewardFn:
     return reward
 
 
-def acrobot_swingup(g: MujocoGraph, **_) -> RewardFn:
+def acrobot_swingup(g: MujocoGraph) -> RewardFn:
     """tolerance(|tip - target|, (0, target radius), margin=1)."""
     m = g.model
     target = m.site("target")
@@ -127,7 +128,7 @@ def acrobot_swingup(g: MujocoGraph, **_) -> RewardFn:
     return reward
 
 
-def swimmer(g: MujocoGraph, target: tuple[float, float] | None = None, **_) -> RewardFn:
+def swimmer(g: MujocoGraph, target: tuple[float, float] | None = None) -> RewardFn:
     """tolerance(|nose->target in head frame, xy|, (0, size), 5 size, long_tail); any target xy."""
     m = g.model
     geom = m.geom("target")
@@ -145,7 +146,7 @@ def swimmer(g: MujocoGraph, target: tuple[float, float] | None = None, **_) -> R
     return reward
 
 
-def cheetah(g: MujocoGraph, direction: float = 1.0, **_) -> RewardFn:
+def cheetah(g: MujocoGraph, direction: float = 1.0) -> RewardFn:
     """tolerance(direction * torso subtree COM x-velocity, (10, inf), margin 10, linear, 0)."""
     torso = g.body_id("torso")
 
@@ -156,7 +157,7 @@ def cheetah(g: MujocoGraph, direction: float = 1.0, **_) -> RewardFn:
     return reward
 
 
-def cheetah_jump(g: MujocoGraph, **_) -> RewardFn:
+def cheetah_jump(g: MujocoGraph) -> RewardFn:
     """Our alternative: tolerance(COM vertical velocity, (2, inf), margin 2, linear, 0) (no env twin)."""
     torso = g.body_id("torso")
 
@@ -167,7 +168,7 @@ def cheetah_jump(g: MujocoGraph, **_) -> RewardFn:
     return reward
 
 
-def walker(g: MujocoGraph, move_speed: float = 1.0, **_) -> RewardFn:
+def walker(g: MujocoGraph, move_speed: float = 1.0) -> RewardFn:
     """dm_control walker: (3 standing + upright)/4, times (5 move + 1)/6 when move_speed > 0."""
     torso = g.body_id("torso")
 
@@ -186,7 +187,7 @@ def walker(g: MujocoGraph, move_speed: float = 1.0, **_) -> RewardFn:
 
 
 def reacher(g: MujocoGraph, target: tuple[float, float] | None = None, target_size: float = 0.05,
-            smooth: bool = False, **_) -> RewardFn:
+            smooth: bool = False) -> RewardFn:
     """tolerance(|finger - target|_xy, (0, target size + finger size)); `smooth` adds margin 0.1."""
     m = g.model
     tpos = np.array(m.geom("target").pos, dtype=float)
@@ -206,3 +207,19 @@ REWARD_BUILDERS: dict[str, Callable[..., RewardFn]] = {
     "swimmer": swimmer, "cheetah": cheetah, "cheetah_jump": cheetah_jump, "walker": walker,
     "reacher": reacher,
 }
+
+
+def build_reward(builder: str, graph: MujocoGraph, **options) -> RewardFn:
+    """The reward function of REWARD_BUILDERS[builder] on `graph`; an unknown builder or option is an InputError.
+
+    Why: a misspelt option (e.g. `smoth=True`) must not be silently ignored.
+    """
+    if builder not in REWARD_BUILDERS:
+        raise InputError(f"unknown reward builder {builder!r}; known: {', '.join(sorted(REWARD_BUILDERS))}")
+    fn = REWARD_BUILDERS[builder]
+    allowed = [n for n in inspect.signature(fn).parameters if n != "g"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InputError(f"reward {builder!r} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(allowed) or 'none'}")
+    return fn(graph, **options)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from envs.mujoco_graph import MujocoGraph
-from envs.rewards import REWARD_BUILDERS
+from envs.rewards import build_reward
 from gncontrol.errors import InputError
 
 __all__ = ["Task", "get_task", "list_tasks"]
@@ -116,8 +116,7 @@ class Task:
     def reward(self, state: Any, action: torch.Tensor) -> torch.Tensor:
         """Reward [B] of reaching `state` (dynamic Graph or [B, N, 13]) with `action` [B, A]."""
         if "reward" not in self._cache:
-            builder = REWARD_BUILDERS[self.reward_builder]
-            self._cache["reward"] = builder(self.graph(), **self.reward_kwargs)
+            self._cache["reward"] = build_reward(self.reward_builder, self.graph(), **self.reward_kwargs)
         return self._cache["reward"](state, action)
 
     def with_target(self, target: Any) -> Task:

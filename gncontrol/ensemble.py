@@ -22,11 +22,12 @@ from typing import Any
 
 import torch
 
+from gncontrol.body_state import QUATERNION, STATE_SIZE
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
-__all__ = ["EnsembleModel", "ROLLOUTS"]
+__all__ = ["EnsembleModel", "ROLLOUTS", "mean_body_states"]
 
 ROLLOUTS = ("members", "mean")
 
@@ -48,6 +49,23 @@ class EnsembleModel:
         """Mean of the members' next states for B states and actions [B, A]."""
         nexts = [m.step(state, action, params) for m in self.members]
         if isinstance(nexts[0], Graph):
-            return nexts[0].replace(**{f: torch.stack([getattr(g, f) for g in nexts]).mean(0)
-                                       for f in ("nodes", "edges", "globals")})
+            mean = {f: torch.stack([getattr(g, f) for g in nexts]).mean(0) for f in ("edges", "globals")}
+            return nexts[0].replace(nodes=mean_body_states(torch.stack([g.nodes for g in nexts])), **mean)
         return torch.stack(nexts).mean(0)
+
+
+def mean_body_states(nodes: torch.Tensor) -> torch.Tensor:
+    """The mean over E members of node features [E, N, F]; body quaternions kept unit length.
+
+    A mean of unit quaternions is not a unit quaternion (and q and -q are the same rotation):
+    each member's quaternion is first flipped to agree in sign with member 0's, then the mean
+    is renormalised. Features past the 13 body numbers (recurrent state) are plainly averaged.
+    """
+    if nodes.shape[-1] < STATE_SIZE:
+        return nodes.mean(0)
+    q = nodes[..., QUATERNION]
+    sign = torch.where((q * q[:1]).sum(-1, keepdim=True) < 0, -1.0, 1.0).to(q.dtype)
+    mean_q = (q * sign).mean(0)
+    mean_q = mean_q / mean_q.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    mean = nodes.mean(0)
+    return torch.cat([mean[..., :QUATERNION.start], mean_q, mean[..., QUATERNION.stop:]], dim=-1)

@@ -66,3 +66,23 @@ def test_ensemble_rejects_fewer_than_two_members_and_unknown_rollouts():
         EnsembleModel([PointMass()])
     with pytest.raises(ValueError, match="ensemble rollout must be one of"):
         EnsembleModel([PointMass(), PointMass()], rollout="median")
+
+
+def test_mean_body_states_keeps_quaternions_unit_and_sign_consistent():
+    import math
+
+    from gncontrol.ensemble import mean_body_states
+
+    nodes = torch.zeros(2, 1, 15)
+    c, s = math.cos(0.3), math.sin(0.3)
+    nodes[0, 0, 3:7] = torch.tensor([c, s, 0.0, 0.0])  # rotation by 0.6 rad about x
+    nodes[1, 0, 3:7] = -torch.tensor([math.cos(0.1), math.sin(0.1), 0.0, 0.0])  # 0.2 rad, written as -q
+    nodes[:, 0, 0] = torch.tensor([1.0, 3.0])
+    nodes[:, 0, 13:] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    out = mean_body_states(nodes)
+    q = out[0, 3:7]
+    assert q.norm() == pytest.approx(1.0, abs=1e-6)
+    assert 2 * math.atan2(float(q[1]), float(q[0])) == pytest.approx(0.4, abs=1e-3)  # between 0.2 and 0.6 rad
+    assert out[0, 0] == 2.0 and out[0, 13:].tolist() == [2.0, 3.0]  # other features plainly averaged
+    plain = nodes.mean(0)[0, 3:7]
+    assert plain.norm() < 0.1  # what the old plain mean gave: not a rotation at all

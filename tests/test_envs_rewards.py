@@ -154,3 +154,19 @@ def test_cartpole_factors_multiply_to_the_env_reward():
     assert all(((v > 0) & (v <= 1)).all() for v in f.values())
     product = f["upright"] * f["centered"] * f["small_control"] * f["small_velocity"]
     assert np.abs(product.numpy() - r_env).max() < 1e-4
+
+
+def test_reward_builders_refuse_unknown_options():
+    import pytest
+
+    from envs.rewards import build_reward
+    from envs.tasks import get_task
+
+    graph = get_task("pendulum-swingup").graph()
+    assert callable(build_reward("pendulum_swingup", graph, smooth=True))
+    with pytest.raises(ValueError, match=r"no option 'smoth'.*smooth"):
+        build_reward("pendulum_swingup", graph, smoth=True)
+    with pytest.raises(ValueError, match="unknown reward builder"):
+        build_reward("pendulum-swing", graph)
+    with pytest.raises(ValueError, match="no target"):
+        get_task("cartpole-swingup").with_target((1.0, 0.0))
