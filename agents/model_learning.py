@@ -50,10 +50,14 @@ def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: i
     """`steps` Adam steps of the 1-step loss on batches split evenly across `sets`; returns the losses.
 
     Splitting evenly lets a few on-policy episodes weigh as much as a large random data set.
+    The fitted model is returned frozen (parameters without gradients, in eval mode): agents and
+    planners differentiate through it with respect to states and actions only, so their backward
+    passes skip the model's weights.
     """
     device = next(model.parameters()).device
     opt = optimiser or torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
+    model.requires_grad_(True)
     model.train()
     losses = []
     for _ in range(steps):
@@ -65,6 +69,8 @@ def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: i
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(float(loss.detach()))
+    opt.zero_grad(set_to_none=True)
+    model.requires_grad_(False)
     model.eval()
     return losses
 

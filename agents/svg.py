@@ -262,8 +262,6 @@ def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> Learnin
                 fit_model(model, [data], config.model_init_steps, seed=config.seed, optimiser=m_opt)
                 starts = torch.as_tensor(states, dtype=torch.float32)
                 venv = ModelVectorEnv(model, task, starts, num_envs=1, episode_length=config.episode_steps)
-                for p in model.parameters():
-                    p.requires_grad_(True)
         elif not warm and uses_model:
             fit_model(model, [data], config.model_steps_per_episode, seed=config.seed + ep, optimiser=m_opt)
         curve.env_steps.append(size)

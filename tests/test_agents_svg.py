@@ -67,3 +67,27 @@ def test_svg1_policy_gradient_flows_through_the_model_and_model_transitions_are_
     torch.testing.assert_close(am, policy(s).detach())
     torch.testing.assert_close(s2m, s + 0.1 * am.repeat(1, 26))
     torch.testing.assert_close(rm, task.reward(s2m.reshape(4, 2, 13), am))
+
+
+def test_fitted_model_is_frozen_so_policy_steps_skip_its_weights():
+    """SVG(1)'s policy loss backpropagates through the model to the action only (model weights get no grad)."""
+    from agents.model_learning import fit_model, new_model
+    from envs.collect import collect
+    from gncontrol.transitions import SystemTrajectories
+
+    data = SystemTrajectories.from_arrays("pendulum-swingup", collect("pendulum-swingup", 2, steps=10, seed=0,
+                                                                      progress=False))
+    model = new_model(data, latent=8, hidden=(8,))
+    fit_model(model, [data], 3)
+    assert not any(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    task = get_task("pendulum-swingup")
+    venv = ModelVectorEnv(model, task, torch.as_tensor(data.states[:, 0], dtype=torch.float32), num_envs=1)
+    s = torch.as_tensor(data.states[:, 0], dtype=torch.float32).reshape(2, -1)
+    a = torch.zeros(2, 1, requires_grad=True)
+    nxt, _ = venv.torch_step(s, a)
+    nxt.sum().backward()
+    assert a.grad is not None and a.grad.abs().sum() > 0  # the gradient reaches the action
+    assert all(p.grad is None for p in model.parameters())
+    losses = fit_model(model, [data], 3)  # fitting again trains (gradients enabled inside fit_model)
+    assert len(losses) == 3 and not any(p.requires_grad for p in model.parameters())
