@@ -44,6 +44,7 @@ from gncontrol.nri_metrics import (
     sigmoid_factor_accuracy,
     window_mse,
 )
+from gncontrol.run_guard import NonFiniteLossError, RunGuard, deferred_interrupt
 
 __all__ = ["NRIConfig", "load_config", "build_model", "train_nri", "evaluate_nri"]
 
@@ -370,39 +371,56 @@ def train_nri(cfg: NRIConfig, resume: bool = False, progress: bool = True) -> di
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"nri-train {cfg.model}/{cfg.baseline}", disable=not progress,
                initial=start_epoch, total=cfg.epochs)
 
-    for epoch in bar:
-        model.train()
-        sums: dict[str, float] = {}
-        count = 0
-        for idx in _batches(len(train.features), cfg.batch_size, gen):
-            x, y = train.features[idx].to(device), y_train[idx].to(device)
-            out = _step_loss(cfg, model, x, y, cfg.prediction_steps, hard=False)
-            opt.zero_grad()
-            out["loss"].backward()
-            opt.step()
-            for key in ("loss", "nll", "kl", "mse"):
-                if key in out:
-                    sums[key] = sums.get(key, 0.0) + float(out[key].detach()) * len(idx)
-            count += len(idx)
-        sched.step()
-        _floor_lr(opt, cfg.lr_min)
-        val = _validate(cfg, model, valid.features, y_valid, valid.edges.transpose(1, 2), device)
-        rec = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()},
-               **{f"valid_{k}": v for k, v in val.items()}, "time_s": time.time() - t0}
-        history.append(rec)
-        for key, value in rec.items():
-            if key != "epoch":
-                writer.add_scalar(key, value, epoch + 1)
-        score = -val.get("acc_combined", 0.0) if supervised else val["nll"]
-        if score < best:
-            best = score
-            save_checkpoint(out_dir / "best.pt", _KIND, {"config": dataclasses.asdict(cfg),
-                                                         "model": model.state_dict(), "epoch": epoch + 1})
-        save_checkpoint(out_dir / "last.pt", _KIND, {
-            "config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "epoch": epoch + 1, "best": best, "history": history,
-            "generator": gen.get_state(), "torch_rng": torch.get_rng_state()})
-        bar.set_postfix({k: f"{v:.3g}" for k, v in val.items() if k in ("nll", "mse", "acc_combined")})
+    guard = RunGuard(out_dir / "last.pt", start_epoch or None, device, cfg.epochs, unit="epoch",
+                     hint=f"a lower lr (now {cfg.lr:g}) may help")
+    try:
+        with deferred_interrupt() as interrupt_requested:
+            for epoch in bar:
+                model.train()
+                sums: dict[str, float] = {}
+                count = 0
+                for idx in _batches(len(train.features), cfg.batch_size, gen):
+                    x, y = train.features[idx].to(device), y_train[idx].to(device)
+                    out = _step_loss(cfg, model, x, y, cfg.prediction_steps, hard=False)
+                    guard.update(out["loss"], epoch + 1)
+                    opt.zero_grad()
+                    out["loss"].backward()
+                    opt.step()
+                    for key in ("loss", "nll", "kl", "mse"):
+                        if key in out:
+                            sums[key] = sums.get(key, 0.0) + float(out[key].detach()) * len(idx)
+                    count += len(idx)
+                    if interrupt_requested():  # mid-epoch: --resume restarts this epoch from last.pt
+                        raise KeyboardInterrupt
+                sched.step()
+                _floor_lr(opt, cfg.lr_min)
+                val = _validate(cfg, model, valid.features, y_valid, valid.edges.transpose(1, 2), device)
+                rec = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()},
+                       **{f"valid_{k}": v for k, v in val.items()}, "time_s": time.time() - t0}
+                history.append(rec)
+                for key, value in rec.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, epoch + 1)
+                guard.check_weights(model.state_dict(), epoch + 1)  # never save NaN weights
+                score = -val.get("acc_combined", 0.0) if supervised else val["nll"]
+                if score < best:
+                    best = score
+                    save_checkpoint(out_dir / "best.pt", _KIND, {"config": dataclasses.asdict(cfg),
+                                                                 "model": model.state_dict(), "epoch": epoch + 1})
+                save_checkpoint(out_dir / "last.pt", _KIND, {
+                    "config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "epoch": epoch + 1, "best": best, "history": history,
+                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state()})
+                guard.saved = epoch + 1
+                bar.set_postfix({k: f"{v:.3g}" for k, v in val.items() if k in ("nll", "mse", "acc_combined")})
+    except KeyboardInterrupt:
+        bar.close()
+        writer.close()
+        guard.interrupted(guard.saved or 0, True, None)
+        raise
+    except NonFiniteLossError:
+        writer.close()
+        raise
     writer.close()
     train_time = time.time() - t0
     best_ck = load_checkpoint(out_dir / "best.pt", kind=_KIND, map_location=device)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
 from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
+from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.training import TrainConfig, lr_at, prepare_training, step_generator
 from gncontrol.transitions import SystemTrajectories
 
@@ -126,42 +127,60 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
 
     writer = SummaryWriter(str(out_dir / "tb"), purge_step=start if start else None)
 
+    guard = RunGuard(ckpt, start or None, device, config.steps,
+                     hint=f"a lower --lr (now {config.lr:g}) may help")
+
     def save(step: int) -> None:
+        guard.check_weights(model.state_dict(), step)  # never save NaN weights over a good checkpoint
         save_checkpoint(ckpt, CHECKPOINT_KIND, {
             "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(config),
             "targets_per_window": targets_per_window, "horizon": horizon, "systems": [s.name for s in train_sets],
             "metadata": metadata or {}})
+        guard.saved = step
 
     end = config.steps if stop_after is None else min(stop_after, config.steps)
     bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train system-ID",
                disable=not progress, dynamic_ncols=True)
-    for step in bar:
-        for group in optimiser.param_groups:
-            group["lr"] = lr_at(config, step)
-        gen = step_generator(config, step, 0)
-        batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen,
-                                      horizon).to(device) for d in train_sets]
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
-        loss = sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
-                         config.noise_std) for b in batches) / len(batches)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimiser.step()
-        done = step + 1
-        if done % 50 == 0 or done == end:
-            writer.add_scalar("train/loss", loss.item(), done)
-            writer.add_scalar("train/lr", lr_at(config, step), done)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        if val_sets and (done % config.val_every == 0 or done == config.steps):
-            writer.add_scalar("val/one_step_loss",
-                              validation_loss(model, val_sets, model_config.window, device), done)
-        if done % config.checkpoint_every == 0 or done == end:
-            save(done)
-    writer.flush()
-    writer.close()
+    done, updating = start, False
+    try:
+        with deferred_interrupt() as interrupt_requested:
+            for step in bar:
+                for group in optimiser.param_groups:
+                    group["lr"] = lr_at(config, step)
+                gen = step_generator(config, step, 0)
+                batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen,
+                                              horizon).to(device) for d in train_sets]
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
+                loss = sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
+                                 config.noise_std) for b in batches) / len(batches)
+                guard.update(loss, step + 1)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                updating = True
+                optimiser.step()
+                updating, done = False, step + 1
+                if done % 50 == 0 or done == end:
+                    guard.check()
+                    writer.add_scalar("train/loss", loss.item(), done)
+                    writer.add_scalar("train/lr", lr_at(config, step), done)
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+                if val_sets and (done % config.val_every == 0 or done == config.steps):
+                    writer.add_scalar("val/one_step_loss",
+                                      validation_loss(model, val_sets, model_config.window, device), done)
+                if done % config.checkpoint_every == 0 or done == end:
+                    save(done)
+                if interrupt_requested():
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        bar.close()
+        guard.interrupted(done, not updating, save)
+        raise
+    finally:
+        writer.flush()
+        writer.close()
     return model
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
+from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.transitions import SystemTrajectories, sample_batch
 
 __all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "prepare_training",
@@ -153,44 +154,63 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
 
         writer = SummaryWriter(str(out_dir / "tb"), purge_step=start if start else None)
 
+    guard = RunGuard(ckpt_path, start or None, device, config.steps,
+                     hint=f"a lower --lr (now {config.lr:g}) or a tighter grad_clip may help")
+
     def save(step: int) -> None:
         if rank != 0:
             return
+        guard.check_weights(model.state_dict(), step)  # never save NaN weights over a good checkpoint
         save_checkpoint(ckpt_path, CHECKPOINT_KIND, {
             "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(config),
             "systems": [s.name for s in train_sets], "metadata": metadata or {},
         })
+        guard.saved = step
 
     end = config.steps if stop_after is None else min(stop_after, config.steps)
     bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train",
                disable=not progress or rank != 0, dynamic_ncols=True)
-    for step in bar:
-        for group in optimiser.param_groups:
-            group["lr"] = lr_at(config, step)
-        gen = step_generator(config, step, rank)
-        b = sample_batch(train_sets, config.batch_size // world, gen)
-        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
-        loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
-                       b.system.to(device), config.noise_std)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimiser.step()
-        done = step + 1
+    done, updating = start, False
+    try:
+        with deferred_interrupt() as interrupt_requested:
+            for step in bar:
+                for group in optimiser.param_groups:
+                    group["lr"] = lr_at(config, step)
+                gen = step_generator(config, step, rank)
+                b = sample_batch(train_sets, config.batch_size // world, gen)
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
+                loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
+                               b.system.to(device), config.noise_std)
+                guard.update(loss, step + 1)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                updating = True
+                optimiser.step()
+                updating, done = False, step + 1
+                if writer is not None:
+                    if done % 50 == 0 or done == end:
+                        guard.check()
+                        writer.add_scalar("train/loss", loss.item(), done)
+                        writer.add_scalar("train/lr", lr_at(config, step), done)
+                        bar.set_postfix(loss=f"{loss.item():.4f}")
+                    if val_sets and (done % config.val_every == 0 or done == config.steps):
+                        writer.add_scalar("val/one_step_loss", validation_loss(model, val_sets, device), done)
+                if done % config.checkpoint_every == 0 or done == end:
+                    save(done)
+                if interrupt_requested():
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        bar.close()
+        if rank == 0:
+            guard.interrupted(done, not updating, save)
+        raise
+    finally:
         if writer is not None:
-            if done % 50 == 0 or done == end:
-                writer.add_scalar("train/loss", loss.item(), done)
-                writer.add_scalar("train/lr", lr_at(config, step), done)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            if val_sets and (done % config.val_every == 0 or done == config.steps):
-                writer.add_scalar("val/one_step_loss", validation_loss(model, val_sets, device), done)
-        if done % config.checkpoint_every == 0 or done == end:
-            save(done)
-    if writer is not None:
-        writer.flush()
-        writer.close()
+            writer.flush()
+            writer.close()
     return model
 
 

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `gncontrol` console command; bad input (InputError) exits 2 with one line."""
+    """Entry point of the `gncontrol` console command; bad input (InputError) exits 2 with one line,
+    Ctrl-C exits 130 (the interrupted command says what it kept)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileNotFoundError) as exc:  # bad input; any other exception is a bug: traceback
         print(f"gncontrol {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the interrupted code printed its one line (what it kept)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from envs.particles.hamiltonian_systems import make_dataset, make_system
-    from gncontrol.checkpoints import save_checkpoint
+    from gncontrol.checkpoints import count_non_finite, save_checkpoint
     from gncontrol.cli._common import check_output_dir, check_output_file, resolve_device
     from gncontrol.hamiltonian_metrics import derivative_mse
     from gncontrol.models.hnn import HNN, BaselineMLP, fit_derivatives
+    from gncontrol.run_guard import TrainingInterrupted, say
 
     if args.system not in SYSTEM_NAMES:
         raise InputError(f"unknown system '{args.system}', expected one of {', '.join(SYSTEM_NAMES)}")
@@ -67,9 +68,20 @@ def run(args: argparse.Namespace) -> int:
     xte, dxte = (torch.tensor(a, dtype=torch.float32, device=dev) for a in test.flat())
     cls = BaselineMLP if args.baseline else HNN
     model = cls(system.dim, hidden=args.hidden).to(dev)
-    losses = fit_derivatives(model, xtr, dxtr, steps=args.steps, batch_size=args.batch_size,
-                             lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
-                             progress=True)
+    config = {"model": cls.__name__, "state_dim": system.dim, "hidden": args.hidden, "system": args.system,
+              "seed": args.seed}
+    try:
+        losses = fit_derivatives(model, xtr, dxtr, steps=args.steps, batch_size=args.batch_size,
+                                 lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
+                                 progress=True)
+    except TrainingInterrupted as stop:  # Ctrl-C: keep the completed steps' weights (there is no --resume)
+        kept = "nothing saved"
+        if args.out and stop.consistent and stop.step and not count_non_finite(model.state_dict())[0]:
+            save_checkpoint(args.out, "hnn", {"config": config, "weights": model.state_dict(), "step": stop.step,
+                                              "complete": False})
+            kept = f"its weights are in {args.out} (hnn has no --resume: rerun to train all {args.steps} steps)"
+        say(f"interrupted at step {stop.step} of {args.steps}: {kept}")
+        raise
     if args.logdir:
         from torch.utils.tensorboard import SummaryWriter
 
@@ -81,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{cls.__name__} on {args.system}: train derivative MSE {tr:.4g}, test {te:.4g}")
     if args.out:
         save_checkpoint(args.out, "hnn", {
-            "config": {"model": cls.__name__, "state_dim": system.dim, "hidden": args.hidden,
-                       "system": args.system, "seed": args.seed},
-            "weights": model.state_dict(), "train_mse": tr, "test_mse": te})
+            "config": config, "weights": model.state_dict(), "train_mse": tr, "test_mse": te, "step": args.steps,
+            "complete": True})
         print(f"checkpoint written to {args.out}")
     return 0
 

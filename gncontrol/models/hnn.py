@@ -13,6 +13,7 @@ differentiable fixed-step integrator (RK4 by default); `derivative(x, u)` is the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 from gncontrol.errors import InputError
 from gncontrol.hamiltonian import grad_h, symplectic_gradient
 from gncontrol.integrators import get_integrator
+from gncontrol.run_guard import NonFiniteLossError, TrainingInterrupted, deferred_interrupt
 
 Tensor = torch.Tensor
 
@@ -200,7 +202,9 @@ def fit_derivatives(model: DerivativeModel, x: Tensor, dx: Tensor, steps: int = 
                     seed: int = 0, progress: bool = False) -> list[float]:
     """Trains `model` so derivative(x) matches dx (both [N, D]) by MSE; returns the loss curve.
 
-    HNN's recipe: Adam, full batch (batch_size None) or random minibatches per step.
+    HNN's recipe: Adam, full batch (batch_size None) or random minibatches per step. A non-finite
+    loss stops with NonFiniteLossError (one line); Ctrl-C (deferred to the end of a step) raises
+    TrainingInterrupted with the number of completed steps, the model holding their weights.
     """
     if x.shape != dx.shape or x.dim() != 2:
         raise InputError(f"x and dx must both be [N, D], got {tuple(x.shape)} and {tuple(dx.shape)}")
@@ -208,16 +212,32 @@ def fit_derivatives(model: DerivativeModel, x: Tensor, dx: Tensor, steps: int = 
 
     gen = torch.Generator(device="cpu").manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    losses = []
-    for _ in tqdm(range(steps), disable=not progress, desc=type(model).__name__, leave=False):
-        if batch_size is None or batch_size >= x.shape[0]:
-            xb, db = x, dx
-        else:
-            idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen).to(x.device)
-            xb, db = x[idx], dx[idx]
-        loss = ((model.derivative(xb) - db) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses: list[float] = []
+    updating = False
+    try:
+        with deferred_interrupt() as interrupt_requested:
+            for step in tqdm(range(steps), disable=not progress, desc=type(model).__name__, leave=False):
+                if batch_size is None or batch_size >= x.shape[0]:
+                    xb, db = x, dx
+                else:
+                    idx = torch.randint(0, x.shape[0], (batch_size,), generator=gen).to(x.device)
+                    xb, db = x[idx], dx[idx]
+                loss = ((model.derivative(xb) - db) ** 2).mean()
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(f"the {type(model).__name__} training loss became non-finite ({value}) at "
+                                             f"step {step + 1}: stopped, nothing of this run was saved; a lower --lr "
+                                             f"(now {lr:g}) may help")
+                opt.zero_grad()
+                loss.backward()
+                updating = True
+                opt.step()
+                updating = False
+                losses.append(value)
+                if interrupt_requested():
+                    raise KeyboardInterrupt
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(len(losses), consistent=not updating) from None
     return losses
