@@ -8,7 +8,9 @@ File layout (all arrays float32 except index arrays int64):
     static_edges  [n_ep, E, Fe]
     static_globals[n_ep, Fu]
     senders, receivers, edge_actuator [E]  (edge_actuator: actuator index per edge, -1 if none)
-    metadata_json  a JSON string (task, seed, controller, timestep, ..., and per-episode lists)
+    metadata_json  a JSON string (task, seed, controller, timestep, ..., and per-episode lists;
+                  the file-level seed/controller/randomise are the first collection's, the
+                  per-episode "provenance" list says how each episode was made)
     attrs: format = "gncontrol-trajectories", schema_version
 
 Writes are atomic (temp file in the same folder, then rename), appends included (the old
@@ -38,10 +40,12 @@ SCHEMA_VERSION = 1
 FORMAT = "gncontrol-trajectories"
 STATE_SIZE = 13
 # metadata keys holding one entry per episode: concatenated on append
-PER_EPISODE_KEYS = ("parameters", "episode_seeds", "targets")
+PER_EPISODE_KEYS = ("parameters", "episode_seeds", "targets", "provenance")
+# the file-level keys a provenance entry records per episode (the file level describes the first collection)
+PROVENANCE_KEYS = ("controller", "seed", "randomise")
 
 __all__ = ["SCHEMA_VERSION", "Trajectories", "write_trajectories", "load_trajectories",
-           "concatenate", "compact"]
+           "concatenate", "compact", "episode_provenance"]
 
 _FLOAT_FIELDS = ("states", "actions", "rewards", "static_nodes", "static_edges", "static_globals")
 _INDEX_FIELDS = ("senders", "receivers", "edge_actuator")
@@ -117,6 +121,22 @@ class Trajectories:
             self, **{f: getattr(self, f)[idx] for f in _FLOAT_FIELDS}, metadata=meta)
 
 
+def episode_provenance(data: Trajectories) -> list[dict]:
+    """One dict per episode: how it was made (controller, seed, randomise, and for collected data
+    the `gncontrol collect` options). Files written before provenance was recorded get it from
+    their file-level metadata and per-episode seeds, marked "inferred": True (their controller and
+    randomise are the first collection's, which an old append may not have kept)."""
+    prov = data.metadata.get("provenance")
+    if isinstance(prov, list) and len(prov) == data.num_episodes:
+        return prov
+    seeds = data.metadata.get("episode_seeds")
+    seeds = seeds if isinstance(seeds, list) and len(seeds) == data.num_episodes else [None] * data.num_episodes
+    base = {k: data.metadata.get(k) for k in PROVENANCE_KEYS}
+    pair = lambda s: isinstance(s, list) and len(s) == 2  # noqa: E731 - [seed, episode], always per episode
+    return [{**base, "seed": s[0] if pair(s) else base["seed"], "episode": s[1] if pair(s) else None,
+             "inferred": True} for s in seeds]
+
+
 def concatenate(parts: list[Trajectories]) -> Trajectories:
     """Episodes of several Trajectories of the same system in one (per-episode metadata joined)."""
     if not parts:
@@ -133,6 +153,8 @@ def concatenate(parts: list[Trajectories]) -> Trajectories:
     for k in PER_EPISODE_KEYS:
         if all(isinstance(p.metadata.get(k), list) for p in parts):
             meta[k] = [x for p in parts for x in p.metadata[k]]
+    if any("provenance" in p.metadata for p in parts):  # an old file's episodes: from its file-level metadata
+        meta["provenance"] = [x for p in parts for x in episode_provenance(p)]
     arrays = {f: np.concatenate([getattr(p, f) for p in parts]) for f in _FLOAT_FIELDS}
     return dataclasses.replace(first, **arrays, metadata=meta)
 
