@@ -47,7 +47,7 @@ def train(kind: str, train_sets, val_sets, args, out: Path):
     s = train_sets[0]
     cfg = ForwardModelConfig(kind, (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1]),
                              latent=args.latent, hidden=tuple(args.hidden), num_nodes=s.num_nodes,
-                             num_edges=s.num_edges)
+                             num_edges=s.num_edges, positions=args.positions)
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
                        noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=args.steps,
                        seed=args.seed)
@@ -85,6 +85,11 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.02, help="training input noise (normalised state units)")
     ap.add_argument("--controller", default="uniform", choices=["uniform", "ou"],
                     help="random controls: independent uniform per step, or temporally correlated (OU)")
+    ap.add_argument("--positions", default="relative", choices=["relative", "legacy", "absolute"],
+                    help="x, y inputs (gncontrol.body_state.relative_positions): translation invariant, the "
+                    "pre-2026-12 centring over all nodes, or absolute")
+    ap.add_argument("--kinds", nargs="+", default=["gn", "mlp"], choices=["gn", "mlp"],
+                    help="models of the single-system table")
     args = ap.parse_args()
     if args.quick:
         args.episodes, args.episode_steps, args.steps = 30, 120, 1500
@@ -97,7 +102,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, device {args.device}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system ({args.controller} random "
           f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}, input noise {args.noise}; "
-          f"MLPs {args.hidden} -> latent {args.latent}; seed {args.seed}")
+          f"MLPs {args.hidden} -> latent {args.latent}; seed {args.seed}; positions {args.positions}")
 
     if "single" in args.tables:
         print("\n### GN vs MLP vs constant (normalised rollout error; constant = 1)\n")
@@ -107,13 +112,14 @@ def main() -> None:
             train_set, val_set = load_or_collect(task, args.episodes, args.episode_steps, data_dir,
                                                  args.seed, args.controller).split(0.1)
             res = {}
-            for kind in ("gn", "mlp"):
+            for kind in args.kinds:
                 t0 = time.time()
                 model = train(kind, [train_set], [val_set], args, out / task / kind)
                 res[kind] = errors(model, val_set, horizons, args.device)
                 print(fmt_row([task, kind.upper(), *res[kind], f"{time.time() - t0:.0f}"]), flush=True)
-            print(fmt_row([task, "GN/MLP ratio", *[g / m for g, m in zip(res["gn"], res["mlp"])], ""]),
-                  flush=True)
+            if len(res) == 2:
+                print(fmt_row([task, "GN/MLP ratio", *[g / m for g, m in zip(res["gn"], res["mlp"])], ""]),
+                      flush=True)
 
     if "multi" in args.tables:
         print("\n### One GN trained on several systems at once (normalised rollout error)\n")

@@ -1,7 +1,7 @@
 """NRI / fNRI particle simulators, vectorised over trajectories (numpy).
 
 Recipes follow Kipf et al. 2018 (NRI) and Webb et al. 2019 (fNRI) and their public code
-(see shared/reference/nri_fnri.md): kick-drift leapfrog with dt = 1 ms, a frame recorded
+(the recipes are in configs/nri/): kick-drift leapfrog with dt = 1 ms, a frame recorded
 every `sample_freq` steps (first frame at step `sample_freq`), elastic walls at +-5 and
 forces clipped elementwise to +-100.
 
