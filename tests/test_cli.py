@@ -65,6 +65,17 @@ def test_demo_tiny_budget(tmp_path, capsys):
     for name in ("returns.png", "rollout_cartpole-swingup.png", "episode.gif", "model/model.pt"):
         assert (out / name).stat().st_size > 0, name
     assert "demo summary" in capsys.readouterr().out
+    # 40-step episodes: the errors are labelled by what was measured (1, 20, 40 steps), never "100-step"
+    assert {"one_step_error", "rollout_20_error", "rollout_40_error"} <= set(summary)
+    assert "rollout_100_error" not in summary
+    # a re-run into the same OUT with another task or sizes is refused in one line, nothing overwritten
+    before = (out / "model/model.pt").stat().st_mtime_ns
+    for other in (["--task", "pendulum-swingup"], ["--latent", "32"], ["--episodes", "5"]):
+        assert main(["demo", "--out", str(out), "--episodes", "4", "--episode-steps", "40", "--train-steps", "20",
+                     "--mpc-steps", "8", *other]) == 2
+        err = capsys.readouterr().err
+        assert "other options" in err and other[0] in err and len(err.strip().splitlines()) == 1
+    assert (out / "model/model.pt").stat().st_mtime_ns == before
 
 
 def test_shipped_gn_configs_load():

@@ -16,6 +16,7 @@ import time
 from gncontrol.cli._common import add_config_argument
 from gncontrol.cli._mpc import add_planner_arguments
 from gncontrol.cli._options import DEVICE_FORMS, device, nonnegative_int, positive_int
+from gncontrol.errors import InputError
 
 HELP = "collect data, train a GN model, evaluate it and run gradient MPC with it (the main job)"
 
@@ -43,6 +44,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (1: the demo's graphs are small, and extra OpenMP threads "
                    "slow small ops down, badly so on a busy machine)")
+
+
+RECIPE = "demo_recipe.json"
+DATA_OPTIONS = ("task", "episodes", "episode_steps", "controller", "seed")
+MODEL_OPTIONS = ("latent", "hidden", "batch_size")
+
+
+def check_reuse(out, args: argparse.Namespace) -> None:
+    """Refuses to reuse OUT's data and model when they were made with other options; records them otherwise.
+
+    Why: a re-run into the same OUT with another --task (or sizes) would otherwise train on the old
+    task's data or die in a size-mismatch traceback. --train-steps may grow (training resumes).
+    """
+    wanted = {k: getattr(args, k) for k in DATA_OPTIONS + MODEL_OPTIONS}
+    path = out / RECIPE
+    if path.is_file():
+        try:
+            had = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise InputError(f"{path} is corrupt: remove it with the rest of {out}, or use another --out") from None
+        differ = [f"--{k.replace('_', '-')} {had.get(k)!r} -> {wanted[k]!r}" for k in wanted if had.get(k) != wanted[k]]
+        if differ:
+            raise InputError(f"{out} holds a demo made with other options ({'; '.join(differ)}): use another --out, "
+                             f"or remove {out} to start fresh")
+    elif (out / "data.h5").exists() or (out / "model" / "model.pt").exists():
+        raise InputError(f"{out} holds demo data or a model but no {RECIPE} saying how they were made: use "
+                         f"another --out, or remove {out} to start fresh")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wanted, indent=2))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,11 +106,13 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.time()
     timings: dict[str, float] = {}
 
+    check_reuse(out, args)
+
     # 1. data
     data_path = out / "data.h5"
     t0 = time.time()
     if data_path.exists():
-        print(f"[1/4] reusing {data_path}")
+        print(f"[1/4] reusing {data_path} (same task, episodes, steps, controller and seed: {out / RECIPE})")
     else:
         print(f"[1/4] collecting {args.episodes} episodes x {args.episode_steps} steps of {args.task} "
               f"({args.controller} random controls)")
@@ -105,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     print("[3/4] evaluating on held-out episodes (error relative to the constant model)")
     errors = {}
-    for h in (1, 20, 100):
-        h = min(h, val_set.episode_length)
+    horizons = sorted({min(h, val_set.episode_length) for h in (1, 20, 100)})  # what the episodes allow
+    for h in horizons:
         errors[h] = rollout_errors(model, val_set, h, starts_per_episode=4, device=device)["mean"]
         print(f"      {h:3d}-step normalised error: GN {errors[h]:.4f}   (constant model: "
               f"{rollout_errors(ConstantModel(), val_set, h, 1)['mean']:.1f})")
@@ -137,8 +169,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = {
         "task": args.task, "planner": args.planner, "device": str(device),
-        "one_step_error": errors[1], "rollout_20_error": errors[min(20, val_set.episode_length)],
-        "rollout_100_error": errors[min(100, val_set.episode_length)],
+        **{("one_step_error" if h == 1 else f"rollout_{h}_error"): e for h, e in errors.items()},
         "mpc_return": result.episode_return, "random_return": random_return,
         "return_ratio_vs_random": result.episode_return / max(random_return, 1e-9),
         "mpc_steps": result.steps, "plan_time_per_step_s": result.plan_time_per_step,
@@ -149,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print("\n=== gncontrol demo summary ===")
     print(f"task {args.task}, planner {args.planner}, total {summary['total_s'] / 60:.1f} min")
-    print(f"forward model (held-out, relative to constant model = 1): one-step {errors[1]:.4f}, "
-          f"20-step {summary['rollout_20_error']:.4f}, 100-step {summary['rollout_100_error']:.4f}")
+    print("forward model (held-out, relative to constant model = 1): "
+          + ", ".join(f"{h}-step {e:.4f}" for h, e in errors.items()))
     print(f"return over {result.steps} steps: MPC {result.episode_return:.1f} vs random policy "
           f"{random_return:.1f} ({summary['return_ratio_vs_random']:.1f}x)")
     print(f"planning time per control step {result.plan_time_per_step * 1000:.0f} ms "
