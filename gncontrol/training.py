@@ -20,6 +20,7 @@ from tqdm import tqdm
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.run_guard import RunGuard, deferred_interrupt
+from gncontrol.system_signature import signature_of
 from gncontrol.transitions import SystemTrajectories, sample_batch
 
 __all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "prepare_training",
@@ -165,6 +166,7 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
             "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(config),
             "systems": [s.name for s in train_sets], "metadata": metadata or {},
+            "system_signatures": [{"name": s.name, **signature_of(s)} for s in train_sets],
         })
         guard.saved = step
 

@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rollout horizons in steps (each >= 1; capped at the episode length)")
     p.add_argument("--starts", type=positive_int, default=4, help="rollout start times per episode")
     p.add_argument("--out", default=None, help="folder for the rollout plot (default: beside the model)")
+    p.add_argument("--allow-other-system", action="store_true", help="evaluate on systems the model was not trained "
+                   "on (zero-shot, e.g. a SwimmerN of an unseen N); refused otherwise")
     p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
 
 
@@ -26,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.cli._common import check_output_dir, load_systems, resolve_device
     from gncontrol.forward_metrics import rollout_errors
     from gncontrol.plots import plot_rollout
+    from gncontrol.system_signature import check_trained_on, signature_of
     from gncontrol.training import load_forward_model
 
     out = check_output_dir(args.out if args.out else Path(args.model).parent,
@@ -35,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"model {args.model}: {record['model_config']['kind']}, trained {record['step']} steps")
     print(f"{'system':22s} {'horizon':>7s} {'mean':>8s} {'pos':>8s} {'orient':>8s} {'linvel':>8s} {'angvel':>8s}")
     for data in load_systems(args.data):
+        check_trained_on(record, data.name, signature_of(data), source=f"--model {args.model}",
+                         allow_other=args.allow_other_system)
         for h in args.horizons:
             h_eff = min(h, data.episode_length)
             e = rollout_errors(model, data, h_eff, args.starts, device)

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    " 0: off)")
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
                    "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
+    p.add_argument("--allow-other-system", action="store_true", help="use a checkpoint on a system it was not "
+                   "trained on (zero-shot, e.g. a SwimmerN of an unseen N); refused otherwise")
     add_planner_arguments(p)
     p.add_argument("--steps", type=positive_int, default=None, help="control steps (default: the episode length)")
     p.add_argument("--episodes", type=positive_int, default=1)
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.cli._common import check_output_dir, check_output_file, resolve_device
     from gncontrol.cli._mpc import frame_recorder, make_planner, save_gif
     from gncontrol.ensemble import EnsembleModel
+    from gncontrol.system_signature import check_trained_on, signature_of
     from gncontrol.training import load_forward_model
     from planners import run_episode
 
@@ -116,9 +119,14 @@ def run(args: argparse.Namespace) -> int:
                                         args.refine_steps)
         print(f"identified {args.task} from {args.identify_steps} steps of random control")
     else:
-        models = [load_forward_model(path, device)[0] for path in args.model]
-        model = models[0] if len(models) == 1 else EnsembleModel(models, args.ensemble_rollout)
         params = task.graph().graph_system(device)
+        models = []
+        for path in args.model:
+            member, record = load_forward_model(path, device)
+            check_trained_on(record, task.name, signature_of(params), source=f"--model {path}",
+                             allow_other=args.allow_other_system)
+            models.append(member)
+        model = models[0] if len(models) == 1 else EnsembleModel(models, args.ensemble_rollout)
     out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(out / "tb"))
     steps = args.steps or task.episode_length
