@@ -21,6 +21,7 @@ from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
 from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
 from gncontrol.run_guard import RunGuard, deferred_interrupt
+from gncontrol.system_signature import signature_of
 from gncontrol.training import TrainConfig, lr_at, prepare_training, step_generator
 from gncontrol.transitions import SystemTrajectories
 
@@ -136,6 +137,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
             "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "model_config": dataclasses.asdict(model_config), "train_config": dataclasses.asdict(config),
             "targets_per_window": targets_per_window, "horizon": horizon, "systems": [s.name for s in train_sets],
+            "system_signatures": [{"name": s.name, **signature_of(s)} for s in train_sets],
             "metadata": metadata or {}})
         guard.saved = step
 

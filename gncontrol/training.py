@@ -18,6 +18,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
+from gncontrol.errors import InputError
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
@@ -75,11 +76,52 @@ def step_generator(config: TrainConfig, step: int, rank: int) -> torch.Generator
     return torch.Generator().manual_seed(config.seed * 1_000_003 + step * 4099 + rank)
 
 
-def restore(model: torch.nn.Module, optimiser: torch.optim.Optimizer, path: Path, kind: str) -> int | None:
-    """Loads model and optimiser state from the checkpoint at `path`; its step, or None if absent."""
+RESUME_MUST_MATCH = ("batch_size", "lr", "lr_final", "noise_std", "seed", "grad_clip")  # --steps may grow
+
+
+def check_resume(record: dict, model: torch.nn.Module, config: TrainConfig | None,
+                 train_sets: list[SystemTrajectories] | None, path: Path) -> None:
+    """Refuses (one line listing what differs) to resume a checkpoint with another model, recipe or data.
+
+    Why: a --resume with --latent 32 over a latent-16 checkpoint died in a size-mismatch traceback,
+    and a pendulum checkpoint resumed on cartpole data trained on silently.
+    """
+    def plain(x):
+        return [plain(v) for v in x] if isinstance(x, list | tuple) else x
+
+    differ = []
+    saved = record.get("model_config", {})
+    if hasattr(model, "config") and dataclasses.is_dataclass(model.config):
+        now = dataclasses.asdict(model.config)
+        differ += [f"{k} {plain(saved.get(k))!r} -> {plain(v)!r}" for k, v in now.items()
+                   if k in saved and plain(saved[k]) != plain(v)]
+    if config is not None and "train_config" in record:
+        tc = record["train_config"]
+        differ += [f"{k} {tc[k]!r} -> {getattr(config, k)!r}" for k in RESUME_MUST_MATCH
+                   if k in tc and tc[k] != getattr(config, k)]
+    if train_sets is not None:
+        sigs = record.get("system_signatures")
+        had = [f"{x['name']} {x['digest']}" for x in sigs] if sigs else list(record.get("systems", []))
+        now_sets = [f"{x.name} {signature_of(x)['digest']}" if sigs else x.name for x in train_sets]
+        if had != now_sets:
+            differ.append(f"data {[h.split()[0] for h in had]} -> {[n.split()[0] for n in now_sets]}"
+                          + (" (same names, other systems)" if [h.split()[0] for h in had]
+                             == [n.split()[0] for n in now_sets] else ""))
+    if differ:
+        raise InputError(f"--resume: {path} was trained with other options or data ({'; '.join(differ)}): "
+                         "resume with the checkpoint's options, or --overwrite to start fresh")
+
+
+def restore(model: torch.nn.Module, optimiser: torch.optim.Optimizer, path: Path, kind: str,
+            config: TrainConfig | None = None, train_sets: list[SystemTrajectories] | None = None) -> int | None:
+    """Loads model and optimiser state from the checkpoint at `path`; its step, or None if absent.
+
+    With `config` / `train_sets`, first checks that they match the checkpoint's (`check_resume`).
+    """
     if not Path(path).exists():
         return None
     record = load_checkpoint(path, kind)
+    check_resume(record, model, config, train_sets, Path(path))
     model.load_state_dict(record["model"])
     optimiser.load_state_dict(record["optimiser"])
     return int(record["step"])
@@ -102,7 +144,7 @@ def prepare_training(model: torch.nn.Module, train_sets: list[SystemTrajectories
     Returns (optimiser, first step). Shared by every trainer so resume behaves the same in all.
     """
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    start = restore(model, optimiser, ckpt_path, kind) if resume else None
+    start = restore(model, optimiser, ckpt_path, kind, config, train_sets) if resume else None
     if start is None:
         fit_model_normalisers(model, train_sets, seed=config.seed)
         start = 0

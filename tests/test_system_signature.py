@@ -50,3 +50,20 @@ def test_signature_ignores_parameters_and_old_checkpoints_compare_names():
     with pytest.raises(ValueError, match="compared by name"):
         check_trained_on(old, "pendulum-swingup", a)
     assert check_trained_on(old, "pendulum-swingup", a, allow_other=True) is False
+
+
+def test_resume_refuses_other_model_options_and_other_data(runs, capsys):
+    pend_data, cart_data = str(runs / "pendulum-swingup.h5"), str(runs / "cartpole-swingup.h5")
+    out = str(runs / "pendulum-swingup")
+    base = ["train", "--steps", "4", "--hidden", "8", "--batch-size", "4", "--val-fraction", "0.34", "--out", out,
+            "--resume"]
+    capsys.readouterr()
+    assert main(base + ["--data", pend_data, "--latent", "16"]) == 2  # checkpoint has latent 8
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "latent 8 -> 16" in err[0] and "--overwrite" in err[0]
+    assert main(base + ["--data", cart_data, "--latent", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "data ['pendulum-swingup'] -> ['cartpole-swingup']" in err
+    assert main(base + ["--data", pend_data, "--latent", "8", "--lr", "0.01"]) == 2
+    assert "lr 0.001 -> 0.01" in capsys.readouterr().err
+    assert main(base + ["--data", pend_data, "--latent", "8"]) == 0  # same options: resumes to step 4
