@@ -50,7 +50,7 @@ def train(kind: str, train_sets, val_sets, args, out: Path):
                              num_edges=s.num_edges, positions=args.positions)
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
                        noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=args.steps,
-                       seed=args.seed)
+                       seed=args.seed, sequence_length=args.sequence_length if kind == "recurrent" else 1)
     return train_forward_model(cfg, train_sets, val_sets, tcfg, out, device=args.device, progress=False).eval()
 
 
@@ -88,8 +88,10 @@ def main() -> None:
     ap.add_argument("--positions", default="relative", choices=["relative", "legacy", "absolute"],
                     help="x, y inputs (gncontrol.body_state.relative_positions): translation invariant, the "
                     "pre-2026-12 centring over all nodes, or absolute")
-    ap.add_argument("--kinds", nargs="+", default=["gn", "mlp"], choices=["gn", "mlp"],
+    ap.add_argument("--kinds", nargs="+", default=["gn", "mlp"], choices=["gn", "mlp", "recurrent"],
                     help="models of the single-system table")
+    ap.add_argument("--sequence-length", type=int, default=8,
+                    help="recurrent model: training windows of this many transitions (truncated BPTT)")
     args = ap.parse_args()
     if args.quick:
         args.episodes, args.episode_steps, args.steps = 30, 120, 1500
@@ -117,7 +119,7 @@ def main() -> None:
                 model = train(kind, [train_set], [val_set], args, out / task / kind)
                 res[kind] = errors(model, val_set, horizons, args.device)
                 print(fmt_row([task, kind.upper(), *res[kind], f"{time.time() - t0:.0f}"]), flush=True)
-            if len(res) == 2:
+            if "gn" in res and "mlp" in res:
                 print(fmt_row([task, "GN/MLP ratio", *[g / m for g, m in zip(res["gn"], res["mlp"])], ""]),
                       flush=True)
 

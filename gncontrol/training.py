@@ -22,7 +22,7 @@ from gncontrol.errors import InputError
 from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
-from gncontrol.transitions import SystemTrajectories, sample_batch
+from gncontrol.transitions import SystemTrajectories, TransitionBatch, sample_batch, sample_sequences
 
 __all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "prepare_training",
            "train_forward_model", "load_forward_model", "fit_model_normalisers", "distributed_context"]
@@ -43,6 +43,10 @@ class TrainConfig:
     checkpoint_every: int = 1000
     seed: int = 0
     grad_clip: float = 1.0
+    # recurrent models: train on windows of this many consecutive transitions (truncated BPTT),
+    # the first `burn_in` of them only warming up the hidden state; 1 = single transitions
+    sequence_length: int = 1
+    burn_in: int = 0
 
 
 def distributed_context() -> tuple[int, int]:
@@ -76,7 +80,8 @@ def step_generator(config: TrainConfig, step: int, rank: int) -> torch.Generator
     return torch.Generator().manual_seed(config.seed * 1_000_003 + step * 4099 + rank)
 
 
-RESUME_MUST_MATCH = ("batch_size", "lr", "lr_final", "noise_std", "seed", "grad_clip")  # --steps may grow
+RESUME_MUST_MATCH = ("batch_size", "lr", "lr_final", "noise_std", "seed", "grad_clip", "sequence_length",
+                     "burn_in")  # --steps may grow
 
 
 def check_resume(record: dict, model: torch.nn.Module, config: TrainConfig | None,
@@ -212,6 +217,12 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
         })
         guard.saved = step
 
+    sequences = config.sequence_length > 1
+    if sequences and model_config.kind != "recurrent":
+        raise InputError(f"sequence_length {config.sequence_length} trains a recurrent model's hidden state; "
+                         f"a '{model_config.kind}' model has none: use sequence_length 1")
+    if not 0 <= config.burn_in < config.sequence_length:
+        raise InputError(f"burn_in must be in [0, sequence_length={config.sequence_length}), got {config.burn_in}")
     end = config.steps if stop_after is None else min(stop_after, config.steps)
     bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train",
                disable=not progress or rank != 0, dynamic_ncols=True)
@@ -222,10 +233,16 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                 for group in optimiser.param_groups:
                     group["lr"] = lr_at(config, step)
                 gen = step_generator(config, step, rank)
-                b = sample_batch(train_sets, config.batch_size // world, gen)
-                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
-                loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
-                               b.system.to(device), config.noise_std)
+                if sequences:
+                    seq = [_batch_to(x, device) for x in sample_sequences(train_sets, config.batch_size // world,
+                                                                          config.sequence_length, gen)]
+                    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
+                    loss = wrapped(seq, noise_std=config.noise_std, burn_in=config.burn_in)
+                else:
+                    b = sample_batch(train_sets, config.batch_size // world, gen)
+                    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
+                    loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
+                                   b.system.to(device), config.noise_std)
                 guard.update(loss, step + 1)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -256,6 +273,11 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
             writer.flush()
             writer.close()
     return model
+
+
+def _batch_to(b: TransitionBatch, device: torch.device) -> TransitionBatch:
+    """A transition batch on `device`."""
+    return TransitionBatch(b.state.to(device), b.action.to(device), b.next_nodes.to(device), b.system.to(device))
 
 
 def load_forward_model(path: str | Path,

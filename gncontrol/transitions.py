@@ -173,6 +173,29 @@ def sample_batch(systems: list[SystemTrajectories], batch_size: int,
     return merge(parts)
 
 
+def sample_sequences(systems: list[SystemTrajectories], batch_size: int, length: int,
+                     generator: torch.Generator) -> list[TransitionBatch]:
+    """`length` consecutive transition batches of the same windows (for recurrent models' truncated BPTT).
+
+    batch_size // length windows (at least one), split evenly across systems, so a step sees as
+    many transitions as `sample_batch` would; batch k holds the transitions t0+k -> t0+k+1.
+    """
+    if length < 1:
+        raise InputError(f"sequence length must be >= 1, got {length}")
+    short = [s.name for s in systems if s.episode_length < length]
+    if short:
+        raise InputError(f"sequence length {length} is longer than the episodes of {', '.join(short)}")
+    windows = max(1, batch_size // length)
+    stride = max(s.action_dim for s in systems)
+    per = [windows // len(systems) + (k < windows % len(systems)) for k in range(len(systems))]
+    picks = []
+    for sys_, b in zip(systems, per):
+        ep = torch.randint(0, sys_.num_episodes, (b,), generator=generator)
+        t0 = torch.randint(0, sys_.episode_length - length + 1, (b,), generator=generator)
+        picks.append((sys_, ep, t0))
+    return [merge([s.transitions(ep, t0 + k, stride) for s, ep, t0 in picks if ep.numel()]) for k in range(length)]
+
+
 def merge(parts: list[TransitionBatch]) -> TransitionBatch:
     """Concatenates batches whose actions share one width into one batch of mixed graphs."""
     if len(parts) == 1:

@@ -31,6 +31,7 @@ ZERO_OK = {
     "--weight-decay": ("hnn", "nri-train"),
     "--dropout": ("nri-train",),
     "--lr-min": ("nri-train",),
+    "--burn-in": ("train",),
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from gncontrol.cli._common import add_config_argument, add_training_arguments
+from gncontrol.cli._options import nonnegative_int, positive_int
 from gncontrol.errors import InputError
 
 HELP = "train a forward model (gn, recurrent or mlp) on HDF5 trajectory files"
@@ -16,10 +18,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", help="HDF5 files from `gncontrol collect` (several = multi-system)")
     p.add_argument("--model", default="gn", choices=["gn", "recurrent", "mlp"])
     p.add_argument("--out", default="runs/forward", help="output folder (model.pt, tb/)")
+    p.add_argument("--positions", default="relative", choices=["relative", "absolute"],
+                   help="x, y inputs: relative to the bodies' mean (translation invariant), or absolute for systems "
+                   "whose dynamics depend on where they are (walls, rail limits)")
+    p.add_argument("--sequence-length", type=positive_int, default=1,
+                   help="recurrent model: train on windows of this many consecutive transitions (truncated "
+                   "backpropagation through time); 1 = single transitions")
+    p.add_argument("--burn-in", type=nonnegative_int, default=0,
+                   help="recurrent model: steps of each window that only warm up the hidden state (0: none)")
     add_training_arguments(p)
 
 
-def model_config_for(kind: str, latent: int, hidden, systems) -> object:
+def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "relative") -> object:
     """The ForwardModelConfig of a `kind` model matching the data's static feature sizes."""
     from gncontrol.models.graph_forward import ForwardModelConfig
 
@@ -32,7 +42,7 @@ def model_config_for(kind: str, latent: int, hidden, systems) -> object:
     if kind == "mlp" and len(systems) > 1:
         raise InputError("the MLP baseline flattens one fixed topology: train it on one system")
     return ForwardModelConfig(kind=kind, static_sizes=sizes, latent=latent, hidden=tuple(hidden),
-                              num_nodes=s0.num_nodes, num_edges=s0.num_edges)
+                              num_nodes=s0.num_nodes, num_edges=s0.num_edges, positions=positions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"--resume: no {ckpt} yet, training from scratch")
     systems = load_systems(args.data)
     splits = [s.split(args.val_fraction) for s in systems]
-    config = train_config_from_args(args)
-    model_config = model_config_for(args.model, args.latent, args.hidden, systems)
+    config = dataclasses.replace(train_config_from_args(args), sequence_length=args.sequence_length,
+                                 burn_in=args.burn_in)
+    model_config = model_config_for(args.model, args.latent, args.hidden, systems, args.positions)
     train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],
                         config, args.out, device=device, resume=args.resume,
                         metadata={"data": list(args.data)})

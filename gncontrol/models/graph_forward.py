@@ -138,14 +138,18 @@ class GraphForwardModel(nn.Module):
         The noise is in normalised state units; the target becomes next - noisy input, so the
         model learns to pull a perturbed state back, which steadies long rollouts.
         """
-        if noise_std > 0:
-            noise = torch.randn_like(state.nodes[:, :STATE_SIZE]) * noise_std * self.norm_state.std
-            noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
-            state = state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE] + noise,
-                                                   state.nodes[:, STATE_SIZE:]], -1))
+        state = self.add_input_noise(state, noise_std)
         pred, _ = self.predict(self.input_graph(state, action, system), state)
         target = self.norm_delta(next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
         return (pred - target).square().mean()
+
+    def add_input_noise(self, state: Graph, noise_std: float) -> Graph:
+        """The state with Gaussian noise of `noise_std` normalised units on its body numbers (not the quaternions)."""
+        if noise_std <= 0:
+            return state
+        noise = torch.randn_like(state.nodes[:, :STATE_SIZE]) * noise_std * self.norm_state.std
+        noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
+        return state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE] + noise, state.nodes[:, STATE_SIZE:]], -1))
 
 
 class GNForwardModel(GraphForwardModel):
@@ -186,6 +190,41 @@ class RecurrentGNForwardModel(GraphForwardModel):
         return state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE], z(state.nodes.shape[0], h)], -1),
                              edges=torch.cat([state.edges[:, :1], z(state.edges.shape[0], h)], -1),
                              globals=z(state.globals.shape[0], h))
+
+    def forward(self, state: Any, action: Any = None, next_nodes: Any = None, system: Any = None,
+                noise_std: float = 0.0, burn_in: int = 0) -> torch.Tensor:
+        """The training loss: `sequence_loss` when `state` is a list of T transition batches, else one-step `loss`."""
+        if isinstance(state, list):
+            return self.sequence_loss(state, noise_std, burn_in)
+        return self.loss(state, action, next_nodes, system, noise_std)
+
+    def sequence_loss(self, batches: list, noise_std: float = 0.0, burn_in: int = 0) -> torch.Tensor:
+        """Mean one-step loss over T consecutive transitions [t, t+1), [t+1, t+2), ... of the same windows.
+
+        Truncated backpropagation through time: the hidden state is carried from step to step
+        (starting at zero), so the recurrence is trained as it is used in a rollout; inputs are the
+        true states (teacher forcing), with input noise as in `loss`. The first `burn_in` steps
+        only warm the hidden state up (no loss, no gradient).
+        `batches`: T TransitionBatch (gncontrol.transitions.sample_sequences) with one topology.
+        """
+        if not 0 <= burn_in < len(batches):
+            raise InputError(f"burn_in must be in [0, {len(batches)}) for {len(batches)}-step windows, got {burn_in}")
+        hidden, losses = None, []
+        for k, b in enumerate(batches):
+            state = b.state
+            if hidden is not None:
+                state = state.replace(nodes=torch.cat([state.nodes[:, :STATE_SIZE], hidden.nodes], -1),
+                                      edges=torch.cat([state.edges[:, :1], hidden.edges], -1), globals=hidden.globals)
+            state = self.add_input_noise(state, noise_std)
+            with torch.set_grad_enabled(k >= burn_in and torch.is_grad_enabled()):
+                pred, hidden = self.predict(self.input_graph(state, b.action, b.system), state)
+            if k < burn_in:
+                hidden = hidden.replace(nodes=hidden.nodes.detach(), edges=hidden.edges.detach(),
+                                        globals=hidden.globals.detach())
+                continue
+            target = self.norm_delta(b.next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
+            losses.append((pred - target).square().mean())
+        return torch.stack(losses).mean()
 
     def predict(self, graph: Graph, state: Graph) -> tuple[torch.Tensor, Graph]:
         """One GRU-GN step from the hidden part of `state` (zeros if it has none)."""
