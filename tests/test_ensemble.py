@@ -44,6 +44,7 @@ def test_predicted_return_averages_the_members_own_rollouts():
     assert torch.allclose(mean, predicted_return(PointMass(), point_reward, x0, acts), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_planning_through_an_ensemble_beats_each_wrong_member_in_the_true_system():
     """Members err in opposite directions (actuator gain 0.6 and 1.4, the truth is 1): the plan
     that is good on average under both is better in the true system than either member's own."""

@@ -35,7 +35,7 @@ def fast_config(**kw):
     return TrainConfig(**base)
 
 
-@pytest.mark.parametrize("kind", ["gn", "mlp", "recurrent"])
+@pytest.mark.parametrize("kind", ["gn", pytest.param("mlp", marks=pytest.mark.slow), "recurrent"])
 def test_training_lowers_loss_tenfold(pendulum, kind, tmp_path):
     train, val = pendulum
     torch.manual_seed(0)
@@ -50,6 +50,7 @@ def test_training_lowers_loss_tenfold(pendulum, kind, tmp_path):
     assert after < before / 10, (before, after)
 
 
+@pytest.mark.slow
 def test_gn_beats_constant_baseline_on_rollouts(pendulum, tmp_path):
     train, val = pendulum
     model = train_forward_model(config(train), [train], [val], fast_config(steps=600), tmp_path, progress=False)
@@ -124,12 +125,21 @@ torch.save(model.state_dict(), os.path.join(sys.argv[1], f"rank{rank}.pt"))
 """
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
 def test_data_parallel_replicas_hold_identical_weights(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           "--master_port=29533", str(script), str(tmp_path)],
+                           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(script), str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)

@@ -96,11 +96,11 @@ def test_pixel_hnn_loss_decreases():
     first = None
     for _ in range(60):
         loss, parts = model.loss(frames, frames.roll(1, 0))
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.8 * first and set(parts) == {"ae", "cc", "hnn"}
+    assert float(loss.detach()) < 0.8 * first and set(parts) == {"ae", "cc", "hnn"}
     assert model.step(torch.zeros(3, 2)).shape == (3, 2)
 
 

@@ -130,7 +130,7 @@ def test_exact_resume(tmp_path):
     assert rec["step"] == 6 and torch.equal(next(loaded.parameters()), next(full.parameters()))
 
 
-@pytest.mark.parametrize("update,steps", [("gru", 200), ("mean", 600)])
+@pytest.mark.parametrize("update,steps", [("gru", 200), pytest.param("mean", 600, marks=pytest.mark.slow)])
 def test_identification_learns_the_hidden_gain(tmp_path, update, steps):
     """After a short joint training, the own window beats another system's window by a wide margin
     (GRU encoder and running-mean encoder alike; the checkpoint restores the encoder kind). On this
@@ -247,6 +247,7 @@ def test_graph_system_repeat_orders_copies_and_offsets_actuators():
     torch.testing.assert_close(rep.static.senders[3:], sys3.static.senders + 6)
 
 
+@pytest.mark.slow
 def test_refining_a_wrong_latent_on_the_own_window_recovers_the_system(tmp_path):
     """Semi-amortised identification: start from ANOTHER system's latent (opposite hidden gain);
     Adam on the latent against this window's own transitions brings the held-out prediction error
