@@ -12,6 +12,13 @@ Shapes (B graphs, N = sum of nodes, E = sum of edges):
 A `Graph` is immutable: every op returns a new one. Graphs of different sizes and of
 different systems batch together; `tile` makes B copies of one system cheaply, which is
 what planners need.
+
+Validation: `Graph(...)` and `Graph.from_single` check the layout above when built (shapes,
+integer indices, index range, every edge inside its own graph, n_node / n_edge sums) and
+raise a one-line InputError; `Graph(..., check=False)` skips that for callers that build
+graphs they know to be valid in a hot loop. The ops here (`replace`, `to`, `detach`,
+`batch`, `unbatch`, `tile`) derive valid graphs from valid ones and do not re-check; after
+changing the topology with `replace`, call `.validate()` if the new indices are untrusted.
 """
 
 from __future__ import annotations
@@ -42,6 +49,13 @@ class Graph:
     # Cached [N] / [E] graph indices; derived from n_node / n_edge when absent.
     _node_graph: Tensor | None = dataclasses.field(default=None, repr=False)
     _edge_graph: Tensor | None = dataclasses.field(default=None, repr=False)
+    _: dataclasses.KW_ONLY
+    # check=False skips the construction-time validation (hot paths building known-valid graphs).
+    check: dataclasses.InitVar[bool] = True
+
+    def __post_init__(self, check: bool) -> None:
+        if check:
+            _validate(self, False)
 
     # ----------------------------------------------------------------- construction
     @staticmethod
@@ -58,8 +72,8 @@ class Graph:
             nodes=nodes,
             edges=edges,
             globals=globals.reshape(1, -1),
-            senders=torch.as_tensor(senders, dtype=torch.long, device=device),
-            receivers=torch.as_tensor(receivers, dtype=torch.long, device=device),
+            senders=_index_tensor(senders, "senders", device),
+            receivers=_index_tensor(receivers, "receivers", device),
             n_node=torch.tensor([nodes.shape[0]], device=device),
             n_edge=torch.tensor([edges.shape[0]], device=device),
         )
@@ -94,12 +108,22 @@ class Graph:
 
     # -------------------------------------------------------------------------- ops
     def replace(self, **changes: Tensor) -> Graph:
-        """Returns a copy with some fields replaced (feature fields keep cached indices)."""
-        topology = {"senders", "receivers", "n_node", "n_edge"}
-        if topology & changes.keys():
-            changes.setdefault("_node_graph", None)
-            changes.setdefault("_edge_graph", None)
-        return dataclasses.replace(self, **changes)
+        """Returns a copy with some fields replaced (feature fields keep cached indices).
+
+        Not re-validated (the planners' inner loops call this many times per step); call
+        `.validate()` on the result when the replaced fields are untrusted.
+        """
+        unknown = changes.keys() - _FIELD_SET
+        if unknown:
+            raise TypeError(f"Graph.replace() got unknown fields {sorted(unknown)}")
+        fields = {f: self.__dict__[f] for f in _FIELDS}
+        fields.update(changes)
+        if _TOPOLOGY & changes.keys():
+            if "_node_graph" not in changes:
+                fields["_node_graph"] = None
+            if "_edge_graph" not in changes:
+                fields["_edge_graph"] = None
+        return _unchecked(fields)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Graph:
         """Moves all tensors to `device`; casts only the float features to `dtype`."""
@@ -119,6 +143,7 @@ class Graph:
             n_edge=move(self.n_edge, False),
             _node_graph=move(self._node_graph, False),
             _edge_graph=move(self._edge_graph, False),
+            check=False,
         )
 
     def detach(self) -> Graph:
@@ -128,12 +153,33 @@ class Graph:
         )
 
     def validate(self, check_finite: bool = False) -> Graph:
-        """Raises a one-line ValueError naming what is inconsistent; returns self if valid."""
+        """Raises a one-line InputError (a ValueError) naming what is inconsistent; returns self if valid."""
         _validate(self, check_finite)
         return self
 
 
 # ----------------------------------------------------------------------------- helpers
+_FIELDS = tuple(f.name for f in dataclasses.fields(Graph))
+_FIELD_SET = frozenset(_FIELDS)
+_TOPOLOGY = frozenset({"senders", "receivers", "n_node", "n_edge"})
+_INDEX_DTYPES = frozenset({torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8})
+
+
+def _unchecked(fields: dict) -> Graph:
+    """A Graph from all its fields without __init__ (no validation): for ops on valid graphs."""
+    g = object.__new__(Graph)
+    g.__dict__.update(fields)
+    return g
+
+
+def _index_tensor(x, name: str, device: torch.device) -> Tensor:
+    """`x` (tensor, array or list of node indices) as a long tensor; float or bool indices are refused."""
+    t = torch.as_tensor(x, device=device)
+    if t.numel() and t.dtype not in _INDEX_DTYPES:  # an empty list comes in as float32
+        raise InputError(f"invalid Graph: {name} must be integer node indices, got dtype {t.dtype}")
+    return t.to(torch.long)
+
+
 def _repeat_index(counts: Tensor, total: int) -> Tensor:
     """[sum(counts)] long: i repeated counts[i] times."""
     return torch.repeat_interleave(
@@ -152,33 +198,48 @@ def _validate(g: Graph, check_finite: bool) -> None:
                  f"{tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__}")
     for name in ("senders", "receivers", "n_node", "n_edge"):
         t = getattr(g, name)
-        if not isinstance(t, Tensor) or t.dim() != 1 or t.dtype.is_floating_point:
-            fail(f"{name} must be a 1-D integer tensor")
+        if not isinstance(t, Tensor) or t.dim() != 1 or t.dtype not in _INDEX_DTYPES:
+            fail(f"{name} must be a 1-D integer tensor, got "
+                 + (f"shape {tuple(t.shape)} dtype {t.dtype}" if isinstance(t, Tensor) else type(t).__name__))
+    device = g.nodes.device
+    for name in ("edges", "globals", "senders", "receivers", "n_node", "n_edge"):
+        if getattr(g, name).device != device:
+            fail(f"{name} is on {getattr(g, name).device} but nodes on {device}")
     b = g.n_node.shape[0]
     if g.n_edge.shape[0] != b or g.globals.shape[0] != b:
         fail(f"n_node has {b} graphs but n_edge has {g.n_edge.shape[0]} and globals "
              f"{g.globals.shape[0]}")
-    if (g.n_node < 0).any() or (g.n_edge < 0).any():
-        fail("n_node and n_edge must be non-negative")
     n, e = g.nodes.shape[0], g.edges.shape[0]
-    if int(g.n_node.sum()) != n:
-        fail(f"sum(n_node)={int(g.n_node.sum())} but nodes has {n} rows")
-    if int(g.n_edge.sum()) != e:
-        fail(f"sum(n_edge)={int(g.n_edge.sum())} but edges has {e} rows")
     if g.senders.shape[0] != e or g.receivers.shape[0] != e:
         fail(f"senders ({g.senders.shape[0]}) and receivers ({g.receivers.shape[0]}) "
              f"must have one entry per edge ({e})")
+    for name, size in (("_node_graph", n), ("_edge_graph", e)):
+        t = getattr(g, name)
+        if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != (size,)):
+            fail(f"cached {name} must be a [{size}] index tensor")
+    # one host sync for all the counts and index ranges
+    stats = [g.n_node.sum(), g.n_edge.sum(), g.n_node.min() if b else g.n_node.sum(),
+             g.n_edge.min() if b else g.n_edge.sum()]
     if e:
-        for name in ("senders", "receivers"):
-            idx = getattr(g, name)
-            if int(idx.min()) < 0 or int(idx.max()) >= n:
-                fail(f"{name} index out of range [0, {n}): min {int(idx.min())}, "
-                     f"max {int(idx.max())}")
+        stats += [g.senders.min(), g.senders.max(), g.receivers.min(), g.receivers.max()]
+    stats = torch.stack([x.to(torch.long) for x in stats]).tolist()
+    sum_n, sum_e, min_n, min_e = stats[:4]
+    if min_n < 0 or min_e < 0:
+        fail("n_node and n_edge must be non-negative")
+    if sum_n != n:
+        fail(f"sum(n_node)={sum_n} but nodes has {n} rows")
+    if sum_e != e:
+        fail(f"sum(n_edge)={sum_e} but edges has {e} rows")
+    if e:
+        for name, lo, hi in (("senders", stats[4], stats[5]), ("receivers", stats[6], stats[7])):
+            if lo < 0 or hi >= n:
+                fail(f"{name} index out of range [0, {n}): min {lo}, max {hi}")
         # every edge must connect nodes of its own graph
         eg = g.edge_graph_index()
         ng = g.node_graph_index()
-        if (ng[g.senders] != eg).any() or (ng[g.receivers] != eg).any():
-            fail("an edge connects nodes of a different graph in the batch")
+        if bool(((ng[g.senders] != eg) | (ng[g.receivers] != eg)).any()):
+            fail("an edge connects nodes of a different graph in the batch (a sender or receiver "
+                 "outside its edge's graph)")
     if check_finite:
         for name in ("nodes", "edges", "globals"):
             t = getattr(g, name)
@@ -205,6 +266,7 @@ def batch(graphs: Sequence[Graph]) -> Graph:
         receivers=cat([g.receivers + o for g, o in zip(graphs, node_offsets)]),
         n_node=cat([g.n_node for g in graphs]),
         n_edge=cat([g.n_edge for g in graphs]),
+        check=False,  # valid graphs batch into a valid one
     )
 
 
@@ -227,6 +289,7 @@ def unbatch(graph: Graph) -> list[Graph]:
                 receivers=receivers[i] - offset,
                 n_node=graph.n_node[i : i + 1],
                 n_edge=graph.n_edge[i : i + 1],
+                check=False,
             )
         )
         offset += n_node[i]
@@ -285,4 +348,5 @@ def tile(graph: Graph, copies: int) -> Graph:
         n_edge=graph.n_edge.repeat(copies),
         _node_graph=ar.repeat_interleave(n),
         _edge_graph=ar.repeat_interleave(e),
+        check=False,  # copies of a valid graph (planners tile in their inner loop)
     )

@@ -59,7 +59,8 @@ def state_to_graph(x: Tensor, n_bodies: int, masses: Tensor | None = None) -> Gr
                  senders=senders, receivers=receivers,
                  n_node=torch.full((b,), n, device=x.device, dtype=torch.long),
                  n_edge=torch.full((b,), e, device=x.device, dtype=torch.long),
-                 _node_graph=ar.repeat_interleave(n), _edge_graph=ar.repeat_interleave(e))
+                 _node_graph=ar.repeat_interleave(n), _edge_graph=ar.repeat_interleave(e),
+                 check=False)  # built per forward call by index arithmetic: valid by construction
 
 
 class NBodyGraphModel(nn.Module):

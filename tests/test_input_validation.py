@@ -1,0 +1,69 @@
+"""Bad input at public boundaries is refused with one InputError line (Graph, rewards, model steps, plan)."""
+
+import pytest
+import torch
+
+from gncontrol.errors import InputError
+from gncontrol.graphs import Graph, batch, tile
+
+
+def _fields(**change):
+    """A valid batch of two graphs (2 nodes, 1 edge each), with some fields changed."""
+    f = dict(nodes=torch.zeros(4, 3), edges=torch.zeros(2, 1), globals=torch.zeros(2, 5),
+             senders=torch.tensor([0, 2]), receivers=torch.tensor([1, 3]),
+             n_node=torch.tensor([2, 2]), n_edge=torch.tensor([1, 1]))
+    f.update(change)
+    return f
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+# ------------------------------------------------------------------------------------ Graph
+def test_a_valid_graph_builds():
+    g = Graph(**_fields())
+    assert g.num_graphs == 2 and g.node_graph_index().tolist() == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(senders=torch.tensor([0, 4])), "senders index out of range"),
+    (dict(receivers=torch.tensor([-1, 3])), "receivers index out of range"),
+    (dict(receivers=torch.tensor([1])), "one entry per edge"),
+    (dict(senders=torch.tensor([0.0, 2.0])), "senders must be a 1-D integer"),
+    (dict(n_node=torch.tensor([2.0, 2.0])), "n_node must be a 1-D integer"),
+    (dict(senders=torch.tensor([True, False])), "senders must be a 1-D integer"),
+    (dict(receivers=torch.tensor([2, 3])), "different graph"),  # edge 0: graph 0 -> graph 1
+    (dict(n_node=torch.tensor([1, 2])), "sum\\(n_node\\)=3"),
+    (dict(n_edge=torch.tensor([2, 1])), "sum\\(n_edge\\)=3"),
+    (dict(n_node=torch.tensor([5, -1])), "non-negative"),
+    (dict(globals=torch.zeros(3, 5)), "globals 3"),
+    (dict(nodes=torch.zeros(4)), "nodes must be a 2-D tensor"),
+])
+def test_graph_construction_refuses_bad_layout(change, message):
+    with pytest.raises(InputError, match=message) as exc:
+        Graph(**_fields(**change))
+    assert _one_line(exc).startswith("invalid Graph: ")
+
+
+def test_from_single_refuses_float_indices_instead_of_truncating_them():
+    with pytest.raises(InputError, match="senders must be integer node indices"):
+        Graph.from_single(torch.zeros(3, 1), torch.zeros(1, 1), torch.zeros(2), torch.tensor([0.7]),
+                          torch.tensor([1]))
+    with pytest.raises(InputError, match="out of range"):
+        Graph.from_single(torch.zeros(3, 1), torch.zeros(1, 1), torch.zeros(2), [0], [3])
+    empty = Graph.from_single(torch.zeros(2, 1), torch.zeros(0, 1), torch.zeros(2), [], [])
+    assert empty.senders.dtype == torch.long and empty.senders.numel() == 0
+
+
+def test_check_false_skips_validation_and_internal_ops_stay_fast_paths():
+    bad = Graph(**_fields(senders=torch.tensor([0, 9])), check=False)  # the caller's responsibility
+    with pytest.raises(InputError, match="out of range"):
+        bad.validate()
+    one = Graph.from_single(torch.zeros(2, 1), torch.zeros(1, 1), torch.zeros(2), [0], [1])
+    for g in (tile(one, 3), batch([one, one]), one.replace(nodes=torch.ones(2, 4)), one.to(dtype=torch.float64)):
+        g.validate()
+    with pytest.raises(TypeError, match="unknown fields"):
+        one.replace(node=torch.ones(2, 1))
