@@ -26,6 +26,7 @@ import torch
 from envs.mujoco_graph import MujocoGraph
 from envs.rewards import build_reward
 from gncontrol.errors import InputError
+from gncontrol.graphs import Graph
 
 __all__ = ["Task", "get_task", "list_tasks"]
 
@@ -114,9 +115,22 @@ class Task:
 
     # ----------------------------------------------------------------------- reward
     def reward(self, state: Any, action: torch.Tensor) -> torch.Tensor:
-        """Reward [B] of reaching `state` (dynamic Graph or [B, N, 13]) with `action` [B, A]."""
+        """Reward [B] of reaching `state` (dynamic Graph or [B, N, 13]) with `action` [B, A].
+
+        A wrong action width or batch is an InputError (one line): some rewards read the action
+        (cartpole's small-control factor), and a mismatched batch would pair states with other
+        states' actions. Shape checks only.
+        """
         if "reward" not in self._cache:
             self._cache["reward"] = build_reward(self.reward_builder, self.graph(), **self.reward_kwargs)
+            self._cache["action_dim"] = self.action_dim
+        b = _num_states(state, self.graph().num_nodes)
+        a = self._cache["action_dim"]
+        shape = tuple(action.shape) if isinstance(action, torch.Tensor) else None
+        if shape != (b, a):
+            got = f"shape {shape}" if shape is not None else type(action).__name__
+            raise InputError(f"{self.name} reward: action must be [B, A] = [{b}, {a}] (B = the {b} states, "
+                             f"A = the task's action_dim {a}), got {got}")
         return self._cache["reward"](state, action)
 
     def with_target(self, target: Any) -> Task:
@@ -143,6 +157,18 @@ class Task:
         geom = self.target_kind.split(":", 1)[1]
         pos = physics.model.ptr.geom(geom).pos
         return float(pos[0]), float(pos[1])
+
+
+def _num_states(state: Any, num_nodes: int) -> int:
+    """B of a reward's state: graphs in a Graph, rows of [B, N, 13], rows / N of flat nodes [B*N, 13]."""
+    if isinstance(state, Graph):
+        return state.num_graphs
+    if isinstance(state, torch.Tensor) and state.dim() == 3:
+        return int(state.shape[0])
+    if isinstance(state, torch.Tensor) and state.dim() == 2 and state.shape[0] % num_nodes == 0:
+        return int(state.shape[0]) // num_nodes
+    raise InputError(f"reward state must be a dynamic Graph, [B, {num_nodes}, 13] or [B*{num_nodes}, 13], got "
+                     + (f"shape {tuple(state.shape)}" if isinstance(state, torch.Tensor) else type(state).__name__))
 
 
 def _registry() -> dict[str, Task]:

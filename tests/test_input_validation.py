@@ -67,3 +67,54 @@ def test_check_false_skips_validation_and_internal_ops_stay_fast_paths():
         g.validate()
     with pytest.raises(TypeError, match="unknown fields"):
         one.replace(node=torch.ones(2, 1))
+
+
+# ------------------------------------------------------------------ action shapes: rewards, steps
+@pytest.fixture(scope="module")
+def cartpole():
+    from envs.tasks import get_task
+
+    task = get_task("cartpole-swingup")
+    env = task.make_env(seed=0)
+    env.reset()
+    states = torch.as_tensor(task.graph().body_states(env.physics.data), dtype=torch.float32)[None].repeat(3, 1, 1)
+    return task, states
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (2, 1), (3,), (1, 3, 1)])
+def test_task_reward_refuses_wrong_action_shape(cartpole, shape):
+    task, states = cartpole
+    graph = task.graph().dynamic_graph(states, torch.zeros(3, 1))
+    for state in (states, graph, states.reshape(-1, 13)):
+        with pytest.raises(InputError, match=r"action must be \[B, A\] = \[3, 1\]") as exc:
+            task.reward(state, torch.zeros(shape))
+        assert "cartpole-swingup reward" in _one_line(exc)
+    assert task.reward(graph, torch.zeros(3, 1)).shape == (3,)
+
+
+@pytest.fixture(scope="module")
+def gn_model(cartpole):
+    from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model
+
+    task, states = cartpole
+    system = task.graph().graph_system()
+    s = system.static
+    torch.manual_seed(0)
+    model = build_forward_model(ForwardModelConfig("gn", (s.nodes.shape[1], s.edges.shape[1], s.globals.shape[1]),
+                                                   latent=8, hidden=(8,)))
+    return model, system, task.graph().dynamic_graph(states, torch.zeros(3, 1))
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (2, 1), (6, 1), (3,), (1, 1)])
+def test_forward_model_step_refuses_wrong_action_shape(gn_model, shape):
+    from gncontrol.models.graph_forward import ConstantModel
+
+    model, system, state = gn_model
+    for m in (model, ConstantModel()):
+        with pytest.raises(InputError, match=r"action must be \[B, A\] = \[3, 1\]") as exc:
+            m.step(state, torch.zeros(shape), system)
+        _one_line(exc)
+    with pytest.raises(InputError, match=r"action must be \[B, A\]"):
+        model.input_graph(state, torch.zeros(shape), system)
+    with torch.no_grad():
+        assert model.step(state, torch.zeros(3, 1), system).nodes.shape == state.nodes.shape

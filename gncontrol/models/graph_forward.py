@@ -37,7 +37,21 @@ from gncontrol.normalisers import Normaliser
 from gncontrol.systems import GraphSystem
 
 __all__ = ["ForwardModelConfig", "GraphForwardModel", "GNForwardModel", "RecurrentGNForwardModel",
-           "MLPForwardModel", "ConstantModel", "build_forward_model"]
+           "MLPForwardModel", "ConstantModel", "build_forward_model", "check_action"]
+
+
+def check_action(action: torch.Tensor, num_states: int, action_dim: int) -> None:
+    """Refuses (one InputError line) an action that is not [B, A]: B states, A = the system's action_dim.
+
+    Why: `GraphSystem.edge_actions` indexes the flat action, so a wrong width or batch would
+    silently drive the joints with another state's controls (or fail with a raw index error).
+    Shape checks only (no host sync).
+    """
+    shape = tuple(action.shape) if isinstance(action, torch.Tensor) else None
+    if shape != (num_states, action_dim):
+        got = f"shape {shape}" if shape is not None else type(action).__name__
+        raise InputError(f"action must be [B, A] = [{num_states}, {action_dim}] (B = the {num_states} graphs in "
+                         f"the state, A = the system's action_dim {action_dim}), got {got}")
 
 
 @dataclasses.dataclass
@@ -94,6 +108,7 @@ class GraphForwardModel(nn.Module):
         """The normalised model input (see module doc) for B states and actions [B, A]."""
         check_state(state.nodes)
         system = system.broadcast(state.num_graphs)
+        check_action(action, state.num_graphs, system.action_dim)
         s = system.static
         if s.nodes.shape[0] != state.nodes.shape[0] or s.edges.shape[0] != state.edges.shape[0]:
             raise InputError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
@@ -265,6 +280,7 @@ class ConstantModel(nn.Module):
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Returns the state unchanged (edges take the new action when a system is given)."""
         if isinstance(params, GraphSystem):
+            check_action(action, state.num_graphs, params.action_dim)
             return state.replace(edges=params.broadcast(state.num_graphs).edge_actions(action))
         return state
 
