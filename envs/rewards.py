@@ -37,12 +37,13 @@ def _sigmoid(x: torch.Tensor, value_at_1: float, kind: str) -> torch.Tensor:
     if kind == "long_tail":
         scale = math.sqrt(1 / value_at_1 - 1)
         return 1 / ((x * scale) ** 2 + 1)
+    # linear / quadratic: written `>= 1 -> 0` so a NaN distance stays NaN (NaN < 1 is False: it was 0)
     if kind == "linear":
         sx = x * (1 - value_at_1)
-        return torch.where(sx.abs() < 1, 1 - sx, torch.zeros_like(sx))
+        return torch.where(sx.abs() >= 1, torch.zeros_like(sx), 1 - sx)
     if kind == "quadratic":
         sx = x * math.sqrt(1 - value_at_1)
-        return torch.where(sx.abs() < 1, 1 - sx**2, torch.zeros_like(sx))
+        return torch.where(sx.abs() >= 1, torch.zeros_like(sx), 1 - sx**2)
     raise InputError(f"unknown sigmoid {kind!r}; known: gaussian, long_tail, linear, quadratic")
 
 
@@ -51,14 +52,15 @@ def tolerance(x: torch.Tensor, bounds: tuple[float, float] = (0.0, 0.0), margin:
     """dm_control's `rewards.tolerance` in torch: 1 inside bounds, a sigmoid of distance outside.
 
     Written with the clamped distance outside the bounds so infinite bounds give finite
-    gradients (no NaN from the unused branch).
+    gradients (no NaN from the unused branch). A NaN `x` gives NaN (never a plausible 0 or 1),
+    so a planner ranks a diverged rollout last (planners.base.finite_or_worst).
     """
     lower, upper = bounds
     if lower > upper:
         raise InputError("tolerance: lower bound must be <= upper bound")
     if margin == 0:
-        inside = (x >= lower) & (x <= upper)
-        return inside.to(x.dtype)
+        inside = ((x >= lower) & (x <= upper)).to(x.dtype)
+        return torch.where(torch.isnan(x), x, inside)
     d = (torch.clamp(lower - x, min=0) + torch.clamp(x - upper, min=0)) / margin
     return _sigmoid(d, value_at_margin, sigmoid)
 

@@ -118,3 +118,39 @@ def test_forward_model_step_refuses_wrong_action_shape(gn_model, shape):
         model.input_graph(state, torch.zeros(shape), system)
     with torch.no_grad():
         assert model.step(state, torch.zeros(3, 1), system).nodes.shape == state.nodes.shape
+
+
+# ------------------------------------------------------------------------- NaN states in rewards
+@pytest.mark.parametrize("sigmoid", ["gaussian", "long_tail", "linear", "quadratic"])
+@pytest.mark.parametrize("margin", [0.0, 1.0])
+def test_tolerance_keeps_nan(sigmoid, margin):
+    from envs.rewards import tolerance
+
+    x = torch.tensor([float("nan"), 0.5, 3.0], dtype=torch.float64)
+    r = tolerance(x, (0.0, 1.0), margin=margin, sigmoid=sigmoid, value_at_margin=0.1)
+    assert torch.isnan(r[0]) and r[1] == 1.0 and torch.isfinite(r[1:]).all()
+
+
+@pytest.mark.parametrize("name", ["pendulum-swingup", "pendulum-swingup-smooth", "cartpole-swingup",
+                                  "acrobot-swingup", "cheetah-run", "cheetah-jump", "walker-walk", "reacher-easy",
+                                  "reacher-easy-smooth", "swimmer3"])
+def test_a_nan_state_gets_a_nan_reward(name):
+    """Not a plausible number (pendulum's gave 0.0): the planners rank non-finite returns last."""
+    from envs.tasks import get_task
+
+    task = get_task(name)
+    n = task.graph().num_nodes
+    states = torch.zeros(2, n, 13)
+    states[:, :, 3] = 1.0  # identity quaternions
+    states[1] = float("nan")
+    r = task.reward(states, torch.zeros(2, task.action_dim))
+    assert torch.isfinite(r[0]) and torch.isnan(r[1]), r
+
+
+def test_a_nan_action_gets_a_nan_cartpole_reward():
+    from envs.tasks import get_task
+
+    task = get_task("cartpole-swingup")
+    states = torch.zeros(1, task.graph().num_nodes, 13)
+    states[:, :, 3] = 1.0
+    assert torch.isnan(task.reward(states, torch.full((1, 1), float("nan"))))
