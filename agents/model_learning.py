@@ -75,9 +75,13 @@ def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: i
     return losses
 
 
-def empty_like(data: SystemTrajectories, name: str | None = None) -> SystemTrajectories:
-    """A SystemTrajectories of the same system with no episodes (fill it with append_episode)."""
-    return dataclasses.replace(data, name=name or data.name, states=data.states[:0], actions=data.actions[:0],
+def empty_like(data: SystemTrajectories, name: str | None = None, steps: int | None = None) -> SystemTrajectories:
+    """A SystemTrajectories of the same system with no episodes (fill it with append_episode),
+    for episodes of `steps` control steps (default: data's episode length)."""
+    t = data.episode_length if steps is None else steps
+    states = data.states.new_zeros(0, t + 1, *data.states.shape[2:])
+    actions = data.actions.new_zeros(0, t, *data.actions.shape[2:])
+    return dataclasses.replace(data, name=name or data.name, states=states, actions=actions,
                                static_nodes=data.static_nodes[:0], static_edges=data.static_edges[:0],
                                static_globals=data.static_globals[:0])
 

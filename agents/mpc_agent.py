@@ -5,7 +5,9 @@
     3. repeat `iterations` times: run one MPC episode in the real env (CEM or gradient planner
        through the CURRENT model, the task's reward), add the episode to the data, fine-tune
        the model (`finetune_steps`) on all data pooled (`mix="pooled"`, every transition
-       equally likely) or on batches split evenly between random and agent data (`mix="even"`).
+       equally likely; agent episodes longer than the random ones are cut into pieces of the
+       random episodes' length) or on batches split evenly between random and agent data
+       (`mix="even"`, also used when agent episodes are shorter than the random ones).
 
 Iteration 0's episode is planned with the model trained on random data alone; every later
 one with a model that has also seen the states the agent's own behaviour reaches (for
@@ -38,8 +40,14 @@ class MPCAgentConfig:
 
     task: str = "cartpole-swingup"
     random_episodes: int = 20
+    # same-body tasks whose random episodes join the data, e.g. ("cartpole-balance",) for near-upright
+    # starts, which random controls from the swing-up start rarely reach (random_episodes of each)
+    extra_data_tasks: tuple[str, ...] = ()
     mix: str = "pooled"  # pooled: one buffer of all episodes | even: half of each batch from agent episodes
-    episode_steps: int = 200  # control steps per episode, random and MPC alike
+    episode_steps: int = 200  # control steps per random episode (and per MPC episode unless mpc_steps)
+    mpc_steps: int = 0  # control steps per MPC episode; 0: episode_steps
+    episode_seed: int | None = None  # env seed of every MPC episode; None: seed + 1000
+    plan_reward: str | None = None  # plan with this registered task's reward (same body); None: the task's
     iterations: int = 4
     train_steps: int = 1500
     finetune_steps: int = 400
@@ -53,6 +61,9 @@ class MPCAgentConfig:
     population: int = 100
     elites: int = 10
     plan_iterations: int = 3
+    restarts: int = 4  # gradient planner: plans optimised together
+    plan_lr: float = 0.1  # gradient planner: Adam step size
+    terminal_weight: float = 0.0  # cost-to-go: this many times the last step's reward (planners.base)
     seed: int = 0
 
 
@@ -65,6 +76,11 @@ class IterationResult:
     episode_return: float
     model_loss: float  # mean 1-step training loss of the fine-tuning that preceded the episode
     seconds: float
+    rewards: list[float] = dataclasses.field(default_factory=list)  # the episode's reward per control step
+    plan_time_per_step: float = 0.0  # planning seconds per control step
+    frames: list = dataclasses.field(default_factory=list)  # RGB frames, when run_online_mpc was given render
+    model_seconds: float = 0.0  # wall time of the data and training (iteration 0) or fine-tuning before it
+    episode_seconds: float = 0.0  # wall time of the MPC episode
 
 
 def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str | None = None) -> Any:
@@ -75,19 +91,25 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
     if config.planner == "cem":
         return planners.CEMPlanner(lo, hi, horizon=config.horizon, population=config.population,
                                    elites=config.elites, iterations=config.plan_iterations,
-                                   action_repeat=config.action_repeat, seed=config.seed, device=device)
+                                   action_repeat=config.action_repeat, seed=config.seed, device=device,
+                                   terminal_weight=config.terminal_weight)
     if config.planner == "gradient":
         return planners.GradientPlanner(lo, hi, horizon=config.horizon, iterations=config.plan_iterations,
-                                        action_repeat=config.action_repeat, seed=config.seed, device=device)
+                                        action_repeat=config.action_repeat, seed=config.seed, device=device,
+                                        restarts=config.restarts, lr=config.plan_lr,
+                                        terminal_weight=config.terminal_weight)
     raise InputError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
 
 
 def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = None, writer: Any = None,
-                   progress: bool = False, log: Any = None) -> list[IterationResult]:
+                   progress: bool = False, log: Any = None, render_last: Any = None,
+                   on_model: Any = None) -> list[IterationResult]:
     """Runs the loop of the module doc; returns one IterationResult per MPC episode.
 
     `writer` (TensorBoard SummaryWriter) gets mpc_agent/return against env steps and the model
-    loss; `log(str)` (e.g. print) gets one line per iteration.
+    loss; `log(str)` (e.g. print) gets one line per iteration and phase. `render_last(env)`, if
+    given, returns the frame callback for the last episode (planners.run_episode's `render`).
+    `on_model(model, data_sets)` is called with the final model and its data (e.g. to save them).
     """
     from envs.tasks import get_task
     from envs.true_model import TaskEnv
@@ -98,41 +120,77 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     if config.iterations < 1:
         raise InputError(f"iterations must be >= 1, got {config.iterations}")
     task = get_task(config.task)
+    plan_task = get_task(config.plan_reward) if config.plan_reward else task
+    for other in config.extra_data_tasks + ((config.plan_reward,) if config.plan_reward else ()):
+        if not _same_body(get_task(other), task):
+            raise InputError(f"{other} is another system than {config.task}: extra data and the planning reward "
+                             "must be for the same body")
     t0 = time.perf_counter()
     data = random_data(config.task, config.random_episodes, config.episode_steps, seed=config.seed)
-    agent_data = empty_like(data, name=f"{config.task}-agent")
+    for k, other in enumerate(config.extra_data_tasks, 1):
+        extra = random_data(other, config.random_episodes, config.episode_steps, seed=config.seed + k)
+        for e in range(extra.num_episodes):
+            data = append_episode(data, extra.states[e], extra.actions[e])
     env_steps = data.num_episodes * data.episode_length
+    if log is not None:
+        log(f"mpc_agent {config.task}: {data.num_episodes} random episodes x {data.episode_length} steps "
+            f"({config.task}{''.join(', ' + t for t in config.extra_data_tasks)}), "
+            f"{time.perf_counter() - t0:.0f} s; training the GN for {config.train_steps} steps")
     model = new_model(data, latent=config.latent, hidden=config.hidden, seed=config.seed, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     losses = fit_model(model, [data], config.train_steps, config.batch_size, seed=config.seed, optimiser=opt)
     params = task.graph().graph_system(device)
+    mpc_steps = config.mpc_steps or config.episode_steps
+    agent_data = empty_like(data, name=f"{config.task}-agent", steps=mpc_steps)
+    episode_seed = config.seed + 1000 if config.episode_seed is None else config.episode_seed
     results: list[IterationResult] = []
+    sets = [data]
+    t_model = t0
     for it in range(config.iterations):
         if it > 0:
+            t_model = time.perf_counter()
             for g in opt.param_groups:
                 g["lr"] = config.lr * 0.5
-            if config.mix == "even":
-                sets = [data, agent_data]
-            else:
+            if config.mix == "even" or agent_data.episode_length < data.episode_length:
+                sets = [data, agent_data]  # (pooled, but agent episodes shorter than the random ones: kept apart)
+            else:  # pooled: agent episodes cut into pieces as long as the random episodes, one buffer
                 sets = [data]
+                n = data.episode_length
                 for k in range(agent_data.num_episodes):
-                    sets[0] = append_episode(sets[0], agent_data.states[k], agent_data.actions[k])
+                    for c in range(agent_data.episode_length // n):
+                        sets[0] = append_episode(sets[0], agent_data.states[k, c * n:(c + 1) * n + 1],
+                                                 agent_data.actions[k, c * n:(c + 1) * n])
             losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
                                seed=config.seed + it, optimiser=opt)
-        env = TaskEnv(task, seed=config.seed + 1000, device=device)
+        t_episode = time.perf_counter()
+        env = TaskEnv(task, seed=episode_seed, device=device)
         planner = make_planner(config, task, device)
-        ep = run_episode(env, planner, model, task.reward, params, max_steps=config.episode_steps,
-                         progress=progress, tag=f"mpc_agent/iter{it}")
+        last = it == config.iterations - 1
+        ep = run_episode(env, planner, model, plan_task.reward, params, max_steps=mpc_steps,
+                         progress=progress, tag=f"mpc_agent/iter{it}",
+                         render=render_last(env) if last and render_last is not None else None)
         env_steps += ep.steps
-        if ep.steps == config.episode_steps:
+        if ep.steps == mpc_steps:
             agent_data = append_episode(agent_data, ep.state_array()[..., :STATE_SIZE], ep.actions, data)
         loss = sum(losses[-100:]) / max(1, len(losses[-100:]))
-        res = IterationResult(it, env_steps, ep.episode_return, loss, time.perf_counter() - t0)
+        res = IterationResult(it, env_steps, ep.episode_return, loss, time.perf_counter() - t0, ep.rewards,
+                              ep.plan_time_per_step, [f for f in ep.frames if f is not None],
+                              t_episode - t_model, time.perf_counter() - t_episode)
         results.append(res)
         if writer is not None:
             writer.add_scalar(f"mpc_agent/{config.task}/return", ep.episode_return, env_steps)
             writer.add_scalar(f"mpc_agent/{config.task}/model_loss", loss, env_steps)
         if log is not None:
             log(f"mpc_agent {config.task} iter {it}: env steps {env_steps}, return {ep.episode_return:.1f}, "
-                f"model loss {loss:.4f}, {res.seconds:.0f} s")
+                f"model loss {loss:.4f}, planning {ep.plan_time_per_step * 1000:.0f} ms per control step, "
+                f"{res.seconds:.0f} s")
+    if on_model is not None:
+        on_model(model, sets if config.mix == "pooled" else [data, agent_data])
     return results
+
+
+def _same_body(a: Any, b: Any) -> bool:
+    """True when two tasks simulate the same body (same MuJoCo bodies and joints, by name)."""
+    ma, mb = a.graph().model, b.graph().model
+    names = lambda m: ([m.body(i).name for i in range(m.nbody)], [m.joint(i).name for i in range(m.njnt)])  # noqa: E731
+    return names(ma) == names(mb)

@@ -40,7 +40,7 @@ def test_online_mpc_loop_collects_finetunes_and_reports():
     # env steps count the random data and every agent episode
     assert [r.env_steps for r in results] == [2 * 12 + 12, 2 * 12 + 24]
     assert all(r.episode_return == r.episode_return and r.model_loss > 0 for r in results)
-    assert len(lines) == 2 and "iter 1" in lines[1]
+    assert len(lines) == 3 and "random episodes" in lines[0] and "iter 1" in lines[2]  # data, then per iteration
 
 
 def test_unknown_planner_is_a_clear_error():

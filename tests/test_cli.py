@@ -57,25 +57,34 @@ def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
 
 def test_demo_tiny_budget(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--episodes", "4", "--episode-steps", "40", "--train-steps", "20",
-                 "--mpc-steps", "8", "--horizon", "3", "--iterations", "2", "--restarts", "2",
-                 "--action-repeat", "2"]) == 0
+    argv = ["demo", "--out", str(out), "--episodes", "3", "--episode-steps", "40", "--train-steps", "20",
+            "--finetune-steps", "5", "--rounds", "2", "--mpc-steps", "8", "--horizon", "3", "--iterations", "2",
+            "--restarts", "2", "--action-repeat", "2"]
+    assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["mpc_steps"] == 8 and summary["plan_time_per_step_s"] > 0
-    for name in ("returns.png", "rollout_cartpole-swingup.png", "episode.gif", "model/model.pt"):
+    assert [r["round"] for r in summary["rounds"]] == [0, 1] and summary["mpc_steps"] == 8
+    # random data: 3 swing-up + 3 near-upright (cartpole-balance) episodes x 40 steps, then two 8-step rounds
+    assert [r["env_steps"] for r in summary["rounds"]] == [6 * 40 + 8, 6 * 40 + 16]
+    assert summary["final_return"] == summary["rounds"][-1]["return"]
+    assert summary["reference_return"] is not None and summary["plan_time_per_step_s"] > 0
+    assert summary["recipe"]["terminal_weight"] == 25.0 and summary["recipe"]["horizon"] == 3  # flag over recipe
+    for name in ("returns.png", "rollout_cartpole-swingup.png", "episode.gif", "model.pt"):
         assert (out / name).stat().st_size > 0, name
-    assert "demo summary" in capsys.readouterr().out
-    # 40-step episodes: the errors are labelled by what was measured (1, 20, 40 steps), never "100-step"
+    text = capsys.readouterr().out
+    assert "demo summary" in text and "return per round" in text
+    # errors are labelled by the horizon measured: 40-step held-out episodes give 1, 20 and 40 steps
     assert {"one_step_error", "rollout_20_error", "rollout_40_error"} <= set(summary)
     assert "rollout_100_error" not in summary
-    # a re-run into the same OUT with another task or sizes is refused in one line, nothing overwritten
-    before = (out / "model/model.pt").stat().st_mtime_ns
-    for other in (["--task", "pendulum-swingup"], ["--latent", "32"], ["--episodes", "5"]):
-        assert main(["demo", "--out", str(out), "--episodes", "4", "--episode-steps", "40", "--train-steps", "20",
-                     "--mpc-steps", "8", *other]) == 2
+    assert main(["plan", "--task", "cartpole-swingup", "--model", str(out / "model.pt"), "--planner", "random",
+                 "--samples", "4", "--horizon", "2", "--steps", "2", "--no-video", "--out", str(tmp_path / "p")]) == 0
+    # a re-run into the same OUT with other options is refused in one line, nothing overwritten
+    before = (out / "model.pt").stat().st_mtime_ns
+    capsys.readouterr()
+    for other, key in ((["--task", "pendulum-swingup"], "task"), (["--latent", "32"], "latent")):
+        assert main(argv + other) == 2
         err = capsys.readouterr().err
-        assert "other options" in err and other[0] in err and len(err.strip().splitlines()) == 1
-    assert (out / "model/model.pt").stat().st_mtime_ns == before
+        assert "other options" in err and key in err and len(err.strip().splitlines()) == 1
+    assert (out / "model.pt").stat().st_mtime_ns == before
 
 
 def test_shipped_gn_configs_load():

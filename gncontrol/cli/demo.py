@@ -1,10 +1,19 @@
-"""`gncontrol demo`: the main job end to end on one task (default cartpole-swingup).
+"""`gncontrol demo`: the main job end to end on one task (default cartpole-swingup), as an online
+model-based loop whose progress a user can follow.
 
-collect random-control data -> train the GN forward model -> evaluate it against the
-constant baseline -> gradient MPC through the learned model in the real environment, and a
-random policy on the same episode for comparison. Writes to OUT: data.h5, model/ (checkpoint
-and TensorBoard logs), rollout_<task>.png, episode.gif, returns.png, summary.json.
-Re-running with the same OUT reuses the data and resumes training where it stopped.
+    random-control data (from the task's start, plus near-upright starts where the task has a
+    same-body balance task) -> a GN forward model -> rounds of {an MPC episode in the real
+    environment through the current model; that episode added to the data; the model
+    fine-tuned}, with the planner recipe measured for the task (DEMO_RECIPES).
+
+No true-simulator data enters the model. Each round prints its return and the env steps used
+so far; the closing summary (and OUT/summary.json) gives the return per round, the final
+return (the last round's episode), random actions' return and the true-model CEM's return on
+the same episode seed (measured in the same run; --no-reference skips it), env steps, plan
+time per control step, real-time factor and wall time per phase. Writes to OUT: model.pt (the
+final model: `gncontrol plan --model OUT/model.pt` uses it), summary.json, returns.png (return
+per round; the final episode's reward over time beside the true-model planner's),
+rollout_<task>.png, episode.gif, tb/ (TensorBoard).
 """
 
 from __future__ import annotations
@@ -18,175 +27,267 @@ from gncontrol.cli._mpc import add_planner_arguments
 from gncontrol.cli._options import DEVICE_FORMS, device, nonnegative_int, positive_int
 from gncontrol.errors import InputError
 
-HELP = "collect data, train a GN model, evaluate it and run gradient MPC with it (the main job)"
+HELP = "the main job: random data, a GN model, rounds of MPC episodes that refine it, vs the true-model planner"
+
+# Per-task defaults of the online loop and its planner (flags override them). The cartpole recipe is
+# the one benchmarks/RESULTS.md measured for gradient MPC (1 s horizon, cost-to-go, swing-up and
+# near-upright data, rounds of the planner's own episodes); the others are starting points.
+DEMO_RECIPES: dict[str, dict] = {
+    "cartpole-swingup": dict(extra_data_tasks=("cartpole-balance",), horizon=25, action_repeat=4, restarts=16,
+                             iterations=6, terminal_weight=25.0, rounds=3, plan_reward=None),
+    "pendulum-swingup": dict(extra_data_tasks=(), horizon=10, action_repeat=4, restarts=4, iterations=10,
+                             plan_lr=0.3, terminal_weight=0.0, rounds=2, plan_reward="pendulum-swingup-smooth"),
+    "acrobot-swingup": dict(extra_data_tasks=(), horizon=25, action_repeat=4, restarts=8, iterations=6,
+                            terminal_weight=25.0, rounds=2, plan_reward=None),
+    "cheetah-run": dict(extra_data_tasks=(), horizon=10, action_repeat=4, restarts=4, iterations=10,
+                        terminal_weight=0.0, rounds=2, plan_reward=None),
+}
+FALLBACK_RECIPE = dict(extra_data_tasks=(), horizon=12, action_repeat=4, restarts=4, iterations=8,
+                       terminal_weight=0.0, rounds=2, plan_reward=None)
+RECIPE_FILE = "demo_recipe.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `gncontrol demo` (defaults: about 10 minutes on a 2-core CPU)."""
+    """Options of `gncontrol demo` (planner defaults come from the task's DEMO_RECIPES entry)."""
     add_config_argument(p)
-    p.add_argument("--task", default="cartpole-swingup")
+    p.add_argument("--task", default="cartpole-swingup", help=f"task; tuned recipes: {', '.join(DEMO_RECIPES)}")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--episodes", type=positive_int, default=100, help="random-control episodes to collect")
-    p.add_argument("--episode-steps", type=positive_int, default=500, help="control steps per collected episode")
-    p.add_argument("--controller", default="ou", choices=["uniform", "ou"],
-                   help="random controls for the data (ou: temporally correlated, reaches more states)")
-    p.add_argument("--train-steps", type=positive_int, default=4000,
-                   help="training steps in total (a re-run with the same OUT resumes towards this)")
+    p.add_argument("--episodes", type=positive_int, default=20,
+                   help="random-control episodes to collect (per start: the task's and the balance task's)")
+    p.add_argument("--episode-steps", type=positive_int, default=500, help="control steps per random episode")
+    p.add_argument("--train-steps", type=positive_int, default=4000, help="training steps on the random data")
+    p.add_argument("--finetune-steps", type=positive_int, default=1500,
+                   help="fine-tuning steps after each round, on all data so far")
+    p.add_argument("--rounds", type=positive_int, default=None,
+                   help="MPC episodes in the real environment; the last is the final return (default: the recipe's)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--latent", type=positive_int, default=64)
     p.add_argument("--hidden", type=positive_int, nargs="+", default=[64])
     add_planner_arguments(p)
-    p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of the MPC episode "
+    p.set_defaults(horizon=None, action_repeat=None, iterations=None, restarts=None, terminal_weight=None)
+    p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of each MPC episode "
                    "(default: the task's episode length)")
+    p.add_argument("--no-reference", action="store_true", help="skip the true-model CEM episode")
     p.add_argument("--no-video", action="store_true")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the data, model and env episodes (>= 0)")
     p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (1: the demo's graphs are small, and extra OpenMP threads "
                    "slow small ops down, badly so on a busy machine)")
 
 
-RECIPE = "demo_recipe.json"
-DATA_OPTIONS = ("task", "episodes", "episode_steps", "controller", "seed")
-MODEL_OPTIONS = ("latent", "hidden", "batch_size")
+def recipe_for(args: argparse.Namespace) -> dict:
+    """The task's DEMO_RECIPES entry with the user's flags (those not None) applied on top."""
+    recipe = dict(DEMO_RECIPES.get(args.task, FALLBACK_RECIPE))
+    for key in ("horizon", "action_repeat", "iterations", "restarts", "terminal_weight", "rounds"):
+        if getattr(args, key, None) is not None:
+            recipe[key] = getattr(args, key)
+    recipe.setdefault("plan_lr", 0.1)
+    if args.plan_lr != 0.1:  # the parser's default: the recipe's value stands
+        recipe["plan_lr"] = args.plan_lr
+    return recipe
 
 
-def check_reuse(out, args: argparse.Namespace) -> None:
-    """Refuses to reuse OUT's data and model when they were made with other options; records them otherwise.
-
-    Why: a re-run into the same OUT with another --task (or sizes) would otherwise train on the old
-    task's data or die in a size-mismatch traceback. --train-steps may grow (training resumes).
-    """
-    wanted = {k: getattr(args, k) for k in DATA_OPTIONS + MODEL_OPTIONS}
-    path = out / RECIPE
+def check_out(out, wanted: dict) -> None:
+    """Refuses an OUT that holds another demo (other options), so one demo never overwrites another's
+    results by accident; records the options otherwise. The same options re-run fresh into OUT."""
+    path = out / RECIPE_FILE
     if path.is_file():
         try:
             had = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{path} is corrupt: remove it with the rest of {out}, or use another --out") from None
-        differ = [f"--{k.replace('_', '-')} {had.get(k)!r} -> {wanted[k]!r}" for k in wanted if had.get(k) != wanted[k]]
+        differ = [f"{k} {had.get(k)!r} -> {v!r}" for k, v in wanted.items() if had.get(k) != v]
         if differ:
             raise InputError(f"{out} holds a demo made with other options ({'; '.join(differ)}): use another --out, "
                              f"or remove {out} to start fresh")
-    elif (out / "data.h5").exists() or (out / "model" / "model.pt").exists():
-        raise InputError(f"{out} holds demo data or a model but no {RECIPE} saying how they were made: use "
-                         f"another --out, or remove {out} to start fresh")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(wanted, indent=2))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the whole pipeline and prints a closing summary."""
+    """Runs the online loop, the baselines and the outputs, and prints a closing summary."""
+    import dataclasses
+
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
-    from envs.collect import collect
+    from agents.mpc_agent import MPCAgentConfig, run_online_mpc
     from envs.tasks import get_task, random_policy_return
-    from envs.true_model import TaskEnv
-    from gncontrol.cli._common import check_output_dir, load_systems, resolve_device
-    from gncontrol.cli._mpc import (
-        frame_recorder,
-        make_planner,
-        plot_returns,
-        save_gif,
-    )
-    from gncontrol.cli.train import model_config_for
-    from gncontrol.forward_metrics import rollout_errors
-    from gncontrol.models.graph_forward import ConstantModel
-    from gncontrol.plots import plot_rollout
-    from gncontrol.training import TrainConfig, train_forward_model
-    from planners import run_episode
+    from gncontrol.cli._common import check_output_dir, resolve_device
+    from gncontrol.cli._mpc import frame_recorder, save_gif
 
     out = check_output_dir(args.out, "--out")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     task = get_task(args.task)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.planner not in ("gradient", "cem"):
+        raise InputError(f"the demo's online loop plans with --planner gradient or cem, got {args.planner}")
+    recipe = recipe_for(args)
+    steps = args.mpc_steps or task.episode_length
+    config = MPCAgentConfig(
+        task=args.task, random_episodes=args.episodes, extra_data_tasks=tuple(recipe["extra_data_tasks"]),
+        episode_steps=args.episode_steps, mpc_steps=steps, episode_seed=args.seed,
+        plan_reward=recipe["plan_reward"], iterations=recipe["rounds"], train_steps=args.train_steps,
+        finetune_steps=args.finetune_steps, batch_size=args.batch_size, latent=args.latent,
+        hidden=tuple(args.hidden), planner=args.planner, horizon=recipe["horizon"],
+        action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
+        restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
+        population=args.samples or 200, elites=max(2, (args.samples or 200) // 10), seed=args.seed)
+    check_out(out, {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()})
     t_start = time.time()
-    timings: dict[str, float] = {}
+    print(f"demo {args.task}: {config.random_episodes} random episodes x {config.episode_steps} steps"
+          f"{' (+ the same from ' + ', '.join(config.extra_data_tasks) + ')' if config.extra_data_tasks else ''}, "
+          f"a GN (latent {config.latent}), then {config.iterations} rounds of {steps}-step {config.planner} MPC "
+          f"episodes (horizon {config.horizon} x repeat {config.action_repeat}, cost-to-go weight "
+          f"{config.terminal_weight:g}) that refine it; env seed {args.seed}")
+    writer = SummaryWriter(str(out / "tb"))
+    saved = {}
 
-    check_reuse(out, args)
+    def keep(model, sets):
+        saved["model"], saved["sets"] = model, sets
+        save_model(out / "model.pt", model, sets, config)
 
-    # 1. data
-    data_path = out / "data.h5"
+    render = None if args.no_video else (lambda env: frame_recorder(env, 2))
+    rounds = run_online_mpc(config, device=device, writer=writer, progress=True, log=print, render_last=render,
+                            on_model=keep)
+    writer.close()
+    final = rounds[-1]
+    timings = {"data_and_training_s": rounds[0].model_seconds,
+               "rounds_s": sum(r.episode_seconds + (r.model_seconds if r.iteration else 0) for r in rounds)}
+
     t0 = time.time()
-    if data_path.exists():
-        print(f"[1/4] reusing {data_path} (same task, episodes, steps, controller and seed: {out / RECIPE})")
-    else:
-        print(f"[1/4] collecting {args.episodes} episodes x {args.episode_steps} steps of {args.task} "
-              f"({args.controller} random controls)")
-        collect(args.task, args.episodes, steps=args.episode_steps, controller=args.controller,
-                seed=args.seed, out=data_path)
-    timings["collect_s"] = time.time() - t0
-    (system_data,) = load_systems([str(data_path)])
-    train_set, val_set = system_data.split(0.1)
+    random_return = random_policy_return(task, steps, args.seed)
+    reference = None if args.no_reference else reference_episode(task, config, steps, args.seed)
+    timings["reference_s"] = time.time() - t0
 
-    # 2. model
     t0 = time.time()
-    print(f"[2/4] training the GN forward model for {args.train_steps} steps on {device}")
-    cfg = model_config_for("gn", args.latent, args.hidden, [system_data])
-    train_cfg = TrainConfig(steps=args.train_steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-4,
-                            val_every=max(1, args.train_steps // 4), seed=args.seed,
-                            checkpoint_every=max(1, args.train_steps // 4))
-    model = train_forward_model(cfg, [train_set], [val_set], train_cfg, out / "model", device=device,
-                                resume=True, metadata={"data": str(data_path)}).eval()
-    timings["train_s"] = time.time() - t0
-
-    # 3. evaluation against the constant baseline
-    t0 = time.time()
-    print("[3/4] evaluating on held-out episodes (error relative to the constant model)")
-    errors = {}
-    horizons = sorted({min(h, val_set.episode_length) for h in (1, 20, 100)})  # what the episodes allow
-    for h in horizons:
-        errors[h] = rollout_errors(model, val_set, h, starts_per_episode=4, device=device)["mean"]
-        print(f"      {h:3d}-step normalised error: GN {errors[h]:.4f}   (constant model: "
-              f"{rollout_errors(ConstantModel(), val_set, h, 1)['mean']:.1f})")
-    plot = plot_rollout(model, val_set, min(100, val_set.episode_length), out / f"rollout_{args.task}.png",
-                        device)
+    errors, plot = evaluate_model(saved["model"], task, args, device, out)
     timings["evaluate_s"] = time.time() - t0
 
-    # 4. MPC in the real environment
-    t0 = time.time()
-    steps = args.mpc_steps or task.episode_length
-    params = task.graph().graph_system(device)
-    env = TaskEnv(task, seed=args.seed + 1, device=device)
-    planner = make_planner(args.planner, task, args, device)
-    print(f"[4/4] {args.planner} MPC with the learned model for {steps} control steps "
-          f"(horizon {args.horizon} x repeat {args.action_repeat})")
-    frames_every = 2
-    writer = SummaryWriter(str(out / "tb_mpc"))
-    result = run_episode(env, planner, model, task.reward, params=params, max_steps=steps, writer=writer,
-                         render=None if args.no_video else frame_recorder(env, frames_every), tag=f"mpc/{args.task}")
-    writer.close()
-    timings["mpc_s"] = time.time() - t0
-    random_return = random_policy_return(task, steps, args.seed + 1)
-    frames = [f for f in result.frames if f is not None]
-    video = save_gif(frames, out / "episode.gif", fps=int(round(1 / task.control_timestep / frames_every))) \
-        if frames else None
-    returns_plot = plot_returns(result.rewards, random_return, out / "returns.png",
-                                f"{args.planner} MPC, learned GN model")
-
+    video = None
+    if final.frames:
+        video = save_gif(final.frames, out / "episode.gif", fps=int(round(1 / task.control_timestep / 2)))
+    figure = plot_demo(rounds, random_return, reference, out / "returns.png", args.task)
     summary = {
-        "task": args.task, "planner": args.planner, "device": str(device),
+        "task": args.task, "planner": args.planner, "device": str(device), "recipe": recipe_json(recipe),
+        "rounds": [{"round": r.iteration, "env_steps": r.env_steps, "return": r.episode_return,
+                    "plan_time_per_step_s": r.plan_time_per_step, "episode_s": r.episode_seconds,
+                    "model_s": r.model_seconds} for r in rounds],
+        "final_return": final.episode_return, "random_return": random_return,
+        "reference_return": reference["return"] if reference else None,
+        "ratio_to_reference": final.episode_return / reference["return"] if reference and reference["return"]
+        else None,
+        "env_steps": final.env_steps, "mpc_steps": len(final.rewards),
+        "plan_time_per_step_s": final.plan_time_per_step, "control_period_s": task.control_timestep,
+        "real_time_factor": final.plan_time_per_step / task.control_timestep,
+        "reference_plan_time_per_step_s": reference["plan_time_per_step"] if reference else None,
         **{("one_step_error" if h == 1 else f"rollout_{h}_error"): e for h, e in errors.items()},
-        "mpc_return": result.episode_return, "random_return": random_return,
-        "return_ratio_vs_random": result.episode_return / max(random_return, 1e-9),
-        "mpc_steps": result.steps, "plan_time_per_step_s": result.plan_time_per_step,
-        "control_period_s": task.control_timestep,
-        "real_time_factor": result.plan_time_per_step / task.control_timestep,
         "timings_s": timings, "total_s": time.time() - t_start,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print("\n=== gncontrol demo summary ===")
-    print(f"task {args.task}, planner {args.planner}, total {summary['total_s'] / 60:.1f} min")
-    print("forward model (held-out, relative to constant model = 1): "
-          + ", ".join(f"{h}-step {e:.4f}" for h, e in errors.items()))
-    print(f"return over {result.steps} steps: MPC {result.episode_return:.1f} vs random policy "
-          f"{random_return:.1f} ({summary['return_ratio_vs_random']:.1f}x)")
-    print(f"planning time per control step {result.plan_time_per_step * 1000:.0f} ms "
-          f"({summary['real_time_factor']:.1f}x the {task.control_timestep * 1000:.0f} ms control period)")
-    print(f"outputs in {out}/: summary.json, {plot.name}, {returns_plot.name}"
-          + (f", {video.name}" if video else "") + ", model/tb and tb_mpc (tensorboard --logdir "
-          f"{out})")
+    print_summary(summary, errors, out, [figure.name, plot.name] + ([video.name] if video else []))
     return 0
+
+
+def save_model(path, model, sets, config) -> None:
+    """The final model as a forward-model checkpoint (loadable by `gncontrol plan` / `evaluate`)."""
+    import dataclasses
+
+    from gncontrol.checkpoints import save_checkpoint
+    from gncontrol.system_signature import signature_of
+    from gncontrol.training import CHECKPOINT_KIND
+
+    save_checkpoint(path, CHECKPOINT_KIND, {
+        "model": model.state_dict(), "step": config.train_steps + config.finetune_steps * (config.iterations - 1),
+        "model_config": dataclasses.asdict(model.config), "train_config": {},
+        "systems": [config.task], "system_signatures": [{"name": config.task, **signature_of(sets[0])}],
+        "metadata": {"made_by": "gncontrol demo", "agent": dataclasses.asdict(config)},
+    })
+
+
+def reference_episode(task, config, steps: int, seed: int) -> dict:
+    """The true-model CEM (same horizon, repeat and cost-to-go, 200 samples x 4 iterations) on the same episode."""
+    import planners
+    from envs.tasks import get_task
+    from envs.true_model import TaskEnv, TrueModel
+
+    model = TrueModel.from_task(task)
+    planner = planners.CEMPlanner(task.action_low, task.action_high, horizon=config.horizon, population=200,
+                                  elites=20, iterations=4, action_repeat=config.action_repeat, seed=seed,
+                                  terminal_weight=config.terminal_weight)
+    env = TaskEnv(task, seed=seed, true_model=model)
+    reward = task.reward if config.plan_reward is None else get_task(config.plan_reward).reward
+    print(f"reference: CEM through the true simulator on the same episode (env seed {seed})")
+    res = planners.run_episode(env, planner, model, reward, max_steps=steps, tag="reference/cem")
+    print(f"reference: return {res.episode_return:.1f}, planning {res.plan_time_per_step * 1000:.0f} ms per control "
+          "step")
+    return {"return": res.episode_return, "rewards": res.rewards, "plan_time_per_step": res.plan_time_per_step}
+
+
+def evaluate_model(model, task, args, device, out) -> tuple[dict, object]:
+    """1/20/100-step errors of the final model (constant model = 1) on 4 fresh random episodes, and a rollout plot."""
+    from envs.collect import collect
+    from gncontrol.forward_metrics import rollout_errors
+    from gncontrol.plots import plot_rollout
+    from gncontrol.transitions import SystemTrajectories
+
+    held_out = SystemTrajectories.from_arrays(task.name, collect(task.name, 4, steps=min(args.episode_steps, 200),
+                                                                 controller="ou", seed=args.seed + 99,
+                                                                 progress=False))
+    errors = {h: rollout_errors(model, held_out, h, 4, device)["mean"]
+              for h in sorted({min(h, held_out.episode_length) for h in (1, 20, 100)})}
+    plot = plot_rollout(model, held_out, min(100, held_out.episode_length), out / f"rollout_{task.name}.png", device)
+    return errors, plot
+
+
+def plot_demo(rounds, random_return: float, reference: dict | None, path, task_name: str):
+    """returns.png: return per round (beside random actions and the true-model CEM), and the final
+    episode's reward over time beside the true-model planner's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    a.plot([r.iteration for r in rounds], [r.episode_return for r in rounds], "o-", label="MPC, learned GN")
+    a.axhline(random_return, color="gray", ls="--", label="random actions")
+    if reference:
+        a.axhline(reference["return"], color="tab:green", ls=":", label="CEM, true simulator")
+    a.set_xlabel("round (MPC episodes in the real environment)")
+    a.set_ylabel("episode return")
+    a.set_title(task_name)
+    a.legend(fontsize=8)
+    b.plot(rounds[-1].rewards, label="final round, learned GN", lw=0.8)
+    if reference:
+        b.plot(reference["rewards"], label="CEM, true simulator", lw=0.8, alpha=0.8)
+    b.set_xlabel("control step")
+    b.set_ylabel("reward")
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def recipe_json(recipe: dict) -> dict:
+    """The recipe as plain JSON values."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()}
+
+
+def print_summary(s: dict, errors: dict, out, files: list[str]) -> None:
+    """The closing summary a user reads."""
+    print("\n=== gncontrol demo summary ===")
+    print(f"task {s['task']}, {s['planner']} MPC through the learned GN, total {s['total_s'] / 60:.1f} min "
+          f"(data + training {s['timings_s']['data_and_training_s']:.0f} s, rounds {s['timings_s']['rounds_s']:.0f} s, "
+          f"reference {s['timings_s']['reference_s']:.0f} s, evaluation {s['timings_s']['evaluate_s']:.0f} s)")
+    print("return per round: " + ", ".join(f"{r['return']:.1f} ({r['env_steps']} env steps)" for r in s["rounds"]))
+    ref = (f"; true-model CEM {s['reference_return']:.1f} (ratio {s['ratio_to_reference']:.2f})"
+           if s["reference_return"] is not None else "")
+    print(f"final return {s['final_return']:.1f} over {s['mpc_steps']} steps; random actions "
+          f"{s['random_return']:.1f}{ref}; {s['env_steps']} env steps in all")
+    print(f"planning time per control step {s['plan_time_per_step_s'] * 1000:.0f} ms "
+          f"({s['real_time_factor']:.1f}x the {s['control_period_s'] * 1000:.0f} ms control period)")
+    print("forward model on fresh random episodes (constant model = 1): "
+          + ", ".join(f"{h}-step {e:.4f}" for h, e in errors.items()))
+    print(f"outputs in {out}/: summary.json, model.pt, {', '.join(files)}, tb (tensorboard --logdir {out})")
