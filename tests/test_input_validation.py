@@ -154,3 +154,27 @@ def test_a_nan_action_gets_a_nan_cartpole_reward():
     states = torch.zeros(1, task.graph().num_nodes, 13)
     states[:, :, 3] = 1.0
     assert torch.isnan(task.reward(states, torch.full((1, 1), float("nan"))))
+
+
+# ------------------------------------------------------------------------ plan --reward
+@pytest.mark.parametrize("reward, task", [("acrobot-swingup", "cartpole-swingup"), ("walker-walk", "cheetah-run"),
+                                          ("swimmer4", "swimmer5")])
+def test_plan_refuses_a_reward_for_another_system(reward, task, tmp_path, capsys):
+    """Same body counts (3, 8) were accepted before; the systems' body/joint names differ."""
+    from gncontrol.cli import main
+
+    argv = ["plan", "--model", "true", "--task", task, "--reward", reward, "--out", str(tmp_path / "o"),
+            "--planner", "random", "--steps", "1", "--no-video"]  # (short, should it ever run)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--reward {reward}" in err[0] and f"--task {task}" in err[0], err
+
+
+@pytest.mark.parametrize("reward, task", [("cheetah-run-backward", "cheetah-run"), ("cheetah-jump", "cheetah-run"),
+                                          ("pendulum-swingup-smooth", "pendulum-swingup"),
+                                          ("cartpole-balance", "cartpole-swingup"), ("cheetah-run", "cheetah-run")])
+def test_plan_accepts_a_reward_on_the_same_body(reward, task):
+    from envs.tasks import get_task
+    from gncontrol.cli.plan import check_reward_task
+
+    check_reward_task(get_task(task), get_task(reward))

@@ -49,6 +49,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
 
+def _system_signature(task) -> tuple:
+    """What a reward's states are laid out by: the MuJoCo model's body, joint and actuator names, in order."""
+    m = task.graph().model
+    return (tuple(m.body(i).name for i in range(m.nbody)), tuple(m.joint(j).name for j in range(m.njnt)),
+            tuple(m.actuator(a).name for a in range(m.nu)))
+
+
+def _same_system_tasks(task) -> list[str]:
+    """Registered tasks built from the same environment family (dm_control domain / swimmer size) as `task`."""
+    from envs.tasks import get_task, list_tasks
+
+    def key(t):
+        f = t.env_factory
+        return getattr(f, "func", f), tuple(getattr(f, "args", ()))[:1]
+
+    return [n for n in list_tasks() if key(get_task(n)) == key(task)]
+
+
+def check_reward_task(task, reward_task) -> None:
+    """Refuses (one InputError line) a --reward task whose system is not --task's.
+
+    Why the names and not the body count: acrobot and cartpole both have 3 bodies, walker and
+    cheetah 8, so a count lets a reward read another system's bodies as its own.
+    """
+    if reward_task.name == task.name or _system_signature(reward_task) == _system_signature(task):
+        return
+    bodies = lambda t: ", ".join(_system_signature(t)[0][1:])  # noqa: E731  (the world body is in every model)
+    raise InputError(f"--reward {reward_task.name} rewards another system than --task {task.name} (bodies "
+                     f"{bodies(reward_task)} vs {bodies(task)}); rewards for {task.name}'s system: "
+                     f"{', '.join(_same_system_tasks(task))}")
+
+
 def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine_steps: int = 0):
     """(system-ID model, latent GraphSystem) from `steps` of uniform random control in the real env.
 
@@ -102,8 +134,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     task = get_task(args.task)
     reward_task = get_task(args.reward) if args.reward else task
-    if reward_task.graph().num_nodes != task.graph().num_nodes:
-        raise InputError(f"--reward {args.reward} is for another body than --task {args.task}")
+    check_reward_task(task, reward_task)
     true = args.model == ["true"]
     if args.refine_steps and not args.identify_steps:
         raise InputError("--refine-steps refines an identified system: give --identify-steps too")
