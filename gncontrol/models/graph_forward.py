@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gncontrol import fast_path
 from gncontrol.blocks import EdgeBlock, GraphSizes, NodeBlock
 from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, relative_positions
 from gncontrol.errors import InputError
@@ -75,6 +76,9 @@ class GraphForwardModel(nn.Module):
     """Shared normalisation, step and loss; subclasses define `predict(input_graph)`."""
 
     differentiable = True
+    # step / rollout run B copies of one topology densely (gncontrol.fast_path) when this model
+    # has a `dense_predict`; set False on an instance to force the generic Graph path
+    fast_path = True
 
     def __init__(self, config: ForwardModelConfig):
         super().__init__()
@@ -135,6 +139,10 @@ class GraphForwardModel(nn.Module):
 
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Next state graph for B states [N, 13(+hidden)] and actions [B, A]; params a GraphSystem."""
+        topo = fast_path.applicable(self, state, action, params)
+        if topo is not None:
+            return fast_path.step(self, state, action, params, topo, {})
+        fast_path.stats["generic"] += 1
         if not isinstance(params, GraphSystem):
             raise InputError("graph forward models need params=GraphSystem (static graph + edge map)")
         params = params.broadcast(state.num_graphs)
@@ -145,6 +153,24 @@ class GraphForwardModel(nn.Module):
             return state.replace(nodes=torch.cat([nodes, hidden.nodes], -1),
                                  edges=torch.cat([edges, hidden.edges], -1), globals=hidden.globals)
         return state.replace(nodes=nodes, edges=edges)
+
+    def rollout(self, state: Graph, actions: torch.Tensor, params: Any = None) -> list[Graph]:
+        """States after each of the T actions [B, T, A] (gncontrol.dynamics.rollout, which prefers this).
+
+        The same states as T calls of `step`; on the fast path the normalised static graph and its
+        share of every first layer are computed once for all T steps.
+        """
+        if actions.dim() != 3:
+            raise InputError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
+        memo: dict = {}
+        states = []
+        for t in range(actions.shape[1]):
+            action = actions[:, t]
+            topo = fast_path.applicable(self, state, action, params)
+            state = (fast_path.step(self, state, action, params, topo, memo) if topo is not None
+                     else self.step(state, action, params))
+            states.append(state)
+        return states
 
     def loss(self, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
              noise_std: float = 0.0) -> torch.Tensor:
@@ -185,6 +211,11 @@ class GNForwardModel(GraphForwardModel):
     def predict(self, graph: Graph, state: Graph) -> tuple[torch.Tensor, None]:
         """G* = GN2(concat(G, GN1(G))); returns G*'s nodes [N, 13]."""
         return self.gn2(concat([graph, self.gn1(graph)])).nodes, None
+
+    def dense_predict(self, graph: fast_path.DenseGraph, state: Graph, topo: fast_path.FixedTopology, batch: int,
+                      memo: dict) -> tuple[torch.Tensor, None]:
+        """`predict` on the fast path's dense pieces: deltas [B, N, 13]."""
+        return fast_path.gn_predict(self, graph, topo, batch, memo), None
 
 
 class RecurrentGNForwardModel(GraphForwardModel):
@@ -251,9 +282,16 @@ class RecurrentGNForwardModel(GraphForwardModel):
         _, new_hidden = self.core(graph, hidden)
         return self.decoder(torch.cat([new_hidden.nodes, graph.nodes], -1)), new_hidden
 
+    def dense_predict(self, graph: fast_path.DenseGraph, state: Graph, topo: fast_path.FixedTopology, batch: int,
+                      memo: dict) -> tuple[torch.Tensor, tuple]:
+        """`predict` on the fast path's dense pieces: deltas [B, N, 13] and the new hidden (nodes, edges, globals)."""
+        return fast_path.recurrent_predict(self, graph, state, topo, batch, memo)
+
 
 class MLPForwardModel(GraphForwardModel):
     """An MLP on the flattened input graph of one fixed topology (the paper's baseline)."""
+
+    fast_path = False  # no dense_predict: always the generic path
 
     def __init__(self, config: ForwardModelConfig):
         super().__init__(config)

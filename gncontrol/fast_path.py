@@ -1,0 +1,483 @@
+"""Fixed-topology fast path: B copies of ONE graph topology as dense tensors (what planners roll out).
+
+A planner rolls out B copies of one system for H steps. The generic `Graph` path treats them
+as B unrelated graphs: per-edge gathers and scatters over the flattened batch, the static
+graph tiled B times and fed through every MLP again at every step. Here the same model, with
+THE SAME nn.Module parameters, runs on dense tensors instead:
+
+    nodes   [B, N, F]   edges [B, E, F]   globals [B, F]
+    sender / receiver features   x[:, senders]  (one static index of length E, on dim 1)
+    aggregation to nodes         incidence [N, E] @ [B, E, F]   (a constant matrix per topology)
+    aggregation to globals       a sum over dim 1
+
+and every feature is a list of pieces, each marked constant (the normalised static graph:
+[1, ., F] for a broadcast system, or [B, ., F] for B systems of one topology) or dynamic
+(the state, the action, the latents; [B, ., F]). A concat of graphs is a concat of piece
+lists (free), and the first Linear of each MLP is split by input columns: the constant
+pieces' contribution W_c x_c + b is computed once (per step, or once per `rollout` for all
+H steps) and broadcast over B, the dynamic pieces go through one matmul with the remaining
+columns W_d. Same weights, same function: outputs and gradients agree with the generic path
+to rounding (tests/test_fast_path.py: 1e-5 in float32, 1e-10 in float64).
+
+Where it applies (`topology_of`): a GraphSystem of one graph (broadcast over any number of
+states), or of B graphs with the same n_node, n_edge and the same local senders / receivers /
+edge->actuator pattern (as `GraphSystem.tile` / `broadcast` / `repeat` build). The check
+runs once per GraphSystem object and is cached on it; everything else keeps the generic
+path. `GraphForwardModel.step` and `.rollout` choose it automatically for the GN and the
+recurrent GN forward models.
+
+Switches: `with generic_path(): ...` (or `set_enabled(False)`) forces the generic path
+everywhere; `model.fast_path = False` for one model. `stats` counts the steps taken by each
+path (for tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gncontrol.blocks import EdgeBlock, GlobalBlock, NodeBlock
+from gncontrol.body_state import STATE_SIZE, apply_delta, check_state
+from gncontrol.graphs import Graph
+from gncontrol.modules import GraphNetwork
+from gncontrol.systems import GraphSystem
+
+Tensor = torch.Tensor
+Piece = tuple[Tensor, bool]  # (tensor, constant?)
+
+__all__ = ["FixedTopology", "DenseGraph", "topology_of", "generic_path", "set_enabled", "enabled", "stats",
+           "applicable", "step", "graph_network", "mlp_on_pieces"]
+
+_ENABLED = [True]
+stats = {"fast": 0, "generic": 0}
+
+
+def enabled() -> bool:
+    """Whether the fast path may be chosen (the global switch; see also `model.fast_path`)."""
+    return _ENABLED[0]
+
+
+def set_enabled(flag: bool) -> None:
+    """Turns the fast path on or off for every model (off: the generic Graph path everywhere)."""
+    _ENABLED[0] = bool(flag)
+
+
+@contextlib.contextmanager
+def generic_path() -> Iterator[None]:
+    """Forces the generic Graph path inside the block (tests and benchmarks compare the two)."""
+    old = _ENABLED[0]
+    _ENABLED[0] = False
+    try:
+        yield
+    finally:
+        _ENABLED[0] = old
+
+
+# ----------------------------------------------------------------------------- topology
+@dataclasses.dataclass(frozen=True, eq=False)
+class FixedTopology:
+    """The one topology of a GraphSystem: local [E] senders / receivers / edge->actuator (-1: none)."""
+
+    num_graphs: int  # graphs in the system (1: it broadcasts over any number of states)
+    num_nodes: int
+    num_edges: int
+    senders: Tensor
+    receivers: Tensor
+    edge_actuator: Tensor
+    action_dim: int
+    _consts: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def const(self, name: str, dtype: torch.dtype, build: Callable[[], Tensor]) -> Tensor:
+        """A constant tensor of this topology (incidence, centring, masks), built once per dtype."""
+        key = (name, dtype)
+        t = self._consts.get(key)
+        if t is None:
+            t = self._consts[key] = build()
+        return t
+
+    def pair_index(self) -> Tensor:
+        """[2E]: receiver then sender of each edge, interleaved (one gather for both)."""
+        return self.const("pair", torch.long,
+                          lambda: torch.stack([self.receivers, self.senders], 1).reshape(-1))
+
+    def incidence(self, which: str, reducer: str, dtype: torch.dtype) -> Tensor:
+        """[N, E] 0/1 (sum) or 1/in-degree (mean) matrix: node n <- edges whose `which` end is n."""
+        def build() -> Tensor:
+            idx = self.receivers if which == "receivers" else self.senders
+            m = torch.zeros(self.num_nodes, self.num_edges, dtype=dtype, device=idx.device)
+            m[idx, torch.arange(self.num_edges, device=idx.device)] = 1.0
+            if reducer == "mean":
+                m = m / m.sum(1, keepdim=True).clamp(min=1)
+            return m
+        return self.const(f"inc_{which}_{reducer}", dtype, build)
+
+
+def topology_of(system: GraphSystem) -> FixedTopology | None:
+    """The system's single topology, or None if its graphs differ (checked once, cached on the object)."""
+    cached = system.__dict__.get("_fixed_topology")
+    if cached is None:
+        cached = (_detect(system),)
+        object.__setattr__(system, "_fixed_topology", cached)
+    return cached[0]
+
+
+def _detect(system: GraphSystem) -> FixedTopology | None:
+    s = system.static
+    b, ea, a = s.num_graphs, system.edge_actuator, system.action_dim
+    if b == 0:
+        return None
+    if b == 1:
+        return FixedTopology(1, s.nodes.shape[0], s.edges.shape[0], s.senders, s.receivers, ea, a)
+    n_node, n_edge = s.n_node.tolist(), s.n_edge.tolist()
+    n, e = n_node[0], n_edge[0]
+    if any(x != n for x in n_node) or any(x != e for x in n_edge) or ea.shape[0] != b * e:
+        return None
+    ar = torch.arange(b, device=s.device)[:, None]
+    snd, rcv, act = s.senders[:e], s.receivers[:e], ea[:e]
+    same = (torch.equal(s.senders.view(b, e), snd + n * ar) and torch.equal(s.receivers.view(b, e), rcv + n * ar)
+            and torch.equal(ea.view(b, e), torch.where(act >= 0, act + a * ar, act).expand(b, e)))
+    return FixedTopology(b, n, e, snd, rcv, act, a) if same else None
+
+
+# ------------------------------------------------------------------------------ pieces
+@dataclasses.dataclass(frozen=True)
+class DenseGraph:
+    """Graph features as piece lists: nodes [b, N, f], edges [b, E, f], globals [b, f] (b = 1 or B)."""
+
+    nodes: tuple[Piece, ...]
+    edges: tuple[Piece, ...]
+    globals: tuple[Piece, ...]
+
+    def __add__(self, other: DenseGraph) -> DenseGraph:
+        """Feature-wise concat (graphs.concat), without copying anything."""
+        return DenseGraph(self.nodes + other.nodes, self.edges + other.edges, self.globals + other.globals)
+
+
+def _cat(ts: Sequence[Tensor]) -> Tensor:
+    return ts[0] if len(ts) == 1 else torch.cat(list(ts), -1)
+
+
+def _columns(w: Tensor, cols: list[int]) -> Tensor:
+    """w[:, cols] as a view when the columns are one run, else a gather (done once per memo)."""
+    if cols == list(range(w.shape[1])):
+        return w
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return w[:, cols[0]:cols[0] + len(cols)]
+    return w.index_select(1, torch.tensor(cols, device=w.device))
+
+
+def _run(modules: Sequence[nn.Module], x: Tensor) -> Tensor:
+    for m in modules:
+        if type(m) is nn.Linear:
+            x = F.linear(x, m.weight, m.bias)
+        elif type(m) is nn.ReLU:
+            x = torch.relu(x)
+        else:
+            x = m(x)
+    return x
+
+
+def mlp_on_pieces(model: nn.Module, layout: Sequence[tuple[int, bool]], const_inputs: Callable[[], list[Tensor]],
+                  dyn_inputs: Sequence[Tensor], full_input: Callable[[], Tensor], memo: dict, key: Any) -> Tensor:
+    """`model(cat(inputs))` with the first Linear split into constant and dynamic columns.
+
+    layout: (width, constant?) of each input part in the model's column order; const_inputs()
+    the constant parts (row space, in order; called once per memo), dyn_inputs the dynamic
+    ones (row space, in order); full_input() the whole input, for a model that does not start
+    with an nn.Linear. memo holds, under `key`, the split weights and W_c x_c + b.
+    """
+    entry = memo.get(key)
+    if entry is None:
+        first = model[0] if isinstance(model, nn.Sequential) and len(model) else None
+        if type(first) is not nn.Linear or first.in_features != sum(w for w, _ in layout):
+            entry = memo[key] = (None,)
+        else:
+            cols_c, cols_d, off = [], [], 0
+            for width, const in layout:
+                (cols_c if const else cols_d).extend(range(off, off + width))
+                off += width
+            w, bias = first.weight, first.bias
+            const_pre = F.linear(_cat(const_inputs()), _columns(w, cols_c), bias) if cols_c else None
+            w_d = _columns(w, cols_d) if cols_d else None
+            entry = memo[key] = (w_d, bias, const_pre, list(model)[1:])
+    if entry[0] is None and len(entry) == 1:
+        return model(full_input())
+    w_d, bias, const_pre, rest = entry
+    if w_d is None:  # every input constant
+        x = const_pre
+    elif const_pre is None:
+        x = F.linear(_cat(dyn_inputs), w_d, bias)
+    else:
+        x = F.linear(_cat(dyn_inputs), w_d) + const_pre
+    return _run(rest, x)
+
+
+def _dyn(pieces: Sequence[Piece]) -> list[Tensor]:
+    return [t for t, c in pieces if not c]
+
+
+def _const(pieces: Sequence[Piece]) -> list[Tensor]:
+    return [t for t, c in pieces if c]
+
+
+def _full(t: Tensor, batch: int) -> Tensor:
+    return t.expand(batch, *t.shape[1:]) if t.shape[0] != batch else t
+
+
+def _aggregate(x: Tensor, topo: FixedTopology, which: str, reducer: str) -> Tensor:
+    """[b, E, f] -> [b, N, f]: edges reduced onto their receivers (or senders)."""
+    if reducer in ("sum", "mean"):
+        return torch.matmul(topo.incidence(which, reducer, x.dtype), x)
+    idx = topo.receivers if which == "receivers" else topo.senders
+    out = x.new_zeros(x.shape[0], topo.num_nodes, x.shape[-1])
+    return out.scatter_reduce(1, idx[None, :, None].expand_as(x), x, "amax", include_self=False)
+
+
+def _reduce(x: Tensor, reducer: str) -> Tensor:
+    """[b, M, f] -> [b, f] over dim 1 (empty -> 0, as the generic aggregate)."""
+    if reducer == "sum":
+        return x.sum(1)
+    if reducer == "mean":
+        return x.sum(1) / max(x.shape[1], 1)
+    return x.amax(1) if x.shape[1] else x.new_zeros(x.shape[0], x.shape[-1])
+
+
+# ------------------------------------------------------------------------------ blocks
+def edge_block(block: EdgeBlock, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
+    """EdgeBlock on dense pieces: [B, E, F_e']."""
+    use_e, use_r, use_s, use_u = block.use
+    e_n = topo.num_edges
+    layout: list[tuple[int, bool]] = []
+    if use_e:
+        layout += [(t.shape[-1], c) for t, c in g.edges]
+    for used in (use_r, use_s):
+        if used:
+            layout += [(t.shape[-1], c) for t, c in g.nodes]
+    if use_u:
+        layout += [(t.shape[-1], c) for t, c in g.globals]
+
+    def gathered(t: Tensor, idx: Tensor) -> Tensor:
+        return t.index_select(1, idx)
+
+    def per_edge(t: Tensor) -> Tensor:  # globals [b, f] -> [b, E, f]
+        return t[:, None, :].expand(t.shape[0], e_n, t.shape[-1])
+
+    def const_inputs() -> list[Tensor]:
+        parts = _const(g.edges) if use_e else []
+        for used, idx in ((use_r, topo.receivers), (use_s, topo.senders)):
+            if used:
+                parts += [gathered(t, idx) for t in _const(g.nodes)]
+        if use_u:
+            parts += [per_edge(t) for t in _const(g.globals)]
+        return parts
+
+    dyn = _dyn(g.edges) if use_e else []
+    dn = _dyn(g.nodes)
+    if dn and (use_r or use_s):
+        x = _cat(dn)
+        if use_r and use_s:  # one gather: [v_r | v_s] per edge
+            dyn.append(x.index_select(1, topo.pair_index()).reshape(batch, e_n, 2 * x.shape[-1]))
+        else:
+            dyn.append(gathered(x, topo.receivers if use_r else topo.senders))
+    if use_u:
+        dyn += [per_edge(t) for t in _dyn(g.globals)]
+
+    def full_input() -> Tensor:
+        parts = [_full(t, batch) for t, _ in g.edges] if use_e else []
+        for used, idx in ((use_r, topo.receivers), (use_s, topo.senders)):
+            if used:
+                parts += [_full(gathered(t, idx), batch) for t, _ in g.nodes]
+        if use_u:
+            parts += [_full(per_edge(t), batch) for t, _ in g.globals]
+        return _cat(parts)
+
+    return mlp_on_pieces(block.edge_model, layout, const_inputs, dyn, full_input, memo, (id(block), "edge"))
+
+
+def node_block(block: NodeBlock, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
+    """NodeBlock on dense pieces: [B, N, F_v']."""
+    use_r, use_s, use_v, use_u = block.use
+    red, n_n = block.reducer, topo.num_nodes
+    ends = [w for w, used in (("receivers", use_r), ("senders", use_s)) if used]
+    layout: list[tuple[int, bool]] = []
+    for _ in ends:
+        layout += [(t.shape[-1], c) for t, c in g.edges]
+    if use_v:
+        layout += [(t.shape[-1], c) for t, c in g.nodes]
+    if use_u:
+        layout += [(t.shape[-1], c) for t, c in g.globals]
+
+    def per_node(t: Tensor) -> Tensor:
+        return t[:, None, :].expand(t.shape[0], n_n, t.shape[-1])
+
+    def const_inputs() -> list[Tensor]:
+        parts = [_aggregate(t, topo, w, red) for w in ends for t in _const(g.edges)]
+        if use_v:
+            parts += _const(g.nodes)
+        if use_u:
+            parts += [per_node(t) for t in _const(g.globals)]
+        return parts
+
+    de = _dyn(g.edges)
+    x = _cat(de) if de else None
+    dyn = [_aggregate(x, topo, w, red) for w in ends] if de else []
+    if use_v:
+        dyn += _dyn(g.nodes)
+    if use_u:
+        dyn += [per_node(t) for t in _dyn(g.globals)]
+
+    def full_input() -> Tensor:
+        parts = [_full(_aggregate(t, topo, w, red), batch) for w in ends for t, _ in g.edges]
+        if use_v:
+            parts += [_full(t, batch) for t, _ in g.nodes]
+        if use_u:
+            parts += [_full(per_node(t), batch) for t, _ in g.globals]
+        return _cat(parts)
+
+    return mlp_on_pieces(block.node_model, layout, const_inputs, dyn, full_input, memo, (id(block), "node"))
+
+
+def global_block(block: GlobalBlock, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
+    """GlobalBlock on dense pieces: [B, F_u']."""
+    use_e, use_v, use_u = block.use
+    red = block.reducer
+    kinds = [p for p, used in ((g.edges, use_e), (g.nodes, use_v)) if used]
+    layout: list[tuple[int, bool]] = []
+    for pieces in kinds:
+        layout += [(t.shape[-1], c) for t, c in pieces]
+    if use_u:
+        layout += [(t.shape[-1], c) for t, c in g.globals]
+
+    def const_inputs() -> list[Tensor]:
+        parts = [_reduce(t, red) for pieces in kinds for t in _const(pieces)]
+        return parts + (_const(g.globals) if use_u else [])
+
+    dyn = [_reduce(_cat(_dyn(pieces)), red) for pieces in kinds if _dyn(pieces)]
+    if use_u:
+        dyn += _dyn(g.globals)
+
+    def full_input() -> Tensor:
+        parts = [_full(_reduce(t, red), batch) for pieces in kinds for t, _ in pieces]
+        return _cat(parts + ([_full(t, batch) for t, _ in g.globals] if use_u else []))
+
+    return mlp_on_pieces(block.global_model, layout, const_inputs, dyn, full_input, memo, (id(block), "global"))
+
+
+def graph_network(gn: GraphNetwork, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> DenseGraph:
+    """GraphNetwork on dense pieces; the output has one dynamic piece per feature."""
+    e = edge_block(gn.edge_block, g, topo, batch, memo)
+    g = dataclasses.replace(g, edges=((e, False),))
+    v = node_block(gn.node_block, g, topo, batch, memo)
+    u = global_block(gn.global_block, dataclasses.replace(g, nodes=((v, False),)), topo, batch, memo)
+    return DenseGraph(((v, False),), ((e, False),), ((u, False),))
+
+
+def edge_node(blocks: nn.Sequential, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
+    """EdgeBlock then NodeBlock (GNForwardModel's gn2) on dense pieces: the nodes [B, N, F]."""
+    e = edge_block(blocks[0], g, topo, batch, memo)
+    return node_block(blocks[1], dataclasses.replace(g, edges=((e, False),)), topo, batch, memo)
+
+
+# -------------------------------------------------------------------- forward models
+def applicable(model: nn.Module, state: Graph, action: Tensor, params: Any) -> FixedTopology | None:
+    """The topology to run `model.step(state, action, params)` densely on, or None for the generic path."""
+    if not _ENABLED[0] or not getattr(model, "fast_path", False) or not isinstance(params, GraphSystem):
+        return None
+    if not isinstance(state, Graph) or not isinstance(action, Tensor) or state.nodes.dim() != 2:
+        return None
+    topo = topology_of(params)
+    b = state.num_graphs
+    if topo is None or topo.num_graphs not in (1, b) or tuple(action.shape) != (b, topo.action_dim):
+        return None
+    if state.nodes.shape[0] != b * topo.num_nodes or state.edges.shape[0] != b * topo.num_edges:
+        return None
+    return topo
+
+
+def _centring(topo: FixedTopology, mode: str, dtype: torch.dtype) -> Tensor:
+    """[N, N] M with M @ xy = gncontrol.body_state.relative_positions' x, y (node 0 is the world)."""
+    def build() -> Tensor:
+        n = topo.num_nodes
+        eye = torch.eye(n, dtype=dtype, device=topo.senders.device)
+        w = torch.ones(n, dtype=dtype, device=eye.device)
+        if mode == "relative":
+            w[0] = 0.0
+        m = eye - w[None, :] / w.sum().clamp(min=1)
+        return m * w[:, None] if mode == "relative" else m
+    return topo.const(f"centre_{mode}", dtype, build)
+
+
+def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, topo: FixedTopology,
+         memo: dict) -> Graph:
+    """`model.step` on dense tensors (same result as the generic path); memo may span a rollout."""
+    stats["fast"] += 1
+    check_state(state.nodes)
+    b, n, e = state.num_graphs, topo.num_nodes, topo.num_edges
+    statics = memo.get("static")
+    if statics is None:
+        s, k = params.static, topo.num_graphs
+        statics = memo["static"] = (model.norm_static_nodes(s.nodes).reshape(k, n, -1),
+                                    model.norm_static_edges(s.edges).reshape(k, e, -1),
+                                    model.norm_static_globals(s.globals))
+    ns, ne, nu = statics
+    nodes = state.nodes
+    x = (nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]).reshape(b, n, STATE_SIZE)
+    mode = model.config.positions
+    if mode == "absolute":
+        body = x
+    else:
+        body = torch.cat([torch.matmul(_centring(topo, mode, x.dtype), x[..., :2]), x[..., 2:]], -1)
+    ea = topo.edge_actuator
+    acted = topo.const("acted", torch.bool, lambda: ea >= 0)
+    index = topo.const("act_index", torch.long, lambda: ea.clamp(min=0))
+    acts = torch.where(acted, action.index_select(1, index), 0.0).unsqueeze(-1)
+    g = DenseGraph(((ns, True), (model.norm_state(body), False)), ((ne, True), (model.norm_action(acts), False)),
+                   ((nu, True),))
+    delta, hidden = model.dense_predict(g, state, topo, b, memo)
+    out = apply_delta(nodes, model.norm_delta.inverse(delta).reshape(b * n, STATE_SIZE))
+    edges = acts.reshape(b * e, 1)
+    if hidden is None:
+        return state.replace(nodes=out, edges=edges)
+    hn, he, hu = hidden
+    return state.replace(nodes=torch.cat([out, hn.reshape(b * n, -1)], -1),
+                         edges=torch.cat([edges, he.reshape(b * e, -1)], -1), globals=hu)
+
+
+def gn_predict(model: nn.Module, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
+    """GNForwardModel.predict on dense pieces: G* = GN2(concat(G, GN1(G))) nodes, [B, N, 13]."""
+    g1 = graph_network(model.gn1, g, topo, batch, memo)
+    return edge_node(model.gn2, g + g1, topo, batch, memo)
+
+
+def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: FixedTopology, batch: int,
+                      memo: dict) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+    """RecurrentGNForwardModel.predict on dense pieces: (deltas [B, N, 13], new hidden (nodes, edges, globals))."""
+    h = model.hidden.nodes
+    b, n, e = batch, topo.num_nodes, topo.num_edges
+    nodes = state.nodes
+    if nodes.shape[-1] != STATE_SIZE + h:
+        z = nodes.new_zeros
+        hn, he, hu = z(b, n, h), z(b, e, h), z(b, h)
+    else:
+        hn = nodes[:, STATE_SIZE:].reshape(b, n, h)
+        he, hu = state.edges[:, 1:].reshape(b, e, h), state.globals
+    core = model.core
+    m = graph_network(core.core, g + DenseGraph(((hn, False),), ((he, False),), ((hu, False),)), topo, b, memo)
+    (mn, _), (me, _), (mu, _) = m.nodes[0], m.edges[0], m.globals[0]
+    if core.update == "mean":  # step 0 of the running mean (predict always passes step 0)
+        new_n, new_e, new_u = hn + 1.0 * (mn - hn), he + 1.0 * (me - he), hu + 1.0 * (mu - hu)
+    else:
+        new_n = core.node_gru(mn.reshape(b * n, -1), hn.reshape(b * n, h)).reshape(b, n, -1)
+        new_e = core.edge_gru(me.reshape(b * e, -1), he.reshape(b * e, h)).reshape(b, e, -1) if b * e else he
+        new_u = core.global_gru(mu, hu)
+    pieces = ((new_n, False),) + g.nodes
+    layout = [(t.shape[-1], c) for t, c in pieces]
+    delta = mlp_on_pieces(model.decoder, layout, lambda: _const(pieces), _dyn(pieces),
+                          lambda: _cat([_full(t, b) for t, _ in pieces]), memo, (id(model.decoder), "decoder"))
+    return delta, (new_n, new_e, new_u)

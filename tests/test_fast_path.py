@@ -1,0 +1,134 @@
+"""The fixed-topology fast path (gncontrol.fast_path) computes what the generic Graph path does.
+
+Same weights, same function: next states and gradients (w.r.t. states, actions and weights) agree
+to 1e-5 in float32 and 1e-10 in float64 on every registered system, for the GN and the recurrent
+GN forward models; it is chosen for B copies of one topology and not for a batch of different
+systems; `generic_path()` and `model.fast_path = False` force the generic path.
+"""
+
+import pytest
+import torch
+
+from envs.tasks import get_task, list_tasks
+from gncontrol import fast_path
+from gncontrol.graphs import batch
+from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model
+from gncontrol.systems import GraphSystem
+
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def random_states(graph, b: int, gen: torch.Generator, dtype=torch.float32) -> torch.Tensor:
+    """[b, N, 13] body states with unit quaternions."""
+    s = torch.randn(b, graph.num_nodes, 13, generator=gen, dtype=torch.float64)
+    s[..., 3:7] = s[..., 3:7] / s[..., 3:7].norm(dim=-1, keepdim=True)
+    return s.to(dtype)
+
+
+def make_model(kind: str, system: GraphSystem, graph, positions: str = "relative", dtype=torch.float32):
+    s = system.static
+    cfg = ForwardModelConfig(kind, (s.nodes.shape[1], s.edges.shape[1], s.globals.shape[1]), latent=16,
+                             hidden=(16,), recurrent_hidden=8, positions=positions)
+    torch.manual_seed(0)
+    model = build_forward_model(cfg)
+    gen = torch.Generator().manual_seed(1)
+    states = random_states(graph, 6, gen)
+    actions = torch.randn(6, 1, graph.action_dim, generator=gen)
+    model.fit_normalisers(states, states + 0.1 * torch.randn(states.shape, generator=gen), system, actions)
+    return model.to(dtype)
+
+
+def outputs_and_grads(model, states, actions, system, graph, steps: int):
+    """Final state's nodes/edges/globals of a `steps`-step rollout and d(weighted sum)/d(states, actions, weights)."""
+    states = states.clone().requires_grad_(True)
+    actions = actions.clone().requires_grad_(True)
+    model.zero_grad(set_to_none=True)
+    state = graph.dynamic_graph(states, actions[:, 0])
+    if steps == 1:
+        outs = [model.step(state, actions[:, 0], system)]
+    else:
+        outs = model.rollout(state, actions, system)
+    last = outs[-1]
+    w = torch.linspace(-1, 1, last.nodes.numel(), dtype=last.nodes.dtype).reshape(last.nodes.shape)
+    loss = (w * last.nodes).sum() + sum(o.nodes[:, :13].square().sum() for o in outs) * 0.01 + last.edges.sum()
+    loss = loss + last.globals.sum()
+    loss.backward()
+    grads = [states.grad, actions.grad] + [p.grad if p.grad is not None else torch.zeros_like(p)
+                                           for p in model.parameters()]
+    return [last.nodes.detach(), last.edges.detach(), last.globals.detach()] + grads
+
+
+def compare(model, states, actions, system, graph, steps, tol):
+    before = dict(fast_path.stats)
+    fast = outputs_and_grads(model, states, actions, system, graph, steps)
+    assert fast_path.stats["fast"] - before["fast"] == steps
+    with fast_path.generic_path():
+        generic = outputs_and_grads(model, states, actions, system, graph, steps)
+    assert fast_path.stats["generic"] - before["generic"] == steps
+    for i, (a, b) in enumerate(zip(fast, generic)):
+        assert a.shape == b.shape, i
+        scale = max(1.0, float(b.abs().max())) if b.numel() else 1.0
+        assert torch.allclose(a, b, rtol=0, atol=tol * scale), (i, float((a - b).abs().max()))
+
+
+@pytest.mark.parametrize("name", list_tasks())
+def test_equivalent_on_every_system(name):
+    task = get_task(name)
+    graph = task.graph()
+    gen = torch.Generator().manual_seed(2)
+    for kind in ("gn", "recurrent"):
+        for dtype in (torch.float32, torch.float64):
+            system = graph.graph_system(dtype=dtype)
+            model = make_model(kind, graph.graph_system(), graph, dtype=dtype)
+            states = random_states(graph, 3, gen, dtype)
+            actions = torch.randn(3, 2, graph.action_dim, generator=gen, dtype=dtype)
+            compare(model, states, actions, system, graph, 2, TOL[dtype])
+
+
+@pytest.mark.parametrize("positions", ["relative", "absolute", "legacy"])
+def test_equivalent_one_step_positions_and_batched_systems(positions):
+    graph = get_task("cheetah-run").graph()
+    gen = torch.Generator().manual_seed(3)
+    single = graph.graph_system()
+    for kind in ("gn", "recurrent"):
+        model = make_model(kind, single, graph, positions)
+        states = random_states(graph, 4, gen)
+        actions = torch.randn(4, 2, graph.action_dim, generator=gen)
+        compare(model, states, actions, single, graph, 1, TOL[torch.float32])
+        # four graphs of one topology with different static parameters (system identification's case)
+        tiled = single.tile(4)
+        tiled = GraphSystem(tiled.static.replace(nodes=tiled.static.nodes + 0.1 * torch.randn(
+            tiled.static.nodes.shape, generator=gen)), tiled.edge_actuator, tiled.action_dim)
+        compare(model, states, actions, tiled, graph, 2, TOL[torch.float32])
+
+
+def test_selection_and_switches():
+    cart, pend = get_task("cartpole-swingup").graph(), get_task("pendulum-swingup").graph()
+    system = cart.graph_system()
+    model = make_model("gn", system, cart)
+    state = cart.dynamic_graph(random_states(cart, 4, torch.Generator().manual_seed(0)), torch.zeros(4, 1))
+    assert fast_path.applicable(model, state, torch.zeros(4, 1), system) is not None
+    broadcast = system.broadcast(4)
+    assert fast_path.topology_of(broadcast) is not None
+    assert fast_path.topology_of(broadcast) is fast_path.topology_of(broadcast)  # cached on the object
+    assert fast_path.applicable(model, state, torch.zeros(4, 1), broadcast) is not None
+    # a batch of two different systems: generic
+    mixed = GraphSystem(batch([system.static, pend.graph_system().static]),
+                        torch.cat([system.edge_actuator, pend.graph_system().edge_actuator + 1]), 1)
+    assert fast_path.topology_of(mixed) is None
+    # two copies whose topology differs (edges reversed in the second): generic
+    two = system.tile(2)
+    flipped = GraphSystem(two.static.replace(senders=two.static.receivers, receivers=two.static.senders)
+                          .replace(senders=torch.cat([two.static.senders[:2], two.static.receivers[2:]]),
+                                   receivers=torch.cat([two.static.receivers[:2], two.static.senders[2:]])),
+                          two.edge_actuator, 1)
+    assert fast_path.topology_of(flipped) is None
+    assert fast_path.topology_of(system.repeat(3)) is not None
+    with fast_path.generic_path():
+        assert fast_path.applicable(model, state, torch.zeros(4, 1), system) is None
+    assert fast_path.applicable(model, state, torch.zeros(4, 1), system) is not None
+    model.fast_path = False
+    assert fast_path.applicable(model, state, torch.zeros(4, 1), system) is None
+    mlp = build_forward_model(ForwardModelConfig("mlp", (19, 23, 12), latent=8, hidden=(8,), num_nodes=3,
+                                                 num_edges=2))
+    assert fast_path.applicable(mlp, state, torch.zeros(4, 1), system) is None
