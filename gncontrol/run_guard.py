@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -83,6 +84,7 @@ class RunGuard:
                  hint: str = "", unit: str = "step"):
         self.path, self.saved, self.total, self.hint, self.unit = Path(path), saved, total, hint, unit
         self.lazy = torch.device(device).type != "cpu"
+        self.updating = False  # True inside optimiser.step() (see `optimise`)
         self._first: torch.Tensor | None = None  # device tensor: first bad step, or _NONE
 
     def kept(self) -> str:
@@ -104,6 +106,20 @@ class RunGuard:
             return
         mark = torch.where(torch.isfinite(loss.detach()), _NONE, step)
         self._first = mark if self._first is None else torch.minimum(self._first, mark)
+
+    def optimise(self, loss: torch.Tensor, step: int, optimiser: torch.optim.Optimizer, parameters: Any,
+                 grad_clip: float = 0.0) -> None:
+        """One training step on `loss` (step `step`, counted from 1): records it (`update`), backward,
+        optional gradient-norm clipping, optimiser step; `updating` is True while the weights change,
+        so a Ctrl-C there is known to have caught them mid-update."""
+        self.update(loss, step)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+        self.updating = True
+        optimiser.step()
+        self.updating = False
 
     def check(self) -> None:
         """Raises NonFiniteLossError if a recorded loss was non-finite (one sync on an accelerator)."""

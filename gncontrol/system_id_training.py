@@ -144,7 +144,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
     end = config.steps if stop_after is None else min(stop_after, config.steps)
     bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train system-ID",
                disable=not progress, dynamic_ncols=True)
-    done, updating = start, False
+    done = start
     try:
         with deferred_interrupt() as interrupt_requested:
             for step in bar:
@@ -156,14 +156,8 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
                 torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
                 loss = sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
                                  config.noise_std) for b in batches) / len(batches)
-                guard.update(loss, step + 1)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                updating = True
-                optimiser.step()
-                updating, done = False, step + 1
+                guard.optimise(loss, step + 1, optimiser, model.parameters(), config.grad_clip)
+                done = step + 1
                 if done % 50 == 0 or done == end:
                     guard.check()
                     writer.add_scalar("train/loss", loss.item(), done)
@@ -178,7 +172,7 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
-        guard.interrupted(done, not updating, save)
+        guard.interrupted(done, not guard.updating, save)
         raise
     finally:
         writer.flush()

@@ -226,7 +226,7 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
     end = config.steps if stop_after is None else min(stop_after, config.steps)
     bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train",
                disable=not progress or rank != 0, dynamic_ncols=True)
-    done, updating = start, False
+    done = start
     try:
         with deferred_interrupt() as interrupt_requested:
             for step in bar:
@@ -243,14 +243,8 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                     torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
                     loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
                                    b.system.to(device), config.noise_std)
-                guard.update(loss, step + 1)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                updating = True
-                optimiser.step()
-                updating, done = False, step + 1
+                guard.optimise(loss, step + 1, optimiser, model.parameters(), config.grad_clip)
+                done = step + 1
                 if writer is not None:
                     if done % 50 == 0 or done == end:
                         guard.check()
@@ -266,7 +260,7 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
     except KeyboardInterrupt:
         bar.close()
         if rank == 0:
-            guard.interrupted(done, not updating, save)
+            guard.interrupted(done, not guard.updating, save)
         raise
     finally:
         if writer is not None:

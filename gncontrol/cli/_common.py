@@ -229,3 +229,20 @@ def check_training_out(args: argparse.Namespace, kind: str) -> int | None:
         raise InputError(f"--out {out} already holds a trained model ({ckpt}): give --resume to continue it "
                          "or --overwrite to replace it")
     return None
+
+
+def training_start(args: argparse.Namespace, kind: str) -> tuple[bool, int | None]:
+    """(whether there is anything to train, the step a --resume continues from), after `check_training_out`.
+
+    Says so in one line when a --resume finds the run already at --steps (nothing to do) or finds
+    no checkpoint yet (training from scratch).
+    """
+    start = check_training_out(args, kind)
+    ckpt = f"{args.out}/model.pt"
+    if start is not None and start >= args.steps:
+        print(f"nothing to train: {ckpt} is already at step {start} (--steps {args.steps}); model unchanged "
+              "(raise --steps to train further)")
+        return False, start
+    if args.resume and start is None:
+        print(f"--resume: no {ckpt} yet, training from scratch")
+    return True, start

@@ -47,20 +47,16 @@ def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "
 
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
-    from gncontrol.cli._common import check_training_out, load_systems, resolve_device, train_config_from_args
+    from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args, training_start
     from gncontrol.training import CHECKPOINT_KIND, train_forward_model
 
     if not args.data:
         raise InputError("--data needs at least one HDF5 file")
     device = resolve_device(args.device)
-    start = check_training_out(args, CHECKPOINT_KIND)
-    ckpt = f"{args.out}/model.pt"
-    if start is not None and start >= args.steps:
-        print(f"nothing to train: {ckpt} is already at step {start} (--steps {args.steps}); model unchanged "
-              "(raise --steps to train further)")
+    needed, start = training_start(args, CHECKPOINT_KIND)
+    if not needed:
         return 0
-    if args.resume and start is None:
-        print(f"--resume: no {ckpt} yet, training from scratch")
+    ckpt = f"{args.out}/model.pt"
     systems = load_systems(args.data)
     splits = [s.split(args.val_fraction) for s in systems]
     config = dataclasses.replace(train_config_from_args(args), sequence_length=args.sequence_length,
