@@ -60,7 +60,7 @@ def tolerance(x: torch.Tensor, bounds: tuple[float, float] = (0.0, 0.0), margin:
         raise InputError("tolerance: lower bound must be <= upper bound")
     if margin == 0:
         inside = ((x >= lower) & (x <= upper)).to(x.dtype)
-        return torch.where(torch.isnan(x), x, inside)
+        return torch.where(torch.isnan(x), x.detach(), inside)  # a step function: no gradient, as before
     d = (torch.clamp(lower - x, min=0) + torch.clamp(x - upper, min=0)) / margin
     return _sigmoid(d, value_at_margin, sigmoid)
 
