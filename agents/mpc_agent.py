@@ -84,21 +84,15 @@ class IterationResult:
 
 
 def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str | None = None) -> Any:
-    """The agent's planner (CEM or gradient MPC) with the config's horizon and budget."""
+    """The agent's planner (CEM or gradient MPC) with the config's horizon and budget (`planners.make`)."""
     import planners
 
-    lo, hi = task.action_low, task.action_high
-    if config.planner == "cem":
-        return planners.CEMPlanner(lo, hi, horizon=config.horizon, population=config.population,
-                                   elites=config.elites, iterations=config.plan_iterations,
-                                   action_repeat=config.action_repeat, seed=config.seed, device=device,
-                                   terminal_weight=config.terminal_weight)
-    if config.planner == "gradient":
-        return planners.GradientPlanner(lo, hi, horizon=config.horizon, iterations=config.plan_iterations,
-                                        action_repeat=config.action_repeat, seed=config.seed, device=device,
-                                        restarts=config.restarts, lr=config.plan_lr,
-                                        terminal_weight=config.terminal_weight)
-    raise InputError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
+    if config.planner not in ("cem", "gradient"):
+        raise InputError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
+    return planners.make(config.planner, task.action_low, task.action_high, horizon=config.horizon,
+                         action_repeat=config.action_repeat, seed=config.seed, device=device,
+                         iterations=config.plan_iterations, samples=config.population, elites=config.elites,
+                         restarts=config.restarts, lr=config.plan_lr, terminal_weight=config.terminal_weight)
 
 
 def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = None, writer: Any = None,

@@ -27,33 +27,18 @@ import torch  # noqa: E402
 
 
 def make_planner(name: str, task, args) -> object:
-    """A planner with this benchmark's settings (horizon in decisions, each held `repeat` steps)."""
+    """A planner with this benchmark's settings (horizon in decisions, each held `repeat` steps). Random
+    shooting and MCTS get the sampling planners' whole budget (samples x iterations) in one go."""
     import planners
 
-    lo, hi = task.action_low, task.action_high
-    common = dict(horizon=args.horizon, action_repeat=args.repeat, seed=args.seed)
-    discrete = discrete_grid(lo, hi, args.discrete) if args.discrete else None
-    if name == "cem":
-        return planners.CEMPlanner(lo, hi, population=args.samples, elites=max(args.samples // 10, 2),
-                                   iterations=args.iterations, momentum=0.1, terminal_weight=args.terminal_weight,
-                                   **common)
-    if name == "mppi":
-        return planners.MPPIPlanner(lo, hi, samples=args.samples, iterations=args.iterations, noise_std=0.5,
-                                    temperature=args.temperature, **common)
-    if name == "gradient":
-        return planners.GradientPlanner(lo, hi, iterations=args.iterations, lr=args.lr, restarts=args.restarts,
-                                        init_noise=args.init_noise, terminal_weight=args.terminal_weight, **common)
-    if name == "random":
-        return planners.RandomShootingPlanner(lo, hi, samples=args.samples * args.iterations,
-                                              discrete_actions=discrete, **common)
-    if name == "mcts":
-        # equal model budget: expansions * (1 + rollout) decisions ~= samples * iterations * horizon
-        budget = args.samples * args.iterations
-        return planners.MCTSPlanner(lo, hi, num_expansions=budget, expand_width=args.mcts_width,
-                                    max_depth=args.horizon, rollout_horizon=args.horizon,
-                                    action_repeat=args.repeat, seed=args.seed, c_uct=1.0,
-                                    discrete_actions=discrete)
-    raise ValueError(f"unknown planner {name!r}; known: cem, mppi, random, mcts")
+    discrete = discrete_grid(task.action_low, task.action_high, args.discrete) if args.discrete else None
+    one_shot = name in ("random", "mcts")
+    return planners.make(name, task.action_low, task.action_high, horizon=args.horizon, action_repeat=args.repeat,
+                         seed=args.seed, iterations=args.iterations,
+                         samples=args.samples * args.iterations if one_shot else args.samples,
+                         momentum=0.1, noise_std=0.5, temperature=args.temperature, lr=args.lr,
+                         restarts=args.restarts, init_noise=args.init_noise, terminal_weight=args.terminal_weight,
+                         expand_width=args.mcts_width, discrete_actions=discrete)
 
 
 def discrete_grid(low: np.ndarray, high: np.ndarray, k: int) -> np.ndarray:

@@ -2,13 +2,14 @@
 receding-horizon MPC loop. A planner sees only a dynamics model (gncontrol.dynamics), a
 reward `reward(next_state, action[B, A]) -> [B]` and the action bounds.
 
-    planner = planners.CEMPlanner(low, high, horizon=30)
+    planner = planners.CEMPlanner(low, high, horizon=30)    # or planners.make("cem", low, high, horizon=30)
     action = planner.plan(model, reward_fn, state)          # action [A]
     result = planners.run_episode(env, planner, model, reward_fn)
 """
 
 from planners.base import Bounds, Planner, predicted_return, replicate, shift_plan
 from planners.cem import CEMPlanner, cem_optimize
+from planners.factory import make
 from planners.gradient import GradientPlanner, gradient_shooting
 from planners.mcts import MCTSConfig, MCTSPlanner, search
 from planners.mpc import EpisodeResult, run_episode
@@ -29,5 +30,5 @@ __all__ = [
     "search",
     "EpisodeResult", "run_episode", "MPPIPlanner", "mppi_optimize", "RandomShootingPlanner",
     "random_shooting_optimize",
-    "PLANNERS",
+    "PLANNERS", "make",
 ]

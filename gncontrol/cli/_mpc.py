@@ -44,31 +44,16 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
 
 
 def make_planner(name: str, task, args: argparse.Namespace, device):
-    """A planner of the given kind from the command's options."""
+    """A planner of the given kind from the command's options (`planners.make`; --samples sizes the
+    sampling planners' populations and MCTS's expansions)."""
     import planners
 
-    lo, hi = task.action_low, task.action_high
-    common = dict(horizon=args.horizon, action_repeat=args.action_repeat, seed=args.seed)
-    if name == "gradient":
-        return planners.GradientPlanner(lo, hi, iterations=args.iterations, restarts=args.restarts, lr=args.plan_lr,
-                                        smoothness=args.smoothness, warm_restarts=args.warm_restarts,
-                                        warm_noise=args.warm_noise, action_noise=args.action_noise,
-                                        noise_samples=args.noise_samples, warm_start=args.warm_start,
-                                        terminal_weight=args.terminal_weight,
-                                        device=device, **common)
-    if name == "cem":
-        sizes = dict(population=args.samples, elites=max(2, args.samples // 10)) if args.samples else {}
-        return planners.CEMPlanner(lo, hi, iterations=args.iterations, terminal_weight=args.terminal_weight,
-                                   **sizes, **common)  # the usual 10% elite fraction
-    if name == "mppi":
-        sizes = dict(samples=args.samples) if args.samples else {}
-        return planners.MPPIPlanner(lo, hi, iterations=args.iterations, **sizes, **common)
-    if name == "mcts":
-        return planners.MCTSPlanner(lo, hi, max_depth=args.horizon, rollout_horizon=args.horizon,
-                                    action_repeat=args.action_repeat, seed=args.seed)
-    if name == "random" and args.samples:
-        return planners.PLANNERS[name](lo, hi, samples=args.samples, **common)
-    return planners.PLANNERS[name](lo, hi, **common)
+    return planners.make(name, task.action_low, task.action_high, horizon=args.horizon,
+                         action_repeat=args.action_repeat, seed=args.seed, device=device, iterations=args.iterations,
+                         samples=args.samples, restarts=args.restarts, lr=args.plan_lr, smoothness=args.smoothness,
+                         warm_restarts=args.warm_restarts, warm_noise=args.warm_noise,
+                         action_noise=args.action_noise, noise_samples=args.noise_samples,
+                         warm_start=args.warm_start, terminal_weight=args.terminal_weight)
 
 
 def save_gif(frames, path: Path, fps: int) -> Path | None:
