@@ -105,7 +105,7 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     given, returns the frame callback for the last episode (planners.run_episode's `render`).
     `on_model(model, data_sets)` is called with the final model and its data (e.g. to save them).
     """
-    from envs.tasks import get_task
+    from envs.tasks import get_task, same_system
     from envs.true_model import TaskEnv
     from planners import run_episode
 
@@ -116,7 +116,7 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     task = get_task(config.task)
     plan_task = get_task(config.plan_reward) if config.plan_reward else task
     for other in config.extra_data_tasks + ((config.plan_reward,) if config.plan_reward else ()):
-        if not _same_body(get_task(other), task):
+        if not same_system(get_task(other), task):
             raise InputError(f"{other} is another system than {config.task}: extra data and the planning reward "
                              "must be for the same body")
     t0 = time.perf_counter()
@@ -182,9 +182,3 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         on_model(model, sets if config.mix == "pooled" else [data, agent_data])
     return results
 
-
-def _same_body(a: Any, b: Any) -> bool:
-    """True when two tasks simulate the same body (same MuJoCo bodies and joints, by name)."""
-    ma, mb = a.graph().model, b.graph().model
-    names = lambda m: ([m.body(i).name for i in range(m.nbody)], [m.joint(i).name for i in range(m.njnt)])  # noqa: E731
-    return names(ma) == names(mb)

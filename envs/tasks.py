@@ -28,7 +28,7 @@ from envs.rewards import build_reward
 from gncontrol.errors import InputError
 from gncontrol.graphs import Graph
 
-__all__ = ["Task", "get_task", "list_tasks"]
+__all__ = ["Task", "get_task", "list_tasks", "same_system", "system_names"]
 
 
 # prototype envs / graphs per task name (read-only use: bounds, timing, model constants)
@@ -157,6 +157,20 @@ class Task:
         geom = self.target_kind.split(":", 1)[1]
         pos = physics.model.ptr.geom(geom).pos
         return float(pos[0]), float(pos[1])
+
+
+def system_names(task: Task) -> tuple:
+    """What a task's states are laid out by: its MuJoCo model's body, joint and actuator names, in order."""
+    m = task.graph().model
+    return (tuple(m.body(i).name for i in range(m.nbody)), tuple(m.joint(j).name for j in range(m.njnt)),
+            tuple(m.actuator(a).name for a in range(m.nu)))
+
+
+def same_system(a: Task, b: Task) -> bool:
+    """True when two tasks simulate the same system (same bodies, joints and actuators, by name), so a reward
+    or data of one applies to the other (cartpole-swingup and cartpole-balance; not acrobot, though it also
+    has 3 bodies)."""
+    return a.name == b.name or system_names(a) == system_names(b)
 
 
 def _num_states(state: Any, num_nodes: int) -> int:

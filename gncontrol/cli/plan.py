@@ -49,13 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
 
 
-def _system_signature(task) -> tuple:
-    """What a reward's states are laid out by: the MuJoCo model's body, joint and actuator names, in order."""
-    m = task.graph().model
-    return (tuple(m.body(i).name for i in range(m.nbody)), tuple(m.joint(j).name for j in range(m.njnt)),
-            tuple(m.actuator(a).name for a in range(m.nu)))
-
-
 def _same_system_tasks(task) -> list[str]:
     """Registered tasks built from the same environment family (dm_control domain / swimmer size) as `task`."""
     from envs.tasks import get_task, list_tasks
@@ -73,9 +66,11 @@ def check_reward_task(task, reward_task) -> None:
     Why the names and not the body count: acrobot and cartpole both have 3 bodies, walker and
     cheetah 8, so a count lets a reward read another system's bodies as its own.
     """
-    if reward_task.name == task.name or _system_signature(reward_task) == _system_signature(task):
+    from envs.tasks import same_system, system_names
+
+    if same_system(task, reward_task):
         return
-    bodies = lambda t: ", ".join(_system_signature(t)[0][1:])  # noqa: E731  (the world body is in every model)
+    bodies = lambda t: ", ".join(system_names(t)[0][1:])  # noqa: E731  (the world body is in every model)
     raise InputError(f"--reward {reward_task.name} rewards another system than --task {task.name} (bodies "
                      f"{bodies(reward_task)} vs {bodies(task)}); rewards for {task.name}'s system: "
                      f"{', '.join(_same_system_tasks(task))}")
