@@ -181,4 +181,3 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     if on_model is not None:
         on_model(model, sets if config.mix == "pooled" else [data, agent_data])
     return results
-
