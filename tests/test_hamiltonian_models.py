@@ -148,7 +148,7 @@ def test_nhf_inverts_to_float_precision_with_unit_jacobian():
     q1, p1 = flow.forward_flow(q, p)
     q0, p0 = flow.inverse_flow(q1, p1)
     assert float((q0 - q).abs().max().detach()) < 1e-12 and float((p0 - p).abs().max().detach()) < 1e-12
-    assert float((q1 - q).abs().max()) > 1e-3  # the flow actually moved the points
+    assert float((q1 - q).abs().max().detach()) > 1e-3  # the flow actually moved the points
     z = torch.randn(4, dtype=torch.float64)
 
     def f(v):
