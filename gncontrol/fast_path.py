@@ -106,16 +106,13 @@ class FixedTopology:
         return self.const("pair", torch.long,
                           lambda: torch.stack([self.receivers, self.senders], 1).reshape(-1))
 
-    def incidence(self, which: str, reducer: str, dtype: torch.dtype) -> Tensor:
-        """[N, E] 0/1 (sum) or 1/in-degree (mean) matrix: node n <- edges whose `which` end is n."""
+    def in_degree(self, which: str, dtype: torch.dtype) -> Tensor:
+        """[N, 1] edges ending (receivers) or starting (senders) at each node, at least 1 (mean reducer)."""
         def build() -> Tensor:
             idx = self.receivers if which == "receivers" else self.senders
-            m = torch.zeros(self.num_nodes, self.num_edges, dtype=dtype, device=idx.device)
-            m[idx, torch.arange(self.num_edges, device=idx.device)] = 1.0
-            if reducer == "mean":
-                m = m / m.sum(1, keepdim=True).clamp(min=1)
-            return m
-        return self.const(f"inc_{which}_{reducer}", dtype, build)
+            count = torch.zeros(self.num_nodes, dtype=dtype, device=idx.device)
+            return count.index_add_(0, idx, torch.ones_like(idx, dtype=dtype)).clamp(min=1)[:, None]
+        return self.const(f"degree_{which}", dtype, build)
 
 
 def topology_of(system: GraphSystem) -> FixedTopology | None:
@@ -172,14 +169,28 @@ def _columns(w: Tensor, cols: list[int]) -> Tensor:
     return w.index_select(1, torch.tensor(cols, device=w.device))
 
 
-def _run(modules: Sequence[nn.Module], x: Tensor) -> Tensor:
+def _plan(modules: Sequence[nn.Module]) -> list[tuple]:
+    """The layers after the first as (kind, ...) with each Linear's weight transposed once (a view)."""
+    ops: list[tuple] = []
     for m in modules:
         if type(m) is nn.Linear:
-            x = F.linear(x, m.weight, m.bias)
+            ops.append(("linear", m.weight.t(), m.bias))
         elif type(m) is nn.ReLU:
+            ops.append(("relu",))
+        else:
+            ops.append(("module", m))
+    return ops
+
+
+def _run(ops: Sequence[tuple], x: Tensor) -> Tensor:
+    """Applies `_plan`'s layers to rows x [M, F] (addmm: one op per Linear)."""
+    for op in ops:
+        if op[0] == "linear":
+            x = torch.mm(x, op[1]) if op[2] is None else torch.addmm(op[2], x, op[1])
+        elif op[0] == "relu":
             x = torch.relu(x)
         else:
-            x = m(x)
+            x = op[1](x)
     return x
 
 
@@ -188,9 +199,10 @@ def mlp_on_pieces(model: nn.Module, layout: Sequence[tuple[int, bool]], const_in
     """`model(cat(inputs))` with the first Linear split into constant and dynamic columns.
 
     layout: (width, constant?) of each input part in the model's column order; const_inputs()
-    the constant parts (row space, in order; called once per memo), dyn_inputs the dynamic
-    ones (row space, in order); full_input() the whole input, for a model that does not start
-    with an nn.Linear. memo holds, under `key`, the split weights and W_c x_c + b.
+    the constant parts (row space [b, R, f] or [b, f], in order; called once per memo), dyn_inputs
+    the dynamic ones ([B, R, f] or [B, f], in order); full_input() the whole input, for a model that
+    does not start with an nn.Linear. memo holds, under `key`, the split and transposed weights and
+    W_c x_c + b expanded to the B * R rows, so each step's first layer is one addmm.
     """
     entry = memo.get(key)
     if entry is None:
@@ -203,19 +215,25 @@ def mlp_on_pieces(model: nn.Module, layout: Sequence[tuple[int, bool]], const_in
                 (cols_c if const else cols_d).extend(range(off, off + width))
                 off += width
             w, bias = first.weight, first.bias
-            const_pre = F.linear(_cat(const_inputs()), _columns(w, cols_c), bias) if cols_c else None
-            w_d = _columns(w, cols_d) if cols_d else None
-            entry = memo[key] = (w_d, bias, const_pre, list(model)[1:])
-    if entry[0] is None and len(entry) == 1:
+            lead = dyn_inputs[0].shape[:-1] if cols_d else const_inputs()[0].shape[:-1]
+            if cols_c:
+                const_pre = F.linear(_cat(const_inputs()), _columns(w, cols_c), bias)
+                const_pre = const_pre.expand(*lead, const_pre.shape[-1]).reshape(-1, const_pre.shape[-1])
+            else:
+                const_pre = bias
+            w_d = _columns(w, cols_d).t() if cols_d else None
+            entry = memo[key] = (w_d, const_pre, _plan(list(model)[1:]), lead)
+    if len(entry) == 1:
         return model(full_input())
-    w_d, bias, const_pre, rest = entry
+    w_d, const_pre, rest, lead = entry
     if w_d is None:  # every input constant
         x = const_pre
-    elif const_pre is None:
-        x = F.linear(_cat(dyn_inputs), w_d, bias)
     else:
-        x = F.linear(_cat(dyn_inputs), w_d) + const_pre
-    return _run(rest, x)
+        x = _cat(dyn_inputs)
+        x = x.reshape(-1, x.shape[-1])
+        x = torch.mm(x, w_d) if const_pre is None else torch.addmm(const_pre, x, w_d)
+    x = _run(rest, x)
+    return x.reshape(*lead, x.shape[-1])
 
 
 def _dyn(pieces: Sequence[Piece]) -> list[Tensor]:
@@ -232,10 +250,12 @@ def _full(t: Tensor, batch: int) -> Tensor:
 
 def _aggregate(x: Tensor, topo: FixedTopology, which: str, reducer: str) -> Tensor:
     """[b, E, f] -> [b, N, f]: edges reduced onto their receivers (or senders)."""
-    if reducer in ("sum", "mean"):
-        return torch.matmul(topo.incidence(which, reducer, x.dtype), x)
     idx = topo.receivers if which == "receivers" else topo.senders
     out = x.new_zeros(x.shape[0], topo.num_nodes, x.shape[-1])
+    if reducer == "sum":
+        return out.index_add_(1, idx, x)
+    if reducer == "mean":
+        return out.index_add_(1, idx, x) / topo.in_degree(which, x.dtype)
     return out.scatter_reduce(1, idx[None, :, None].expand_as(x), x, "amax", include_self=False)
 
 
@@ -451,6 +471,9 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
 
 def gn_predict(model: nn.Module, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
     """GNForwardModel.predict on dense pieces: G* = GN2(concat(G, GN1(G))) nodes, [B, N, 13]."""
+    entries = _fused_entries(model, memo) if "fused" in memo or (id(model.gn2[1]), "node") in memo else None
+    if entries is not None:  # second step on: the fused node (same weights, hand-written backward)
+        return fused_gn_predict(entries, g.nodes[1][0], g.edges[1][0], topo, batch)
     g1 = graph_network(model.gn1, g, topo, batch, memo)
     return edge_node(model.gn2, g + g1, topo, batch, memo)
 
@@ -481,3 +504,161 @@ def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: Fixed
     delta = mlp_on_pieces(model.decoder, layout, lambda: _const(pieces), _dyn(pieces),
                           lambda: _cat([_full(t, b) for t, _ in pieces]), memo, (id(model.decoder), "decoder"))
     return delta, (new_n, new_e, new_u)
+
+
+# ------------------------------------------------------------- fused GN forward model step
+# From the second step of a rollout on, GNForwardModel's two GN blocks run as ONE autograd node
+# with a hand-written backward: the same math as gn_predict on the memoised weight splits (same
+# parameters: the weights enter as the memo's views of them), but a step's backward is ~20 matmuls
+# and a few gathers instead of ~75 autograd nodes, which is what a 16-copy planning batch costs.
+_MLP_KEYS = ("gn1.edge", "gn1.node", "gn1.global", "gn2.edge", "gn2.node")
+
+
+def _fused_entries(model: nn.Module, memo: dict) -> list | None:
+    """The five memoised MLP splits of a GNForwardModel in its default GN layout, or None if it has another."""
+    cached = memo.get("fused")
+    if cached is not None:
+        return cached or None
+    gn1, (e2, n2) = model.gn1, model.gn2
+    blocks = (gn1.edge_block, "edge"), (gn1.node_block, "node"), (gn1.global_block, "global"), (e2, "edge"), \
+        (n2, "node")
+    entries = [memo.get((id(b), k)) for b, k in blocks]
+    ok = (all(e is not None and len(e) == 4 and e[0] is not None for e in entries)
+          and gn1.edge_block.use == (True,) * 4 and e2.use == (True,) * 4
+          and gn1.node_block.use == (True, False, True, True) and n2.use == (True, False, True, True)
+          and gn1.global_block.use == (True,) * 3
+          and all(b.reducer == "sum" for b in (gn1.node_block, gn1.global_block, n2))
+          and all(op[0] in ("linear", "relu") for e in entries for op in e[2]))
+    memo["fused"] = entries if ok else []
+    return entries if ok else None
+
+
+def fused_gn_predict(entries: list, nx: Tensor, na: Tensor, topo: FixedTopology, batch: int) -> Tensor:
+    """gn_predict's deltas [B, N, 13] from the normalised state nx [B, N, 13] and actions na [B, E, 1]."""
+    flat: list = []
+    kinds: list = []
+    for w_d, const_pre, rest, _ in entries:
+        flat += [const_pre, w_d]
+        layer = []
+        for op in rest:
+            if op[0] == "linear":
+                flat += [op[1], op[2]]
+            layer.append(op[0])
+        kinds.append(layer)
+    spec = (topo, batch, kinds)
+    n, e = topo.num_nodes, topo.num_edges
+    out = _FusedGN.apply(spec, nx.reshape(batch * n, -1), na.reshape(batch * e, -1), *flat)
+    return out.view(batch, n, -1)
+
+
+class _FusedGN(torch.autograd.Function):
+    """GN1 (edge, node, global) then GN2 (edge, node) on 2-D rows, with a hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, spec, nx, na, *flat):  # noqa: D102 - see the class doc
+        topo, b, kinds = spec
+        n, e, r, s = topo.num_nodes, topo.num_edges, topo.receivers, topo.senders
+        mlps, i = [], 0
+        for layer in kinds:
+            c, w = flat[i], flat[i + 1]
+            i += 2
+            rest = []
+            for k in layer:
+                if k == "linear":
+                    rest.append((k, flat[i], flat[i + 1]))
+                    i += 2
+                else:
+                    rest.append((k,))
+            mlps.append((c, w, rest))
+        saved: list = []
+
+        def mlp(k: int, x: Tensor) -> Tensor:
+            c, w, rest = mlps[k]
+            acts = [x]
+            h = torch.addmm(c, x, w)
+            for op in rest:
+                if op[0] == "linear":
+                    acts.append(h)
+                    h = torch.mm(h, op[1]) if op[2] is None else torch.addmm(op[2], h, op[1])
+                else:
+                    h = torch.relu(h)
+            saved.append(acts)
+            return h
+
+        def gather(t: Tensor, idx: Tensor) -> Tensor:
+            return t.view(b, n, -1).index_select(1, idx).view(b * e, -1)
+
+        def agg(t: Tensor) -> Tensor:
+            return t.new_zeros(b, n, t.shape[-1]).index_add_(1, r, t.view(b, e, -1)).view(b * n, -1)
+
+        def spread(u: Tensor, m: int) -> Tensor:
+            return u[:, None, :].expand(b, m, u.shape[-1]).reshape(b * m, u.shape[-1])
+
+        e1 = mlp(0, torch.cat([na, gather(nx, r), gather(nx, s)], 1))
+        v1 = mlp(1, torch.cat([agg(e1), nx], 1))
+        u1 = mlp(2, torch.cat([e1.view(b, e, -1).sum(1), v1.view(b, n, -1).sum(1)], 1))
+        nv = torch.cat([nx, v1], 1)
+        e2 = mlp(3, torch.cat([na, e1, gather(nv, r), gather(nv, s), spread(u1, e)], 1))
+        out = mlp(4, torch.cat([agg(e2), nx, v1, spread(u1, n)], 1))
+        ctx.spec, ctx.mlps, ctx.saved = spec, mlps, saved
+        ctx.widths = (na.shape[1], nx.shape[1], e1.shape[1], v1.shape[1], u1.shape[1], e2.shape[1])
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_out):  # noqa: D102 - see the class doc
+        topo, b, kinds = ctx.spec
+        n, e, r, s = topo.num_nodes, topo.num_edges, topo.receivers, topo.senders
+        fa, fx, le, lv, lu, _ = ctx.widths
+        need = ctx.needs_input_grad[3:]
+        grads: list = []
+
+        starts, i = [], 0
+        for layer in kinds:
+            starts.append(i)
+            i += 2 + 2 * layer.count("linear")
+
+        def mlp_back(k: int, g: Tensor) -> Tensor:
+            c, w, rest = ctx.mlps[k]
+            acts = ctx.saved[k]
+            mine: list = []  # reversed: (grad b, grad W) per linear from the last, then grad w, grad c
+            j = len(acts) - 1
+            p = starts[k] + 2 + 2 * j  # flat index after this MLP's last (W, b)
+            h_out = None
+            for op in reversed(rest):
+                if op[0] == "linear":
+                    x = acts[j]
+                    j -= 1
+                    p -= 2
+                    mine.append(g.sum(0) if op[2] is not None and need[p + 1] else None)
+                    mine.append(x.t().mm(g) if need[p] else None)
+                    g = g.mm(op[1].t())
+                    h_out = x
+                else:  # relu: its output is the next linear's input
+                    g = torch.ops.aten.threshold_backward(g, h_out, 0)
+            mine.append(acts[0].t().mm(g) if need[starts[k] + 1] else None)
+            mine.append(None if not need[starts[k]] else g if c.dim() == 2 else g.sum(0))
+            grads.append(mine[::-1])  # [grad c, grad w, (grad W, grad b) per linear]
+            return g.mm(w.t())
+
+        def gather(t: Tensor, idx: Tensor) -> Tensor:
+            return t.view(b, n, -1).index_select(1, idx).view(b * e, -1)
+
+        def scatter(t: Tensor, idx: Tensor, out: Tensor | None = None) -> Tensor:
+            width = t.shape[-1]
+            out = t.new_zeros(b, n, width) if out is None else out
+            return out.index_add_(1, idx, t.view(b, e, width))
+
+        g5 = mlp_back(4, g_out).split([le, fx, lv, lu], 1)
+        g4 = mlp_back(3, gather(g5[0], r)).split([fa, le, fx + lv, fx + lv, lu], 1)
+        g_nv = scatter(g4[3], s, scatter(g4[2], r)).view(b * n, -1).split([fx, lv], 1)
+        g_u1 = g5[3].view(b, n, lu).sum(1) + g4[4].view(b, e, lu).sum(1)
+        g3 = mlp_back(2, g_u1).split([le, lv], 1)
+        g_v1 = g5[2] + g_nv[1] + g3[1][:, None, :].expand(b, n, lv).reshape(b * n, lv)
+        g2 = mlp_back(1, g_v1).split([le, fx], 1)
+        g_e1 = g4[1] + g3[0][:, None, :].expand(b, e, le).reshape(b * e, le) + gather(g2[0], r)
+        g1 = mlp_back(0, g_e1).split([fa, fx, fx], 1)
+        g_nx = (scatter(g1[2], s, scatter(g1[1], r)).view(b * n, fx) + g5[1] + g_nv[0] + g2[1])
+        g_na = g4[0] + g1[0]
+        flat_grads = [x for k in (0, 1, 2, 3, 4) for x in grads[4 - k]]  # grads were appended gn2.node first
+        return (None, g_nx, g_na, *flat_grads)

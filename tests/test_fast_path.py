@@ -100,6 +100,8 @@ def test_equivalent_one_step_positions_and_batched_systems(positions):
         tiled = GraphSystem(tiled.static.replace(nodes=tiled.static.nodes + 0.1 * torch.randn(
             tiled.static.nodes.shape, generator=gen)), tiled.edge_actuator, tiled.action_dim)
         compare(model, states, actions, tiled, graph, 2, TOL[torch.float32])
+        model.requires_grad_(False)  # a frozen model (planning): no weight gradients, the rest unchanged
+        compare(model, states, actions, single, graph, 2, TOL[torch.float32])
 
 
 def test_selection_and_switches():
