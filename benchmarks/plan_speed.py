@@ -1,0 +1,234 @@
+"""Planning speed: the fixed-topology fast path (gncontrol.fast_path) vs the generic Graph path.
+
+For the cartpole, cheetah and swimmer6 GN forward models (random weights, latent 64, MLP hidden
+[64] unless given): ms per model step, forward (no grad) and forward+backward (d/d actions and
+states of the rolled-out states), at several batch sizes, for both paths and their ratio; then
+the planning workload: forward+backward of planners.base.predicted_return with task.reward over
+16 cartpole graphs x 100 steps, as the gradient planner runs it (weights requiring grad as a
+loaded model's do, and frozen). Steps are timed inside a T-step rollout (what planners run).
+Both paths use the same model; outputs are checked to agree before timing; timings alternate
+between the paths (ABAB...) and report medians, so load on the machine hits both alike.
+
+The FLOP count is the MLP matmuls of the model's function (every Linear at its full input width,
+x2 FLOPs per multiply-add; backward = 2x forward with weights requiring grad, 1x frozen), and is
+compared with this CPU's single-thread sgemm peak, measured in the same run ([4096,128]x[128,128]).
+
+    python benchmarks/plan_speed.py --quick        # about a minute
+    python benchmarks/plan_speed.py                # batches 1, 16, 256, 4096
+Writes benchmarks/results/plan_speed.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from envs.tasks import get_task
+from gncontrol import fast_path
+from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel
+from planners.base import predicted_return
+
+SYSTEMS = ["cartpole-swingup", "cheetah-run", "swimmer6"]
+OUT = Path(__file__).resolve().parent / "results" / "plan_speed.csv"
+
+
+def interleaved(fns: dict, reps: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, the calls alternating between them."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def generic(fn):
+    """fn run with the fast path switched off."""
+    def run():
+        with fast_path.generic_path():
+            return fn()
+    return run
+
+
+def sgemm_peak(reps: int) -> float:
+    """Single-thread FLOP/s of a [4096,128] x [128,128] float32 matmul (median)."""
+    a, b = torch.randn(4096, 128), torch.randn(128, 128)
+    t = interleaved({"mm": lambda: a @ b}, reps, warmup=3)["mm"]
+    return 2 * 4096 * 128 * 128 / t
+
+
+def build(task_name: str, latent: int, hidden: tuple[int, ...], seed: int = 0):
+    """(task, MujocoGraph, one-graph GraphSystem, GN model with random weights and default normalisers, state)."""
+    task = get_task(task_name)
+    graph = task.graph()
+    system = graph.graph_system()
+    s = system.static
+    torch.manual_seed(seed)
+    model = GNForwardModel(ForwardModelConfig("gn", (s.nodes.shape[1], s.edges.shape[1], s.globals.shape[1]),
+                                              latent=latent, hidden=hidden))
+    env = task.make_env(seed=seed)
+    env.reset()
+    start = torch.as_tensor(graph.body_states(env.physics), dtype=torch.float32)[None]
+    return task, graph, system, model, start
+
+
+def step_flops(model: GNForwardModel, n: int, e: int, dynamic_only: bool = False) -> int:
+    """Forward FLOPs of one model step on one graph: 2 x multiply-adds of every Linear of the five MLPs.
+
+    dynamic_only: without the first layers' static-graph columns, which the fast path computes once
+    per rollout (what it actually multiplies per step).
+    """
+    fv, fe, fu = model.static_sizes
+    rows = [(model.gn1.edge_block.edge_model, e, fe + 2 * fv + fu), (model.gn1.node_block.node_model, n, fv + fu),
+            (model.gn1.global_block.global_model, 1, fu), (model.gn2[0].edge_model, e, fe + 2 * fv + fu),
+            (model.gn2[1].node_model, n, fv + fu)]
+    total = 0
+    for mlp, r, static in rows:
+        linears = [m for m in mlp if isinstance(m, torch.nn.Linear)]
+        for i, m in enumerate(linears):
+            width = m.in_features - (static if dynamic_only and i == 0 else 0)
+            total += 2 * r * width * m.out_features
+    return total
+
+
+def step_rows(task_name, model, graph, system, start, batch, steps, reps):
+    """Per-step ms of (fast, generic) forward and forward+backward inside a `steps`-step rollout at `batch`."""
+    from gncontrol.dynamics import rollout
+
+    gen = torch.Generator().manual_seed(1)
+    states = start.expand(batch, -1, -1).contiguous()
+    actions = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
+
+    def fwd():
+        with torch.no_grad():
+            return rollout(model, graph.dynamic_graph(states, actions[:, 0]), actions, system)
+
+    def fwd_bwd():
+        s = states.clone().requires_grad_(True)
+        a = actions.clone().requires_grad_(True)
+        out = rollout(model, graph.dynamic_graph(s, a[:, 0]), a, system)
+        sum(o.nodes.sum() for o in out).backward()
+
+    fast_out, gen_out = fwd()[-1].nodes, generic(fwd)()[-1].nodes
+    diff = float((fast_out - gen_out).abs().max())
+    scale = max(1.0, float(gen_out.abs().max()))
+    if not diff <= 1e-4 * scale:
+        raise RuntimeError(f"{task_name} batch {batch}: fast and generic paths differ by {diff:.2e}")
+    t = interleaved({"fast_fwd": fwd, "generic_fwd": generic(fwd), "fast_fb": fwd_bwd,
+                     "generic_fb": generic(fwd_bwd)}, reps)
+    return {k: v / steps * 1e3 for k, v in t.items()}, diff
+
+
+def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool):
+    """Seconds of (fast, generic) forward+backward of predicted_return (task.reward), batch x steps."""
+    state = graph.dynamic_graph(start, torch.zeros(1, graph.action_dim))
+    gen = torch.Generator().manual_seed(2)
+    plans = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
+    model.requires_grad_(not frozen)
+
+    def work():
+        a = plans.clone().requires_grad_(True)
+        ret = predicted_return(model, task.reward, state, a, system)
+        ret.sum().backward()
+        return ret.detach(), a.grad
+
+    (rf, gf), (rg, gg) = work(), generic(work)()
+    diff = max(float((rf - rg).abs().max()), float((gf - gg).abs().max()))
+    if not diff <= 1e-4 * max(1.0, float(rg.abs().max()), float(gg.abs().max())):
+        raise RuntimeError(f"planning: fast and generic returns/gradients differ by {diff:.2e}")
+    t = interleaved({"fast": work, "generic": generic(work)}, reps)
+    model.requires_grad_(True)
+    return t, diff
+
+
+def main() -> None:
+    """Prints configuration, machine, per-step and planning timings; writes the CSV."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="batches 1, 16, 256 and fewer repetitions")
+    ap.add_argument("--systems", nargs="+", default=SYSTEMS)
+    ap.add_argument("--batches", nargs="+", type=int, default=None)
+    ap.add_argument("--latent", type=int, default=64)
+    ap.add_argument("--hidden", nargs="+", type=int, default=[64])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement")
+    ap.add_argument("--plan-batch", type=int, default=16)
+    ap.add_argument("--plan-steps", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    batches = args.batches or ([1, 16, 256] if args.quick else [1, 16, 256, 4096])
+    reps = args.reps or (3 if args.quick else 7)
+    hidden = tuple(args.hidden)
+
+    peak = sgemm_peak(max(reps, 5))
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} torch thread(s); single-thread sgemm peak {peak / 1e9:.1f} GFLOP/s "
+          "([4096,128]x[128,128])")
+    print(f"config: GN forward models, random weights, default normalisers, latent {args.latent}, MLP hidden "
+          f"{list(hidden)}, float32; per-step times inside a rollout; median of {reps} interleaved reps")
+    rows = []
+    print(f"\n{'system':18s} {'B':>5s} {'fwd gen ms':>10s} {'fwd fast':>9s} {'ratio':>6s} "
+          f"{'f+b gen ms':>10s} {'f+b fast':>9s} {'ratio':>6s} {'f+b fast GFLOP/s':>16s} {'%peak':>6s}")
+    print("(GFLOP/s, %peak: the model's nominal MLP FLOPs, forward+backward = 3x forward, over the fast path's time)")
+    for name in args.systems:
+        task, graph, system, model, start = build(name, args.latent, hidden)
+        flops = step_flops(model, graph.num_nodes, graph.num_edges)
+        for b in batches:
+            steps = 10 if b <= 256 else 3
+            t, diff = step_rows(name, model, graph, system, start, b, steps, reps)
+            fb_rate = 3 * flops * b / (t["fast_fb"] / 1e3)
+            print(f"{name:18s} {b:5d} {t['generic_fwd']:10.3f} {t['fast_fwd']:9.3f} "
+                  f"{t['generic_fwd'] / t['fast_fwd']:6.2f} {t['generic_fb']:10.3f} {t['fast_fb']:9.3f} "
+                  f"{t['generic_fb'] / t['fast_fb']:6.2f} {fb_rate / 1e9:16.2f} {100 * fb_rate / peak:6.1f}")
+            for path in ("generic", "fast"):
+                rows.append({"workload": "step", "system": name, "batch": b, "steps": steps, "path": path,
+                             "fwd_ms": round(t[f"{path}_fwd"], 4), "fwd_bwd_ms": round(t[f"{path}_fb"], 4),
+                             "ratio_fwd": round(t["generic_fwd"] / t["fast_fwd"], 3),
+                             "ratio_fwd_bwd": round(t["generic_fb"] / t["fast_fb"], 3),
+                             "flops_fwd_bwd": 3 * flops * b, "max_abs_diff": f"{diff:.1e}"})
+
+    task, graph, system, model, start = build("cartpole-swingup", args.latent, hidden)
+    per_run = args.plan_batch * args.plan_steps
+    flops = step_flops(model, graph.num_nodes, graph.num_edges) * per_run
+    dyn = step_flops(model, graph.num_nodes, graph.num_edges, dynamic_only=True) * per_run
+    print(f"\nplanning workload: forward+backward of predicted_return (task.reward), {args.plan_batch} cartpole "
+          f"graphs x {args.plan_steps} steps; MLP matmul FLOPs forward {flops / 1e6:.1f} M (the model's function), "
+          f"{dyn / 1e6:.1f} M without the static columns the fast path computes once")
+    for frozen in (False, True):
+        t, diff = planning(task, model, graph, system, start, args.plan_batch, args.plan_steps, reps, frozen)
+        k = 2 if frozen else 3  # backward: grad of inputs (+ grad of weights)
+        total = flops * k
+        label = "weights frozen" if frozen else "weights require grad"
+        ratio = t["generic"] / t["fast"]
+        print(f"  {label:22s} generic {t['generic'] * 1e3:8.1f} ms   fast {t['fast'] * 1e3:8.1f} ms  ratio {ratio:5.2f}"
+              f"   max|diff| {diff:.1e}")
+        print(f"  {'':22s} FLOP floor at sgemm peak: {total / peak * 1e3:.1f} ms (the function), "
+              f"{dyn * k / peak * 1e3:.1f} ms (fast path's own matmuls); the fast path runs at "
+              f"{100 * total / t['fast'] / peak:.1f}% / {100 * dyn * k / t['fast'] / peak:.1f}% of peak, "
+              f"the generic at {100 * total / t['generic'] / peak:.1f}%")
+        for path in ("generic", "fast"):
+            rows.append({"workload": f"plan ({label})", "system": "cartpole-swingup", "batch": args.plan_batch,
+                         "steps": args.plan_steps, "path": path, "fwd_ms": "",
+                         "fwd_bwd_ms": round(t[path] * 1e3, 3), "ratio_fwd": "", "ratio_fwd_bwd": round(ratio, 3),
+                         "flops_fwd_bwd": total, "max_abs_diff": f"{diff:.1e}"})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"\nwrote {args.out} (sgemm peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} thread(s))")
+
+
+if __name__ == "__main__":
+    main()
