@@ -1,11 +1,14 @@
 """Forward+backward throughput of gncontrol's GraphNetwork vs PyTorch Geometric's MetaLayer.
 
-Both compute the same function with the SAME weights (the MLP modules are shared):
+Three implementations compute the same function with the SAME weights (the MLP modules are
+shared): the generic Graph path, the fixed-topology fast path (gncontrol.fast_path: dense
+[B, N, F] tensors, static gathers, first layers split per input; B copies of one graph), and
+PyG's MetaLayer (skipped when torch_geometric, the optional `bench` extra, is not installed):
     e' = phi_e([e, v_receiver, v_sender, u])
     v' = phi_v([sum of received e', v, u])
     u' = phi_u([sum of e', sum of v', u])
-Outputs are checked to agree to 1e-5 before timing. Timings alternate between the two
-implementations (ABAB...) and report medians, so load on the machine hits both alike.
+Outputs are checked to agree to 1e-5 before timing. Timings alternate between the
+implementations (ABC ABC ...) and report medians, so load on the machine hits all alike.
 
     python benchmarks/gn_throughput.py            # both workloads
     python benchmarks/gn_throughput.py --quick    # fewer repetitions
@@ -21,10 +24,12 @@ import time
 import torch
 from torch import nn
 
+from gncontrol import fast_path
 from gncontrol.blocks import GraphSizes
 from gncontrol.graphs import Graph, tile
 from gncontrol.modules import GraphNetwork
 from gncontrol.nn import mlp
+from gncontrol.systems import GraphSystem
 
 WORKLOADS = {
     # name: (nodes per graph, edges as a chain with both directions?, batch)
@@ -99,37 +104,66 @@ def time_interleaved(fns: dict, reps: int, warmup: int = 3) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def run_workload(n: int, batch: int, reps: int, device: torch.device) -> tuple[float, float, float]:
-    """Returns (ours graphs/s, pyg graphs/s, max abs output difference)."""
+def dense_gn(gn: GraphNetwork, one: Graph, batch: int):
+    """A function g -> (nodes, edges, globals) running `gn` on the fast path for `batch` copies of `one`."""
+    topo = fast_path.topology_of(GraphSystem.single(one, [-1] * one.edges.shape[0], 0))
+    n, e = one.nodes.shape[0], one.edges.shape[0]
+
+    def run(g: Graph):
+        dense = fast_path.DenseGraph(((g.nodes.view(batch, n, -1), False),), ((g.edges.view(batch, e, -1), False),),
+                                     ((g.globals, False),))
+        out = fast_path.graph_network(gn, dense, topo, batch, {})
+        return out.nodes[0][0], out.edges[0][0], out.globals[0][0]
+
+    return run
+
+
+def run_workload(n: int, batch: int, reps: int, device: torch.device, with_pyg: bool) -> dict[str, float]:
+    """Graphs/s of each implementation, and the max abs output difference to the generic path."""
     torch.manual_seed(0)
     make = lambda o: (lambda i: mlp(i, [HIDDEN], o))  # noqa: E731
     gn = GraphNetwork(SIZES, make(LATENT), make(LATENT), make(LATENT)).to(device)
-    pyg = build_pyg(gn).to(device)
-    g = tile(chain_graph(n, device), batch)
-    edge_index = torch.stack([g.senders, g.receivers])
-    node_batch = g.node_graph_index()
-
+    one = chain_graph(n, device)
+    g = tile(one, batch)
+    dense = dense_gn(gn, one, batch)
     ours = gn(g)
-    x, ea, u = pyg(g.nodes, edge_index, g.edges, g.globals, node_batch)
-    diff = max((ours.nodes - x).abs().max().item(), (ours.edges - ea).abs().max().item(),
-               (ours.globals - u).abs().max().item())
-    if diff > 1e-5:
-        raise RuntimeError(f"outputs disagree by {diff:.2e} (> 1e-5): not the same function")
+    diffs = []
+    x, ea, u = dense(g)
+    diffs.append(max((ours.nodes - x.reshape(ours.nodes.shape)).abs().max().item(),
+                     (ours.edges - ea.reshape(ours.edges.shape)).abs().max().item(),
+                     (ours.globals - u).abs().max().item()))
 
     def step_ours():
         out = gn(g)
         (out.nodes.sum() + out.edges.sum() + out.globals.sum()).backward()
 
-    def step_pyg():
-        x, ea, u = pyg(g.nodes, edge_index, g.edges, g.globals, node_batch)
+    def step_dense():
+        x, ea, u = dense(g)
         (x.sum() + ea.sum() + u.sum()).backward()
 
-    t = time_interleaved({"ours": step_ours, "pyg": step_pyg}, reps)
-    return batch / t["ours"], batch / t["pyg"], diff
+    fns = {"ours": step_ours, "fast": step_dense}
+    if with_pyg:
+        pyg = build_pyg(gn).to(device)
+        edge_index = torch.stack([g.senders, g.receivers])
+        node_batch = g.node_graph_index()
+        x, ea, u = pyg(g.nodes, edge_index, g.edges, g.globals, node_batch)
+        diffs.append(max((ours.nodes - x).abs().max().item(), (ours.edges - ea).abs().max().item(),
+                         (ours.globals - u).abs().max().item()))
+
+        def step_pyg():
+            x, ea, u = pyg(g.nodes, edge_index, g.edges, g.globals, node_batch)
+            (x.sum() + ea.sum() + u.sum()).backward()
+
+        fns["pyg"] = step_pyg
+    diff = max(diffs)
+    if diff > 1e-5:
+        raise RuntimeError(f"outputs disagree by {diff:.2e} (> 1e-5): not the same function")
+    t = time_interleaved(fns, reps)
+    return {**{k: batch / v for k, v in t.items()}, "diff": diff}
 
 
 def main() -> None:
-    """Prints configuration, machine, graphs/s of both, and the ratio ours / PyG."""
+    """Prints configuration, machine, graphs/s of each implementation, and the ratios fast / ours and ours / PyG."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--device", default="cpu")
@@ -137,18 +171,26 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    import torch_geometric
+    try:
+        import torch_geometric
+        pyg_version = torch_geometric.__version__
+    except ImportError:  # the optional `bench` extra
+        pyg_version = None
 
     reps = 10 if args.quick else 40
     device = torch.device(args.device)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"device {device}; torch {torch.__version__}, torch_geometric {torch_geometric.__version__}")
+          f"device {device}; torch {torch.__version__}, torch_geometric {pyg_version or 'not installed (skipped)'}")
     print(f"config: node/edge/global in {tuple(SIZES)}, MLPs 1x{HIDDEN} hidden -> {LATENT}, "
           f"sum aggregation, forward+backward, median of {reps} interleaved reps")
-    print(f"{'workload':42s} {'ours g/s':>12s} {'MetaLayer g/s':>14s} {'ratio':>7s} {'max|diff|':>10s}")
+    print(f"{'workload':42s} {'ours g/s':>12s} {'fast g/s':>12s} {'MetaLayer g/s':>14s} {'fast/ours':>9s} "
+          f"{'ours/PyG':>9s} {'max|diff|':>10s}")
     for name, (n, batch) in WORKLOADS.items():
-        ours, pyg, diff = run_workload(n, batch, reps, device)
-        print(f"{name:42s} {ours:12.0f} {pyg:14.0f} {ours / pyg:7.2f} {diff:10.1e}")
+        r = run_workload(n, batch, reps, device, pyg_version is not None)
+        pyg = f"{r['pyg']:14.0f}" if "pyg" in r else f"{'-':>14s}"
+        ratio = f"{r['ours'] / r['pyg']:9.2f}" if "pyg" in r else f"{'-':>9s}"
+        print(f"{name:42s} {r['ours']:12.0f} {r['fast']:12.0f} {pyg} {r['fast'] / r['ours']:9.2f} {ratio} "
+              f"{r['diff']:10.1e}")
 
 
 if __name__ == "__main__":
