@@ -447,16 +447,21 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
                                     model.norm_static_globals(s.globals))
     ns, ne, nu = statics
     nodes = state.nodes
-    x = (nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]).reshape(b, n, STATE_SIZE)
+    x = nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]
+    ea = topo.edge_actuator
+    acted = topo.const("acted", torch.bool, lambda: ea >= 0)
+    index = topo.const("act_index", torch.long, lambda: ea.clamp(min=0))
+    acts = torch.where(acted, action.index_select(1, index), 0.0).unsqueeze(-1)
+    spec = memo.get("fused_spec")
+    if spec is not None and spec.b == b:  # a GNForwardModel from a rollout's second step on: one node
+        delta = _FusedGN.apply(spec, x, acts.view(b * e, 1), *spec.flat)
+        return state.replace(nodes=apply_delta(nodes, delta), edges=acts.view(b * e, 1))
+    x = x.reshape(b, n, STATE_SIZE)
     mode = model.config.positions
     if mode == "absolute":
         body = x
     else:
         body = torch.cat([torch.matmul(_centring(topo, mode, x.dtype), x[..., :2]), x[..., 2:]], -1)
-    ea = topo.edge_actuator
-    acted = topo.const("acted", torch.bool, lambda: ea >= 0)
-    index = topo.const("act_index", torch.long, lambda: ea.clamp(min=0))
-    acts = torch.where(acted, action.index_select(1, index), 0.0).unsqueeze(-1)
     g = DenseGraph(((ns, True), (model.norm_state(body), False)), ((ne, True), (model.norm_action(acts), False)),
                    ((nu, True),))
     delta, hidden = model.dense_predict(g, state, topo, b, memo)
@@ -471,11 +476,12 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
 
 def gn_predict(model: nn.Module, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
     """GNForwardModel.predict on dense pieces: G* = GN2(concat(G, GN1(G))) nodes, [B, N, 13]."""
-    entries = _fused_entries(model, memo) if "fused" in memo or (id(model.gn2[1]), "node") in memo else None
-    if entries is not None:  # second step on: the fused node (same weights, hand-written backward)
-        return fused_gn_predict(entries, g.nodes[1][0], g.edges[1][0], topo, batch)
     g1 = graph_network(model.gn1, g, topo, batch, memo)
-    return edge_node(model.gn2, g + g1, topo, batch, memo)
+    out = edge_node(model.gn2, g + g1, topo, batch, memo)
+    if "fused_spec" not in memo:  # the memo now holds every split: later steps of this rollout run fused
+        entries = _fused_entries(model, memo)
+        memo["fused_spec"] = None if entries is None else _FusedSpec(model, entries, topo, batch)
+    return out
 
 
 def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: FixedTopology, batch: int,
@@ -507,11 +513,11 @@ def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: Fixed
 
 
 # ------------------------------------------------------------- fused GN forward model step
-# From the second step of a rollout on, GNForwardModel's two GN blocks run as ONE autograd node
-# with a hand-written backward: the same math as gn_predict on the memoised weight splits (same
-# parameters: the weights enter as the memo's views of them), but a step's backward is ~20 matmuls
-# and a few gathers instead of ~75 autograd nodes, which is what a 16-copy planning batch costs.
-_MLP_KEYS = ("gn1.edge", "gn1.node", "gn1.global", "gn2.edge", "gn2.node")
+# From the second step of a rollout on, GNForwardModel's step (centring and normalising the state,
+# normalising the actions, both GN blocks, de-normalising the deltas) runs as ONE autograd node with
+# a hand-written backward: the same math as gn_predict on the memoised weight splits (the same
+# parameters: they enter as the memo's views of them), but a step's backward is ~20 matmuls and a
+# few gathers instead of ~90 autograd nodes, which is what a small planning batch pays for.
 
 
 def _fused_entries(model: nn.Module, memo: dict) -> list | None:
@@ -533,43 +539,45 @@ def _fused_entries(model: nn.Module, memo: dict) -> list | None:
     return entries if ok else None
 
 
-def fused_gn_predict(entries: list, nx: Tensor, na: Tensor, topo: FixedTopology, batch: int) -> Tensor:
-    """gn_predict's deltas [B, N, 13] from the normalised state nx [B, N, 13] and actions na [B, E, 1]."""
-    flat: list = []
-    kinds: list = []
-    for w_d, const_pre, rest, _ in entries:
-        flat += [const_pre, w_d]
-        layer = []
-        for op in rest:
-            if op[0] == "linear":
-                flat += [op[1], op[2]]
-            layer.append(op[0])
-        kinds.append(layer)
-    spec = (topo, batch, kinds)
-    n, e = topo.num_nodes, topo.num_edges
-    out = _FusedGN.apply(spec, nx.reshape(batch * n, -1), na.reshape(batch * e, -1), *flat)
-    return out.view(batch, n, -1)
+class _FusedSpec:
+    """What the fused step needs, built once per rollout: the five MLP splits, normalisers, centring, indices."""
+
+    def __init__(self, model: nn.Module, entries: list, topo: FixedTopology, batch: int):
+        self.topo, self.b, self.n, self.e = topo, batch, topo.num_nodes, topo.num_edges
+        self.mlps, self.flat = [], []
+        for w_d, const_pre, rest, _ in entries:
+            self.flat += [const_pre, w_d]
+            layers = []
+            for op in rest:
+                if op[0] == "linear":
+                    self.flat += [op[1], op[2]]
+                layers.append(op)
+            self.mlps.append((const_pre, w_d, layers))
+        self.starts, i = [], 0
+        for _, _, layers in self.mlps:
+            self.starts.append(i)
+            i += 2 + 2 * sum(op[0] == "linear" for op in layers)
+        ns, na, nd = model.norm_state, model.norm_action, model.norm_delta
+        self.norms = (ns.mean, ns.std, na.mean, na.std, nd.std * nd.varies, nd.mean)
+        mode = model.config.positions
+        self.centring = None if mode == "absolute" else _centring(topo, mode, ns.mean.dtype)
+        self.pair = topo.pair_index()
+        # transposes for the backward (views of the same weights, taken once)
+        self.transposed = [(w_d.t(), [op[1].t() for op in layers if op[0] == "linear"])
+                           for _, w_d, layers in self.mlps]
 
 
 class _FusedGN(torch.autograd.Function):
     """GN1 (edge, node, global) then GN2 (edge, node) on 2-D rows, with a hand-written backward."""
 
     @staticmethod
-    def forward(ctx, spec, nx, na, *flat):  # noqa: D102 - see the class doc
-        topo, b, kinds = spec
-        n, e, r, s = topo.num_nodes, topo.num_edges, topo.receivers, topo.senders
-        mlps, i = [], 0
-        for layer in kinds:
-            c, w = flat[i], flat[i + 1]
-            i += 2
-            rest = []
-            for k in layer:
-                if k == "linear":
-                    rest.append((k, flat[i], flat[i + 1]))
-                    i += 2
-                else:
-                    rest.append((k,))
-            mlps.append((c, w, rest))
+    def forward(ctx, spec, x, acts, *flat):  # noqa: D102 - see the class doc
+        b, n, e, r = spec.b, spec.n, spec.e, spec.topo.receivers
+        mlps, (mx, sx, ma, sa, dscale, dmean), centring = spec.mlps, spec.norms, spec.centring
+        if centring is not None:
+            x3 = x.view(b, n, -1)
+            x = torch.cat([torch.matmul(centring, x3[..., :2]), x3[..., 2:]], -1).view(b * n, -1)
+        nx, na = (x - mx) / sx, (acts - ma) / sa
         saved: list = []
 
         def mlp(k: int, x: Tensor) -> Tensor:
@@ -585,46 +593,42 @@ class _FusedGN(torch.autograd.Function):
             saved.append(acts)
             return h
 
-        def gather(t: Tensor, idx: Tensor) -> Tensor:
-            return t.view(b, n, -1).index_select(1, idx).view(b * e, -1)
+        def pairs(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, 2F]: receiver then sender features per edge
+            return t.view(b, n, -1).index_select(1, pair).view(b * e, -1)
 
         def agg(t: Tensor) -> Tensor:
             return t.new_zeros(b, n, t.shape[-1]).index_add_(1, r, t.view(b, e, -1)).view(b * n, -1)
 
-        def spread(u: Tensor, m: int) -> Tensor:
-            return u[:, None, :].expand(b, m, u.shape[-1]).reshape(b * m, u.shape[-1])
-
-        e1 = mlp(0, torch.cat([na, gather(nx, r), gather(nx, s)], 1))
+        pair = spec.pair
+        e1 = mlp(0, torch.cat([na, pairs(nx)], 1))
         v1 = mlp(1, torch.cat([agg(e1), nx], 1))
         u1 = mlp(2, torch.cat([e1.view(b, e, -1).sum(1), v1.view(b, n, -1).sum(1)], 1))
-        nv = torch.cat([nx, v1], 1)
-        e2 = mlp(3, torch.cat([na, e1, gather(nv, r), gather(nv, s), spread(u1, e)], 1))
-        out = mlp(4, torch.cat([agg(e2), nx, v1, spread(u1, n)], 1))
-        ctx.spec, ctx.mlps, ctx.saved = spec, mlps, saved
+        e2 = mlp(3, torch.cat([na, e1, pairs(torch.cat([nx, v1], 1)), u1.repeat_interleave(e, 0)], 1))
+        out = mlp(4, torch.cat([agg(e2), nx, v1, u1.repeat_interleave(n, 0)], 1))
+        ctx.spec, ctx.saved = spec, saved
         ctx.widths = (na.shape[1], nx.shape[1], e1.shape[1], v1.shape[1], u1.shape[1], e2.shape[1])
-        return out
+        return out * dscale + dmean
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g_out):  # noqa: D102 - see the class doc
-        topo, b, kinds = ctx.spec
-        n, e, r, s = topo.num_nodes, topo.num_edges, topo.receivers, topo.senders
+    def backward(ctx, g_delta):  # noqa: D102 - see the class doc
+        spec = ctx.spec
+        b, n, e, r, pair = spec.b, spec.n, spec.e, spec.topo.receivers, spec.pair
+        _, sx, _, sa, dscale, _ = spec.norms
         fa, fx, le, lv, lu, _ = ctx.widths
-        need = ctx.needs_input_grad[3:]
+        need, starts = ctx.needs_input_grad[3:], spec.starts
         grads: list = []
-
-        starts, i = [], 0
-        for layer in kinds:
-            starts.append(i)
-            i += 2 + 2 * layer.count("linear")
+        g_out = g_delta * dscale
 
         def mlp_back(k: int, g: Tensor) -> Tensor:
-            c, w, rest = ctx.mlps[k]
+            c, _, rest = spec.mlps[k]
+            w_t, lin_t = spec.transposed[k]
             acts = ctx.saved[k]
             mine: list = []  # reversed: (grad b, grad W) per linear from the last, then grad w, grad c
             j = len(acts) - 1
             p = starts[k] + 2 + 2 * j  # flat index after this MLP's last (W, b)
             h_out = None
+            li = len(lin_t)
             for op in reversed(rest):
                 if op[0] == "linear":
                     x = acts[j]
@@ -632,33 +636,37 @@ class _FusedGN(torch.autograd.Function):
                     p -= 2
                     mine.append(g.sum(0) if op[2] is not None and need[p + 1] else None)
                     mine.append(x.t().mm(g) if need[p] else None)
-                    g = g.mm(op[1].t())
+                    li -= 1
+                    g = g.mm(lin_t[li])
                     h_out = x
                 else:  # relu: its output is the next linear's input
                     g = torch.ops.aten.threshold_backward(g, h_out, 0)
             mine.append(acts[0].t().mm(g) if need[starts[k] + 1] else None)
             mine.append(None if not need[starts[k]] else g if c.dim() == 2 else g.sum(0))
             grads.append(mine[::-1])  # [grad c, grad w, (grad W, grad b) per linear]
-            return g.mm(w.t())
+            return g.mm(w_t)
 
-        def gather(t: Tensor, idx: Tensor) -> Tensor:
-            return t.view(b, n, -1).index_select(1, idx).view(b * e, -1)
+        def gather(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, F] at the receivers
+            return t.view(b, n, -1).index_select(1, r).view(b * e, -1)
 
-        def scatter(t: Tensor, idx: Tensor, out: Tensor | None = None) -> Tensor:
-            width = t.shape[-1]
-            out = t.new_zeros(b, n, width) if out is None else out
-            return out.index_add_(1, idx, t.view(b, e, width))
+        def unpair(t: Tensor) -> Tensor:  # [B*E, 2F] (receiver | sender) -> [B*N, F], summed per node
+            width = t.shape[-1] // 2
+            return t.new_zeros(b, n, width).index_add_(1, pair, t.reshape(b, 2 * e, width)).view(b * n, width)
 
         g5 = mlp_back(4, g_out).split([le, fx, lv, lu], 1)
-        g4 = mlp_back(3, gather(g5[0], r)).split([fa, le, fx + lv, fx + lv, lu], 1)
-        g_nv = scatter(g4[3], s, scatter(g4[2], r)).view(b * n, -1).split([fx, lv], 1)
-        g_u1 = g5[3].view(b, n, lu).sum(1) + g4[4].view(b, e, lu).sum(1)
+        g4 = mlp_back(3, gather(g5[0])).split([fa, le, 2 * (fx + lv), lu], 1)
+        g_nv = unpair(g4[2]).split([fx, lv], 1)
+        g_u1 = g5[3].view(b, n, lu).sum(1) + g4[3].view(b, e, lu).sum(1)
         g3 = mlp_back(2, g_u1).split([le, lv], 1)
-        g_v1 = g5[2] + g_nv[1] + g3[1][:, None, :].expand(b, n, lv).reshape(b * n, lv)
+        g_v1 = g5[2] + g_nv[1] + g3[1].repeat_interleave(n, 0)
         g2 = mlp_back(1, g_v1).split([le, fx], 1)
-        g_e1 = g4[1] + g3[0][:, None, :].expand(b, e, le).reshape(b * e, le) + gather(g2[0], r)
-        g1 = mlp_back(0, g_e1).split([fa, fx, fx], 1)
-        g_nx = (scatter(g1[2], s, scatter(g1[1], r)).view(b * n, fx) + g5[1] + g_nv[0] + g2[1])
-        g_na = g4[0] + g1[0]
+        g_e1 = g4[1] + g3[0].repeat_interleave(e, 0) + gather(g2[0])
+        g1 = mlp_back(0, g_e1).split([fa, 2 * fx], 1)
+        g_nx = unpair(g1[1]) + g5[1] + g_nv[0] + g2[1]
+        g_x = (g_nx / sx)
+        if spec.centring is not None:
+            g3 = g_x.view(b, n, -1)
+            g_x = torch.cat([torch.matmul(spec.centring.t(), g3[..., :2]), g3[..., 2:]], -1).view(b * n, -1)
+        g_acts = (g4[0] + g1[0]) / sa
         flat_grads = [x for k in (0, 1, 2, 3, 4) for x in grads[4 - k]]  # grads were appended gn2.node first
-        return (None, g_nx, g_na, *flat_grads)
+        return (None, g_x, g_acts, *flat_grads)
