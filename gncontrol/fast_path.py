@@ -435,7 +435,11 @@ def _centring(topo: FixedTopology, mode: str, dtype: torch.dtype) -> Tensor:
 
 def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, topo: FixedTopology,
          memo: dict) -> Graph:
-    """`model.step` on dense tensors (same result as the generic path); memo may span a rollout."""
+    """`model.step` on dense tensors (same result as the generic path).
+
+    memo: {} for one step, or {"rollout": True} shared by the steps of one rollout (then a
+    GNForwardModel runs each step as one fused autograd node).
+    """
     stats["fast"] += 1
     check_state(state.nodes)
     b, n, e = state.num_graphs, topo.num_nodes, topo.num_edges
@@ -452,10 +456,13 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
     acted = topo.const("acted", torch.bool, lambda: ea >= 0)
     index = topo.const("act_index", torch.long, lambda: ea.clamp(min=0))
     acts = torch.where(acted, action.index_select(1, index), 0.0).unsqueeze(-1)
-    spec = memo.get("fused_spec")
-    if spec is not None and spec.b == b:  # a GNForwardModel from a rollout's second step on: one node
-        delta = _FusedGN.apply(spec, x, acts.view(b * e, 1), *spec.flat)
-        return state.replace(nodes=apply_delta(nodes, delta), edges=acts.view(b * e, 1))
+    spec = memo.get("fused_spec", False)
+    if spec is False:
+        rollout = FUSED and memo.get("rollout", False)  # a single step is not worth the preparation
+        spec = memo["fused_spec"] = _prepare_fused(model, statics, topo, b, memo) if rollout else None
+    if spec is not None and spec.b == b:  # a GNForwardModel: the whole step is one autograd node
+        return state.replace(nodes=_FusedGN.apply(spec, x, acts.view(b * e, 1), *spec.flat),
+                             edges=acts.view(b * e, 1))
     x = x.reshape(b, n, STATE_SIZE)
     mode = model.config.positions
     if mode == "absolute":
@@ -477,11 +484,7 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
 def gn_predict(model: nn.Module, g: DenseGraph, topo: FixedTopology, batch: int, memo: dict) -> Tensor:
     """GNForwardModel.predict on dense pieces: G* = GN2(concat(G, GN1(G))) nodes, [B, N, 13]."""
     g1 = graph_network(model.gn1, g, topo, batch, memo)
-    out = edge_node(model.gn2, g + g1, topo, batch, memo)
-    if "fused_spec" not in memo:  # the memo now holds every split: later steps of this rollout run fused
-        entries = _fused_entries(model, memo)
-        memo["fused_spec"] = None if entries is None else _FusedSpec(model, entries, topo, batch)
-    return out
+    return edge_node(model.gn2, g + g1, topo, batch, memo)
 
 
 def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: FixedTopology, batch: int,
@@ -513,11 +516,32 @@ def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: Fixed
 
 
 # ------------------------------------------------------------- fused GN forward model step
-# From the second step of a rollout on, GNForwardModel's step (centring and normalising the state,
-# normalising the actions, both GN blocks, de-normalising the deltas) runs as ONE autograd node with
+# GNForwardModel's step (centring and normalising the state, normalising the actions, both GN
+# blocks, de-normalising the deltas and applying them) runs as ONE autograd node with
 # a hand-written backward: the same math as gn_predict on the memoised weight splits (the same
 # parameters: they enter as the memo's views of them), but a step's backward is ~20 matmuls and a
 # few gathers instead of ~90 autograd nodes, which is what a small planning batch pays for.
+
+
+FUSED = True  # False: GNForwardModel's fast path runs block by block on pieces (tests compare both)
+
+
+def _prepare_fused(model: nn.Module, statics: tuple, topo: FixedTopology, batch: int, memo: dict) -> _FusedSpec | None:
+    """The fused step's spec for a GNForwardModel in the default layout (None for any other model).
+
+    Fills the memo's weight splits and constant rows by running gn_predict once on zero dynamic
+    inputs (its output is discarded; the constant rows keep their graph to the weights and statics).
+    """
+    gn1, gn2 = getattr(model, "gn1", None), getattr(model, "gn2", None)
+    if not isinstance(gn1, GraphNetwork) or not isinstance(gn2, nn.Sequential) or len(gn2) != 2:
+        return None
+    ns, ne, nu = statics
+    z = ns.new_zeros
+    g = DenseGraph(((ns, True), (z(batch, topo.num_nodes, STATE_SIZE), False)),
+                   ((ne, True), (z(batch, topo.num_edges, 1), False)), ((nu, True),))
+    gn_predict(model, g, topo, batch, memo)
+    entries = _fused_entries(model, memo)
+    return None if entries is None else _FusedSpec(model, entries, topo, batch)
 
 
 def _fused_entries(model: nn.Module, memo: dict) -> list | None:
@@ -574,10 +598,11 @@ class _FusedGN(torch.autograd.Function):
     def forward(ctx, spec, x, acts, *flat):  # noqa: D102 - see the class doc
         b, n, e, r = spec.b, spec.n, spec.e, spec.topo.receivers
         mlps, (mx, sx, ma, sa, dscale, dmean), centring = spec.mlps, spec.norms, spec.centring
+        body = x
         if centring is not None:
             x3 = x.view(b, n, -1)
-            x = torch.cat([torch.matmul(centring, x3[..., :2]), x3[..., 2:]], -1).view(b * n, -1)
-        nx, na = (x - mx) / sx, (acts - ma) / sa
+            body = torch.cat([torch.matmul(centring, x3[..., :2]), x3[..., 2:]], -1).view(b * n, -1)
+        nx, na = (body - mx) / sx, (acts - ma) / sa
         saved: list = []
 
         def mlp(k: int, x: Tensor) -> Tensor:
@@ -607,18 +632,28 @@ class _FusedGN(torch.autograd.Function):
         out = mlp(4, torch.cat([agg(e2), nx, v1, u1.repeat_interleave(n, 0)], 1))
         ctx.spec, ctx.saved = spec, saved
         ctx.widths = (na.shape[1], nx.shape[1], e1.shape[1], v1.shape[1], u1.shape[1], e2.shape[1])
-        return out * dscale + dmean
+        # apply_delta: next = state + delta, quaternion renormalised
+        y = x + (out * dscale + dmean)
+        q = y[:, 3:7]
+        norm = q.norm(dim=-1, keepdim=True)
+        clamped = norm.clamp(min=1e-8)
+        ctx.quat = (q, norm, clamped)
+        return torch.cat([y[:, :3], q / clamped, y[:, 7:]], 1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g_delta):  # noqa: D102 - see the class doc
+    def backward(ctx, g_next):  # noqa: D102 - see the class doc
         spec = ctx.spec
         b, n, e, r, pair = spec.b, spec.n, spec.e, spec.topo.receivers, spec.pair
         _, sx, _, sa, dscale, _ = spec.norms
         fa, fx, le, lv, lu, _ = ctx.widths
         need, starts = ctx.needs_input_grad[3:], spec.starts
         grads: list = []
-        g_out = g_delta * dscale
+        q, norm, clamped = ctx.quat
+        g_q = g_next[:, 3:7]
+        radial = (g_q * q).sum(-1, keepdim=True) * ((norm >= 1e-8) / (clamped * clamped * norm.clamp(min=1e-30)))
+        g_y = torch.cat([g_next[:, :3], g_q / clamped - q * radial, g_next[:, 7:]], 1)
+        g_out = g_y * dscale
 
         def mlp_back(k: int, g: Tensor) -> Tensor:
             c, _, rest = spec.mlps[k]
@@ -667,6 +702,7 @@ class _FusedGN(torch.autograd.Function):
         if spec.centring is not None:
             g3 = g_x.view(b, n, -1)
             g_x = torch.cat([torch.matmul(spec.centring.t(), g3[..., :2]), g3[..., 2:]], -1).view(b * n, -1)
+        g_x = g_x + g_y
         g_acts = (g4[0] + g1[0]) / sa
         flat_grads = [x for k in (0, 1, 2, 3, 4) for x in grads[4 - k]]  # grads were appended gn2.node first
         return (None, g_x, g_acts, *flat_grads)

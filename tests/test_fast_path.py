@@ -85,8 +85,10 @@ def test_equivalent_on_every_system(name):
             compare(model, states, actions, system, graph, 2, TOL[dtype])
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("positions", ["relative", "absolute", "legacy"])
-def test_equivalent_one_step_positions_and_batched_systems(positions):
+def test_equivalent_one_step_positions_and_batched_systems(positions, fused, monkeypatch):
+    monkeypatch.setattr(fast_path, "FUSED", fused)  # False: the GN model's block-by-block dense path
     graph = get_task("cheetah-run").graph()
     gen = torch.Generator().manual_seed(3)
     single = graph.graph_system()

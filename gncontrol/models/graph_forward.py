@@ -162,7 +162,7 @@ class GraphForwardModel(nn.Module):
         """
         if actions.dim() != 3:
             raise InputError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
-        memo: dict = {}
+        memo: dict = {"rollout": True}
         states = []
         for t in range(actions.shape[1]):
             action = actions[:, t]
