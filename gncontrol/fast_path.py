@@ -19,6 +19,13 @@ H steps) and broadcast over B, the dynamic pieces go through one matmul with the
 columns W_d. Same weights, same function: outputs and gradients agree with the generic path
 to rounding (tests/test_fast_path.py: 1e-5 in float32, 1e-10 in float64).
 
+Inside a rollout (`GraphForwardModel.rollout`, which `gncontrol.dynamics.rollout` and so every
+planner's `predicted_return` use), a GNForwardModel's whole step (input normalisation, both GN
+blocks, de-normalisation, apply_delta) is ONE autograd node with a hand-written backward on those
+memoised splits (`_FusedGN`): what a small planning batch pays for is per-op overhead, and this
+takes a step from ~1000 to ~600 ATen calls (forward + backward). The recurrent model and other
+layouts run block by block on the pieces; `FUSED = False` makes the GN model do so too.
+
 Where it applies (`topology_of`): a GraphSystem of one graph (broadcast over any number of
 states), or of B graphs with the same n_node, n_edge and the same local senders / receivers /
 edge->actuator pattern (as `GraphSystem.tile` / `broadcast` / `repeat` build). The check
@@ -523,6 +530,7 @@ def recurrent_predict(model: nn.Module, g: DenseGraph, state: Graph, topo: Fixed
 # few gathers instead of ~90 autograd nodes, which is what a small planning batch pays for.
 
 
+_RELU_BACKWARD = torch.ops.aten.threshold_backward.default
 FUSED = True  # False: GNForwardModel's fast path runs block by block on pieces (tests compare both)
 
 
@@ -675,7 +683,7 @@ class _FusedGN(torch.autograd.Function):
                     g = g.mm(lin_t[li])
                     h_out = x
                 else:  # relu: its output is the next linear's input
-                    g = torch.ops.aten.threshold_backward(g, h_out, 0)
+                    g = _RELU_BACKWARD(g, h_out, 0)
             mine.append(acts[0].t().mm(g) if need[starts[k] + 1] else None)
             mine.append(None if not need[starts[k]] else g if c.dim() == 2 else g.sum(0))
             grads.append(mine[::-1])  # [grad c, grad w, (grad W, grad b) per linear]
