@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import torch
+from _timing import interleaved
 from torch import nn
 
 from gncontrol import fast_path
@@ -90,20 +89,6 @@ def build_pyg(gn: GraphNetwork):
     return MetaLayer(EdgeModel(), NodeModel(), GlobalModel())
 
 
-def time_interleaved(fns: dict, reps: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds per call of each function, calls alternating between them."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def dense_gn(gn: GraphNetwork, one: Graph, batch: int):
     """A function g -> (nodes, edges, globals) running `gn` on the fast path for `batch` copies of `one`."""
     topo = fast_path.topology_of(GraphSystem.single(one, [-1] * one.edges.shape[0], 0))
@@ -158,7 +143,7 @@ def run_workload(n: int, batch: int, reps: int, device: torch.device, with_pyg: 
     diff = max(diffs)
     if diff > 1e-5:
         raise RuntimeError(f"outputs disagree by {diff:.2e} (> 1e-5): not the same function")
-    t = time_interleaved(fns, reps)
+    t = interleaved(fns, reps, warmup=3)
     return {**{k: batch / v for k, v in t.items()}, "diff": diff}
 
 

@@ -24,11 +24,10 @@ import argparse
 import csv
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from _timing import interleaved
 
 from envs.tasks import get_task
 from gncontrol import fast_path
@@ -37,20 +36,6 @@ from planners.base import predicted_return
 
 SYSTEMS = ["cartpole-swingup", "cheetah-run", "swimmer6"]
 OUT = Path(__file__).resolve().parent / "results" / "plan_speed.csv"
-
-
-def interleaved(fns: dict, reps: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, the calls alternating between them."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def generic(fn):
