@@ -33,11 +33,16 @@ def random_data(task_name: str, episodes: int, steps: int, seed: int = 0,
 
 
 def new_model(data: SystemTrajectories, kind: str = "gn", latent: int = 64, hidden: tuple[int, ...] = (64,),
-              seed: int = 0, device: torch.device | str | None = None) -> GraphForwardModel:
-    """A fresh forward model (weights from `seed`) with normalisers fitted on `data`."""
+              seed: int = 0, device: torch.device | str | None = None, positions: str = "auto") -> GraphForwardModel:
+    """A fresh forward model (weights from `seed`) with normalisers fitted on `data`; `positions` "auto" is
+    envs.mujoco_graph.position_mode of the data (absolute x, y for cartpole's rail-limited cart)."""
+    if positions == "auto":
+        from envs.mujoco_graph import position_mode
+
+        positions = position_mode(data.static_edges[0], data.senders)
     cfg = ForwardModelConfig(kind, (data.static_nodes.shape[-1], data.static_edges.shape[-1],
                                     data.static_globals.shape[-1]), latent=latent, hidden=tuple(hidden),
-                             num_nodes=data.num_nodes, num_edges=data.num_edges)
+                             num_nodes=data.num_nodes, num_edges=data.num_edges, positions=positions)
     torch.manual_seed(seed)
     model = build_forward_model(cfg)
     fit_model_normalisers(model, [data], seed=seed)

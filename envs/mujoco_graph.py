@@ -48,7 +48,7 @@ from gncontrol.systems import GraphSystem
 
 __all__ = [
     "MujocoGraph", "STATE_SIZE", "STATIC_GLOBAL_FEATURES", "STATIC_NODE_FEATURES",
-    "STATIC_EDGE_FEATURES", "JOINT_TYPES", "quat_to_mat", "states_from_graph",
+    "STATIC_EDGE_FEATURES", "JOINT_TYPES", "quat_to_mat", "states_from_graph", "position_mode",
 ]
 
 STATE_SIZE = 13
@@ -89,6 +89,22 @@ def states_from_graph(state: Graph | torch.Tensor, num_nodes: int) -> torch.Tens
     if nodes.dim() != 2 or nodes.shape[1] < STATE_SIZE or nodes.shape[0] % num_nodes:
         raise InputError(f"state nodes must be [B*{num_nodes}, {STATE_SIZE}], got {tuple(nodes.shape)}")
     return nodes[:, :STATE_SIZE].reshape(-1, num_nodes, STATE_SIZE)
+
+
+def position_mode(static_edges: Any, senders: Any) -> str:
+    """The forward models' x, y input mode for a system: "absolute" when a limited slide joint hangs a
+    body from the world (cartpole's rail stops at +-1.8 m: the dynamics depend on where the cart is),
+    else "relative" (translation invariant; gncontrol.body_state.relative_positions).
+
+    `static_edges` [E, 23] (or [K, E, 23]: episodes of one topology) in STATIC_EDGE_FEATURES order,
+    `senders` [E] local node indices (node 0 = the world).
+    """
+    edges = np.asarray(torch.as_tensor(static_edges).detach().cpu(), dtype=float).reshape(-1, len(STATIC_EDGE_FEATURES))
+    send = np.asarray(torch.as_tensor(senders).cpu()).reshape(-1)
+    e = edges[: send.shape[0]]
+    slide = e[:, STATIC_EDGE_FEATURES.index("type_slide")] > 0.5
+    limited = e[:, STATIC_EDGE_FEATURES.index("limited")] > 0.5
+    return "absolute" if bool(np.any(slide & limited & (send == 0))) else "relative"
 
 
 class MujocoGraph:

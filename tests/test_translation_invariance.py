@@ -61,3 +61,21 @@ def test_relative_mode_ignores_the_world_and_legacy_does_not():
     assert legacy[:, 0].abs().max() > 0.5  # the old centring moved with the system: not invariant
     absolute = relative_positions(moved, ng, b, "absolute") - relative_positions(flat, ng, b, "absolute")
     assert absolute[1:n, 0].min() == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("task_name, mode", [("cartpole-swingup", "absolute"), ("pendulum-swingup", "relative"),
+                                             ("cheetah-run", "relative"), ("swimmer6", "relative")])
+def test_auto_positions_are_absolute_only_for_a_rail_limited_world_slide(task_name, mode):
+    from envs.mujoco_graph import position_mode
+    from envs.tasks import get_task
+    from gncontrol.cli.train import model_config_for
+
+    static = get_task(task_name).graph().static_graph()
+    assert position_mode(static.edges, static.senders) == mode
+
+    class Data:  # what model_config_for reads of a SystemTrajectories
+        static_nodes, static_edges, static_globals = static.nodes[None], static.edges[None], static.globals[None]
+        senders, num_nodes, num_edges = static.senders, static.nodes.shape[0], static.edges.shape[0]
+
+    assert model_config_for("gn", 8, [8], [Data]).positions == mode
+    assert model_config_for("gn", 8, [8], [Data], "relative").positions == "relative"

@@ -18,9 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", help="HDF5 files from `gncontrol collect` (several = multi-system)")
     p.add_argument("--model", default="gn", choices=["gn", "recurrent", "mlp"])
     p.add_argument("--out", default="runs/forward", help="output folder (model.pt, tb/)")
-    p.add_argument("--positions", default="relative", choices=["relative", "absolute"],
+    p.add_argument("--positions", default="auto", choices=["auto", "relative", "absolute"],
                    help="x, y inputs: relative to the bodies' mean (translation invariant), or absolute for systems "
-                   "whose dynamics depend on where they are (walls, rail limits)")
+                   "whose dynamics depend on where they are (walls, rail limits); auto: absolute when a limited "
+                   "slide joint hangs a body from the world (cartpole), else relative")
     p.add_argument("--sequence-length", type=positive_int, default=1,
                    help="recurrent model: train on windows of this many consecutive transitions (truncated "
                    "backpropagation through time); 1 = single transitions")
@@ -29,9 +30,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
 
 
-def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "relative") -> object:
-    """The ForwardModelConfig of a `kind` model matching the data's static feature sizes."""
+def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "auto") -> object:
+    """The ForwardModelConfig of a `kind` model matching the data's static feature sizes ("auto" positions:
+    absolute if any system's dynamics depend on where it is, envs.mujoco_graph.position_mode)."""
+    from envs.mujoco_graph import position_mode
     from gncontrol.models.graph_forward import ForwardModelConfig
+
+    if positions == "auto":
+        modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
+        positions = "absolute" if "absolute" in modes else "relative"
 
     s0 = systems[0]
     sizes = (s0.static_nodes.shape[-1], s0.static_edges.shape[-1], s0.static_globals.shape[-1])
