@@ -29,12 +29,13 @@ from gncontrol.errors import InputError
 
 HELP = "the main job: random data, a GN model, rounds of MPC episodes that refine it, vs the true-model planner"
 
-# Per-task defaults of the online loop and its planner (flags override them). The cartpole recipe is
-# the one benchmarks/RESULTS.md measured for gradient MPC (1 s horizon, cost-to-go, swing-up and
-# near-upright data, rounds of the planner's own episodes); the others are starting points.
+# Per-task defaults of the online loop and its planner (flags override them). Cartpole's was measured
+# (benchmarks/RESULTS.md, control table): CEM 200 x 4 with a 1 s horizon and cost-to-go reached 0.91 of
+# the true-model CEM, gradient MPC 16 x 6 only 0.58; the others are starting points.
 DEMO_RECIPES: dict[str, dict] = {
-    "cartpole-swingup": dict(extra_data_tasks=("cartpole-balance",), horizon=25, action_repeat=4, restarts=16,
-                             iterations=6, terminal_weight=25.0, rounds=3, plan_reward=None),
+    "cartpole-swingup": dict(extra_data_tasks=("cartpole-balance",), planner="cem", samples=200, horizon=25,
+                             action_repeat=4, restarts=16, iterations=4, terminal_weight=25.0, rounds=3,
+                             plan_reward=None),
     "pendulum-swingup": dict(extra_data_tasks=(), horizon=10, action_repeat=4, restarts=4, iterations=10,
                              plan_lr=0.3, terminal_weight=0.0, rounds=2, plan_reward="pendulum-swingup-smooth"),
     "acrobot-swingup": dict(extra_data_tasks=(), horizon=25, action_repeat=4, restarts=8, iterations=6,
@@ -64,7 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent", type=positive_int, default=64)
     p.add_argument("--hidden", type=positive_int, nargs="+", default=[64])
     add_planner_arguments(p)
-    p.set_defaults(horizon=None, action_repeat=None, iterations=None, restarts=None, terminal_weight=None)
+    p.set_defaults(planner=None, horizon=None, action_repeat=None, iterations=None, restarts=None,
+                   terminal_weight=None)
     p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of each MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-reference", action="store_true", help="skip the true-model CEM episode")
@@ -79,7 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def recipe_for(args: argparse.Namespace) -> dict:
     """The task's DEMO_RECIPES entry with the user's flags (those not None) applied on top."""
     recipe = dict(DEMO_RECIPES.get(args.task, FALLBACK_RECIPE))
-    for key in ("horizon", "action_repeat", "iterations", "restarts", "terminal_weight", "rounds"):
+    recipe.setdefault("planner", "gradient")
+    recipe.setdefault("samples", None)
+    for key in ("planner", "samples", "horizon", "action_repeat", "iterations", "restarts", "terminal_weight",
+                "rounds"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     recipe.setdefault("plan_lr", 0.1)
@@ -121,19 +126,19 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     task = get_task(args.task)
-    if args.planner not in ("gradient", "cem"):
-        raise InputError(f"the demo's online loop plans with --planner gradient or cem, got {args.planner}")
     recipe = recipe_for(args)
+    if recipe["planner"] not in ("gradient", "cem"):
+        raise InputError(f"the demo's online loop plans with --planner gradient or cem, got {recipe['planner']}")
     steps = args.mpc_steps or task.episode_length
     config = MPCAgentConfig(
         task=args.task, random_episodes=args.episodes, extra_data_tasks=tuple(recipe["extra_data_tasks"]),
         episode_steps=args.episode_steps, mpc_steps=steps, episode_seed=args.seed,
         plan_reward=recipe["plan_reward"], iterations=recipe["rounds"], train_steps=args.train_steps,
         finetune_steps=args.finetune_steps, batch_size=args.batch_size, latent=args.latent,
-        hidden=tuple(args.hidden), planner=args.planner, horizon=recipe["horizon"],
+        hidden=tuple(args.hidden), planner=recipe["planner"], horizon=recipe["horizon"],
         action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
         restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
-        population=args.samples or 200, elites=max(2, (args.samples or 200) // 10), seed=args.seed)
+        population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10), seed=args.seed)
     check_out(out, {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()})
     t_start = time.time()
     print(f"demo {args.task}: {config.random_episodes} random episodes x {config.episode_steps} steps"
@@ -170,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         video = save_gif(final.frames, out / "episode.gif", fps=int(round(1 / task.control_timestep / 2)))
     figure = plot_demo(rounds, random_return, reference, out / "returns.png", args.task)
     summary = {
-        "task": args.task, "planner": args.planner, "device": str(device), "recipe": recipe_json(recipe),
+        "task": args.task, "planner": recipe["planner"], "device": str(device), "recipe": recipe_json(recipe),
         "rounds": [{"round": r.iteration, "env_steps": r.env_steps, "return": r.episode_return,
                     "plan_time_per_step_s": r.plan_time_per_step, "episode_s": r.episode_seconds,
                     "model_s": r.model_seconds} for r in rounds],
