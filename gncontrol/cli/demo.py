@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=positive_int, nargs="+", default=[64])
     add_planner_arguments(p)
     p.set_defaults(planner=None, horizon=None, action_repeat=None, iterations=None, restarts=None,
-                   terminal_weight=None)
+                   terminal_weight=None, plan_lr=None)
     p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of each MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-reference", action="store_true", help="skip the true-model CEM episode")
@@ -83,13 +83,11 @@ def recipe_for(args: argparse.Namespace) -> dict:
     recipe = dict(DEMO_RECIPES.get(args.task, FALLBACK_RECIPE))
     recipe.setdefault("planner", "gradient")
     recipe.setdefault("samples", None)
+    recipe.setdefault("plan_lr", 0.1)
     for key in ("planner", "samples", "horizon", "action_repeat", "iterations", "restarts", "terminal_weight",
-                "rounds"):
+                "rounds", "plan_lr"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
-    recipe.setdefault("plan_lr", 0.1)
-    if args.plan_lr != 0.1:  # the parser's default: the recipe's value stands
-        recipe["plan_lr"] = args.plan_lr
     return recipe
 
 
