@@ -1,5 +1,5 @@
 """Model learning inside agents: random-control data, a GN model fitted on it, and fine-tuning
-on data the agent gathers, without the checkpointing of gncontrol.training (agents retrain
+on data the agent gathers, without the checkpointing of gncontrol.forward.training (agents retrain
 often, in memory).
 
     data = random_data("cartpole-swingup", episodes=20, steps=200, seed=0)   # SystemTrajectories
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
-from gncontrol.training import fit_model_normalisers
-from gncontrol.transitions import SystemTrajectories, sample_batch
+from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
+from gncontrol.forward.training import fit_model_normalisers
+from gncontrol.forward.transitions import SystemTrajectories, sample_batch
 
 __all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_like"]
 

@@ -38,7 +38,7 @@ from torch import nn
 
 from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
-from gncontrol.nn import mlp
+from gncontrol.gn.nn import mlp
 
 __all__ = ["SVGConfig", "LearningCurve", "train_svg", "evaluate_policy"]
 
@@ -144,7 +144,7 @@ def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> Learnin
     from agents.model_env import ModelVectorEnv
     from agents.model_learning import append_episode, fit_model, new_model
     from envs.gym_wrapper import TaskEnv
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.transitions import SystemTrajectories
 
     if config.variant not in ("svg0", "svg1", "dyna"):
         raise InputError(f"variant must be 'svg0', 'svg1' or 'dyna', got {config.variant!r}")

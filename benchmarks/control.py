@@ -54,7 +54,7 @@ def learned_model(task: str, kind: str, args: argparse.Namespace):
     """The checkpoint `<models>/<task>/<kind>/model.pt`, trained here first if it is missing."""
     from forward_models import load_or_collect, train
 
-    from gncontrol.training import load_forward_model
+    from gncontrol.forward.training import load_forward_model
 
     path = Path(args.models) / task / kind / "model.pt"
     if not path.exists():

@@ -29,8 +29,8 @@ SWIM_TEST = [7, 10, 11, 12, 13, 14, 15]
 def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: int, controller: str = "uniform"):
     """SystemTrajectories of `task`, collected once into data_dir and reused."""
     from envs.collect import collect
-    from gncontrol.datasets import load_trajectories
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.datasets import load_trajectories
+    from gncontrol.forward.transitions import SystemTrajectories
 
     tag = "" if controller == "uniform" else f"_{controller}"
     path = data_dir / f"{task}_{episodes}x{steps}{tag}_s{seed}.h5"
@@ -41,8 +41,8 @@ def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: 
 
 def train(kind: str, train_sets, val_sets, args, out: Path):
     """A model of `kind` trained with the benchmark's budget."""
-    from gncontrol.models.graph_forward import ForwardModelConfig
-    from gncontrol.training import TrainConfig, train_forward_model
+    from gncontrol.forward.graph_forward import ForwardModelConfig
+    from gncontrol.forward.training import TrainConfig, train_forward_model
 
     s = train_sets[0]
     cfg = ForwardModelConfig(kind, (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1]),
@@ -56,7 +56,7 @@ def train(kind: str, train_sets, val_sets, args, out: Path):
 
 def errors(model, data, horizons, device) -> list[float]:
     """Normalised rollout error for each horizon (capped at the episode length)."""
-    from gncontrol.forward_metrics import rollout_errors
+    from gncontrol.forward.metrics import rollout_errors
 
     return [rollout_errors(model, data, min(h, data.episode_length), 4, device)["mean"] for h in horizons]
 

@@ -1,7 +1,7 @@
 """Forward+backward throughput of gncontrol's GraphNetwork vs PyTorch Geometric's MetaLayer.
 
 Three implementations compute the same function with the SAME weights (the MLP modules are
-shared): the generic Graph path, the fixed-topology fast path (gncontrol.fast_path: dense
+shared): the generic Graph path, the fixed-topology fast path (gncontrol.forward.fast_path: dense
 [B, N, F] tensors, static gathers, first layers split per input; B copies of one graph), and
 PyG's MetaLayer (skipped when torch_geometric, the optional `bench` extra, is not installed):
     e' = phi_e([e, v_receiver, v_sender, u])
@@ -23,11 +23,11 @@ import torch
 from _timing import interleaved
 from torch import nn
 
-from gncontrol import fast_path
-from gncontrol.blocks import GraphSizes
-from gncontrol.graphs import Graph, tile
-from gncontrol.modules import GraphNetwork
-from gncontrol.nn import mlp
+from gncontrol.forward import fast_path
+from gncontrol.gn.blocks import GraphSizes
+from gncontrol.gn.graphs import Graph, tile
+from gncontrol.gn.modules import GraphNetwork
+from gncontrol.gn.nn import mlp
 from gncontrol.systems import GraphSystem
 
 WORKLOADS = {

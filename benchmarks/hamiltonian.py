@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from envs.particles.hamiltonian_systems import authors_dataset, make_dataset, make_system  # noqa: E402
-from gncontrol.hamiltonian_metrics import derivative_mse, energy_mse, model_rollout_ivp  # noqa: E402
-from gncontrol.models.hnn import HNN, BaselineMLP, fit_derivatives  # noqa: E402
+from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, fit_derivatives  # noqa: E402
+from gncontrol.hamiltonian.metrics import derivative_mse, energy_mse, model_rollout_ivp  # noqa: E402
 
 # Paper (Greydanus et al. 2019, authors' README): test derivative MSE and energy MSE.
 PAPER_HNN = {
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_ogn(args: argparse.Namespace) -> None:
     """DeltaGN vs OGN vs HOGN on n-body springs: rollout position MSE and energy error."""
-    from gncontrol.models.ogn import NBodyGraphModel, fit_one_step
+    from gncontrol.hamiltonian.ogn import NBodyGraphModel, fit_one_step
 
     n_bodies, dt = 4, 0.1
     n_train, n_test, steps, batch, horizon = 200, 20, args.ogn_steps, 64, 100
@@ -296,7 +296,7 @@ def run_ogn(args: argparse.Namespace) -> None:
 
 def run_nhf(args: argparse.Namespace) -> None:
     """NHF on a 2-D mixture of 4 Gaussians: test ELBO vs the best single Gaussian, invertibility."""
-    from gncontrol.models.nhf import NeuralHamiltonianFlow, fit_nhf
+    from gncontrol.hamiltonian.nhf import NeuralHamiltonianFlow, fit_nhf
 
     steps = 60 if args.quick else args.nhf_steps
     gen = torch.Generator().manual_seed(args.seed)
@@ -334,8 +334,8 @@ def run_hgn(args: argparse.Namespace) -> None:
     printing the test 30-step MSE every --hgn-eval-every steps (a learning curve).
     """
     from envs.particles.render import hgn_dataset
-    from gncontrol.hamiltonian_metrics import pixel_mse_unroll
-    from gncontrol.models.hgn import GECO, HGN, HGNConfig
+    from gncontrol.hamiltonian.hgn import GECO, HGN, HGNConfig
+    from gncontrol.hamiltonian.metrics import pixel_mse_unroll
 
     n_train, n_test, steps, train_len = args.hgn_train, 64, args.hgn_steps, args.hgn_train_len
     if args.quick:
@@ -455,7 +455,7 @@ def run_pixels(args: argparse.Namespace) -> None:
 def fit_pixel_hnn(pairs: torch.Tensor, next_pairs: torch.Tensor, steps: int, batch: int, baseline: bool,
                   seed: int, weight_decay: float = 0.0):
     """A PixelHNN (latent 2; `baseline`: MLP dynamics) fitted to frame pairs [M, 2F] -> next pairs [M, 2F]."""
-    from gncontrol.models.hnn import PixelHNN
+    from gncontrol.hamiltonian.hnn import PixelHNN
 
     torch.manual_seed(seed)
     model = PixelHNN(pairs.shape[-1], latent_dim=2, baseline=baseline, dt=1.0)

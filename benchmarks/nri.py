@@ -73,8 +73,8 @@ def diagnose(checkpoint: str, n: int = 1000) -> dict[str, float]:
     import torch
     import torch.nn.functional as F
 
-    from gncontrol.nri_dataset import load_nri_split
-    from gncontrol.nri_training import load_trained
+    from gncontrol.nri.dataset import load_nri_split
+    from gncontrol.nri.training import load_trained
 
     cfg, model = load_trained(checkpoint)
     data = Path(cfg.data) if Path(cfg.data).is_absolute() else ROOT / cfg.data
@@ -140,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from gncontrol.nri_baselines import correlation_baseline
-    from gncontrol.nri_dataset import load_nri_split
-    from gncontrol.nri_training import load_config, train_nri
+    from gncontrol.nri.baselines import correlation_baseline
+    from gncontrol.nri.dataset import load_nri_split
+    from gncontrol.nri.training import load_config, train_nri
 
     if args.threads:
         torch.set_num_threads(args.threads)

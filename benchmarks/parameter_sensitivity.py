@@ -4,7 +4,7 @@ For the held-out episodes of benchmarks/system_id.py (same seeds: same systems, 
 random controls), the episode is simulated again in MuJoCo, and at the end of the 20-step
 identification window ONE parameter scale (a body's mass, with its inertia, or a dof's damping) is
 set back to nominal; the next 100 steps are scored against the recorded episode with the
-forward-model metric (gncontrol.forward_metrics: squared error per quantity / the constant
+forward-model metric (gncontrol.forward.metrics: squared error per quantity / the constant
 model's, averaged). That is the error a PERFECT simulator makes when it does not know that
 parameter, the most a model can gain by identifying it, to hold against the learnt models' errors
 (benchmarks/system_id.py). Row "all": every mass and damping nominal (lengths stay true).
@@ -81,7 +81,7 @@ def rerun(task: str, seed: int, episode: int, steps: int, params: dict, reset: l
 
 def model_error(model, data, episodes: list[dict]) -> float:
     """The GN's 100-step error after the window when given the static graphs of `episodes` (not data's)."""
-    from gncontrol.forward_metrics import normalised_rollout_error
+    from gncontrol.forward.metrics import normalised_rollout_error
 
     def stack(key: str) -> torch.Tensor:
         return torch.as_tensor(np.stack([ep[key] for ep in episodes]), dtype=torch.float32)
@@ -93,7 +93,7 @@ def model_error(model, data, episodes: list[dict]) -> float:
 
 def normalised_error(pred: np.ndarray, true: np.ndarray, start: np.ndarray) -> float:
     """The forward-model metric on numpy arrays: pred/true [E, H, N, 13], start [E, N, 13]."""
-    from gncontrol.forward_metrics import error_ratios, squared_errors
+    from gncontrol.forward.metrics import error_ratios, squared_errors
 
     return error_ratios(*squared_errors(*(torch.from_numpy(np.asarray(a)) for a in (pred, true, start))))["mean"]
 
@@ -122,7 +122,7 @@ def main() -> None:
         data, params = load_or_collect(task, "eval", args.eval_episodes, args.seed + 1, Path(args.data_dir))
         model = None
         if args.true_model:
-            from gncontrol.training import load_forward_model
+            from gncontrol.forward.training import load_forward_model
 
             model = load_forward_model(Path(args.true_model) / task / "true" / "model.pt")[0].eval()
         states = data.states.double().numpy()

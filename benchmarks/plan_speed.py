@@ -1,4 +1,4 @@
-"""Planning speed: the fixed-topology fast path (gncontrol.fast_path) vs the generic Graph path.
+"""Planning speed: the fixed-topology fast path (gncontrol.forward.fast_path) vs the generic Graph path.
 
 For the cartpole, cheetah and swimmer6 GN forward models (random weights, latent 64, MLP hidden
 [64] unless given): ms per model step, forward (no grad) and forward+backward (d/d actions and
@@ -30,8 +30,8 @@ import torch
 from _timing import interleaved
 
 from envs.tasks import get_task
-from gncontrol import fast_path
-from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel
+from gncontrol.forward import fast_path
+from gncontrol.forward.graph_forward import ForwardModelConfig, GNForwardModel
 from planners.base import predicted_return
 
 SYSTEMS = ["cartpole-swingup", "cheetah-run", "swimmer6"]

@@ -44,7 +44,7 @@ def main() -> int:
     from envs.tasks import get_task
     from envs.true_model import TaskEnv, TrueModel
     from gncontrol.ensemble import EnsembleModel
-    from gncontrol.training import load_forward_model
+    from gncontrol.forward.training import load_forward_model
     from planners.base import predicted_return
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

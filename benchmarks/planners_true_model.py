@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     tm = TrueModel.from_task(task, nthread=args.nthread)
     model, params = tm, None
     if args.model:
-        from gncontrol.training import load_forward_model
+        from gncontrol.forward.training import load_forward_model
 
         model, _ = load_forward_model(args.model)
         params = task.graph().graph_system()

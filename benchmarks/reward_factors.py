@@ -30,7 +30,7 @@ def main() -> int:
 
     from envs.rewards import cartpole_factors, cartpole_reward_of
     from envs.tasks import get_task
-    from gncontrol.datasets import load_trajectories
+    from gncontrol.forward.datasets import load_trajectories
 
     factors = cartpole_factors(get_task(args.task).graph())
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}")

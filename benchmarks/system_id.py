@@ -5,7 +5,7 @@ except on pendulum and cartpole, where it would make mass unidentifiable),
 three models get the same data and training budget (steps x transitions per step):
   (a) no ID      a GN forward model whose static graph is one fixed system's (no per-episode info)
   (c) true       a GN forward model given each episode's true static graph
-  (b) ID         the recurrent-GN encoder + GN forward model (gncontrol.models.system_id), jointly
+  (b) ID         the recurrent-GN encoder + GN forward model (gncontrol.sysid.model), jointly
 Held-out episodes: the encoder reads steps 0..20 (20 steps of random control), then the model rolls
 out 100 steps from step 20 (true controls in, predictions fed back); the paper's normalised
 error (constant model = 1). Also (d) the window of a DIFFERENT held-out system and (e) a window of the
@@ -38,8 +38,8 @@ HORIZON = 100
 def load_or_collect(task: str, kind: str, episodes: int, seed: int, data_dir: Path):
     """(SystemTrajectories, parameter dicts) of randomised episodes; kind 'zero' = zero controls."""
     from envs.collect import collect
-    from gncontrol.datasets import load_trajectories
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.datasets import load_trajectories
+    from gncontrol.forward.transitions import SystemTrajectories
 
     steps = WINDOW + HORIZON
     path = data_dir / f"{task}_{kind}_{episodes}x{steps}_s{seed}_r{ranges_tag(task)}.h5"
@@ -124,10 +124,10 @@ def train_rollout_baseline(fcfg, data, tcfg, horizon: int, targets_per_window: i
 
     (the fair peer of an ID model trained with --sysid-horizon H: same loss, same batches.)
     """
-    from gncontrol.models.graph_forward import GNForwardModel
-    from gncontrol.models.system_id import rollout_loss
-    from gncontrol.system_id_training import sample_sysid_batch
-    from gncontrol.training import fit_model_normalisers, lr_at, step_generator
+    from gncontrol.forward.graph_forward import GNForwardModel
+    from gncontrol.forward.training import fit_model_normalisers, lr_at, step_generator
+    from gncontrol.sysid.model import rollout_loss
+    from gncontrol.sysid.training import sample_sysid_batch
 
     torch.manual_seed(tcfg.seed)
     model = GNForwardModel(fcfg)
@@ -172,11 +172,11 @@ def r2_interval(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_
 
 def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     """Trains (a), (c), (b) on one task; returns (error row, probe row)."""
-    from gncontrol.forward_metrics import normalised_rollout_error
-    from gncontrol.models.graph_forward import ForwardModelConfig
-    from gncontrol.models.system_id import IdentifiedModel, SystemIDConfig, identify, latent_features, refine
-    from gncontrol.system_id_training import load_system_id_model, train_system_id, windows_of
-    from gncontrol.training import load_forward_model, train_forward_model
+    from gncontrol.forward.graph_forward import ForwardModelConfig
+    from gncontrol.forward.metrics import normalised_rollout_error
+    from gncontrol.forward.training import load_forward_model, train_forward_model
+    from gncontrol.sysid.model import IdentifiedModel, SystemIDConfig, identify, latent_features, refine
+    from gncontrol.sysid.training import load_system_id_model, train_system_id, windows_of
 
     data_dir, out = Path(args.data_dir), Path(args.out)
     train, p_train = load_or_collect(task, "train", args.episodes, args.seed, data_dir)
@@ -306,7 +306,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     apply_mass_range(args)
 
-    from gncontrol.training import TrainConfig
+    from gncontrol.forward.training import TrainConfig
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)

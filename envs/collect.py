@@ -29,8 +29,8 @@ import mujoco
 import numpy as np
 import torch
 
-from gncontrol.datasets import Trajectories, compact, load_trajectories, write_trajectories
 from gncontrol.errors import InputError
+from gncontrol.forward.datasets import Trajectories, compact, load_trajectories, write_trajectories
 
 __all__ = ["CONTROLLERS", "collect_episode", "collect", "uniform_controls", "ou_controls", "record_episode"]
 

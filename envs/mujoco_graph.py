@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, tile
+from gncontrol.gn.graphs import Graph, tile
 from gncontrol.systems import GraphSystem
 
 __all__ = [

@@ -23,7 +23,7 @@ import torch
 
 from envs.mujoco_graph import MujocoGraph, quat_to_mat, states_from_graph
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 RewardFn = Callable[[Graph | torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -26,7 +26,7 @@ import torch
 from envs.mujoco_graph import MujocoGraph
 from envs.rewards import build_reward
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 __all__ = ["Task", "get_task", "list_tasks", "same_system", "system_names"]
 

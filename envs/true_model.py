@@ -32,7 +32,7 @@ from envs.mujoco_graph import STATE_SIZE, MujocoGraph
 from envs.rendering import render_frame
 from envs.specs import compile_spec
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 __all__ = ["TrueModel", "TaskEnv", "add_body_sensors", "task_model_spec"]
 

@@ -3,10 +3,10 @@
 The public surface is small and re-exported here; everything else lives in its module.
 """
 
-from gncontrol.blocks import EdgeBlock, GlobalBlock, GraphSizes, NodeBlock, aggregate
 from gncontrol.dynamics import DynamicsModel, rollout
-from gncontrol.graphs import Graph, batch, concat, split_features, tile, unbatch
-from gncontrol.modules import (
+from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, GraphSizes, NodeBlock, aggregate
+from gncontrol.gn.graphs import Graph, batch, concat, split_features, tile, unbatch
+from gncontrol.gn.modules import (
     DeepSets,
     EncodeProcessDecode,
     GraphIndependent,
@@ -15,7 +15,7 @@ from gncontrol.modules import (
     RecurrentGraphNetwork,
     RelationNetwork,
 )
-from gncontrol.nn import mlp, mlp_factory
+from gncontrol.gn.nn import mlp, mlp_factory
 
 __version__ = "0.1.0"
 

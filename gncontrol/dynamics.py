@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 State = Graph | torch.Tensor
 

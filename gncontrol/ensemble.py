@@ -25,7 +25,7 @@ import torch
 from gncontrol.body_state import QUATERNION, STATE_SIZE
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 __all__ = ["EnsembleModel", "ROLLOUTS", "mean_body_states"]
 

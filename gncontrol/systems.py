@@ -12,7 +12,7 @@ import dataclasses
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, batch, tile
+from gncontrol.gn.graphs import Graph, batch, tile
 
 __all__ = ["GraphSystem"]
 

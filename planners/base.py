@@ -24,8 +24,8 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.dynamics import rollout as model_rollout
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, tile
-from gncontrol.graphs import batch as batch_graphs
+from gncontrol.gn.graphs import Graph, tile
+from gncontrol.gn.graphs import batch as batch_graphs
 
 RewardFn = Callable[[State, torch.Tensor], torch.Tensor]
 
@@ -133,7 +133,7 @@ def num_states(state: State) -> int:
 def replicate(x: Any, copies: int) -> Any:
     """B copies of a single state or parameter set; None and already-batched values pass through.
 
-    A Graph of one graph is tiled (`gncontrol.graphs.tile`); a tensor [D] or [1, ...] is
+    A Graph of one graph is tiled (`gncontrol.gn.graphs.tile`); a tensor [D] or [1, ...] is
     expanded to [copies, ...]. Anything else (e.g. per-edge NRI probabilities) is returned
     unchanged, as such parameters are shared by every copy.
     """

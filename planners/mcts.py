@@ -25,8 +25,8 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.dynamics import rollout as model_rollout
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, unbatch
-from gncontrol.graphs import batch as batch_graphs
+from gncontrol.gn.graphs import Graph, unbatch
+from gncontrol.gn.graphs import batch as batch_graphs
 from planners.base import Bounds, RewardFn, note_non_finite, predicted_return, repeat_actions, replicate, shift_plan
 
 __all__ = ["MCTSConfig", "Node", "search", "model_recurrent_fn", "rollout_value_fn", "MCTSPlanner"]

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from agents.model_env import ModelEnv, ModelVectorEnv
 from agents.model_learning import fit_model, new_model, random_data
 from envs.tasks import get_task
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from agents.dyna import model_transitions, train_dyna
 from agents.model_env import ModelVectorEnv
 from agents.svg import SVGConfig, _Policy, train_svg
 from envs.tasks import get_task
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 
 def _tiny(variant: str) -> SVGConfig:
@@ -73,7 +73,7 @@ def test_fitted_model_is_frozen_so_policy_steps_skip_its_weights():
     """SVG(1)'s policy loss backpropagates through the model to the action only (model weights get no grad)."""
     from agents.model_learning import fit_model, new_model
     from envs.collect import collect
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.transitions import SystemTrajectories
 
     data = SystemTrajectories.from_arrays("pendulum-swingup", collect("pendulum-swingup", 2, steps=10, seed=0,
                                                                       progress=False))

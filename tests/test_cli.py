@@ -111,7 +111,7 @@ def test_plan_with_true_model(planner, tmp_path, capsys):
 
 
 def test_plan_records_episodes_as_training_data(tmp_path, capsys):
-    from gncontrol.datasets import load_trajectories
+    from gncontrol.forward.datasets import load_trajectories
 
     data, out = tmp_path / "expert.h5", tmp_path / "plan"
     for seed in ("0", "5"):  # the second call appends

@@ -317,8 +317,8 @@ def fake_training(monkeypatch):
     """train / train-sysid with data loading and the trainers replaced by stubs that record their calls."""
     import gncontrol.cli._common as common
     import gncontrol.cli.train as train_cli
-    import gncontrol.system_id_training as sysid
-    import gncontrol.training as training
+    import gncontrol.forward.training as training
+    import gncontrol.sysid.training as sysid
     from gncontrol.checkpoints import save_checkpoint
 
     calls = []

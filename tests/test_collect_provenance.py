@@ -8,7 +8,7 @@ import numpy as np
 
 import envs.collect as collect_mod
 from gncontrol.cli import main
-from gncontrol.datasets import episode_provenance, load_trajectories
+from gncontrol.forward.datasets import episode_provenance, load_trajectories
 
 BASE = ["collect", "--task", "pendulum-swingup", "--steps", "10", "--no-progress"]
 

@@ -5,9 +5,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gncontrol.blocks import GraphSizes, aggregate
-from gncontrol.graphs import Graph, batch, concat, unbatch
-from gncontrol.modules import (
+from gncontrol.gn.blocks import GraphSizes, aggregate
+from gncontrol.gn.graphs import Graph, batch, concat, unbatch
+from gncontrol.gn.modules import (
     DeepSets,
     EncodeProcessDecode,
     GraphIndependent,
@@ -16,7 +16,7 @@ from gncontrol.modules import (
     RecurrentGraphNetwork,
     RelationNetwork,
 )
-from gncontrol.nn import mlp, mlp_factory
+from gncontrol.gn.nn import mlp, mlp_factory
 
 SIZES = GraphSizes(nodes=3, edges=2, globals=4)
 
@@ -119,7 +119,7 @@ def test_aggregate_reducers_and_empty_groups():
 
 
 def test_blocks_need_an_input_and_check_sizes():
-    from gncontrol.blocks import EdgeBlock
+    from gncontrol.gn.blocks import EdgeBlock
     with pytest.raises(ValueError, match="at least one input"):
         EdgeBlock(SIZES, mlp_factory([4], 2), False, False, False, False)
     gn = GraphNetwork(SIZES, mlp_factory([4], 2), mlp_factory([4], 2), mlp_factory([4], 2))

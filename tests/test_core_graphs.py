@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gncontrol.graphs import Graph, batch, concat, split_features, tile, unbatch
+from gncontrol.gn.graphs import Graph, batch, concat, split_features, tile, unbatch
 
 
 def random_graph(n: int, e: int, fv=3, fe=2, fu=4, seed=0, dtype=torch.float32) -> Graph:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gncontrol.datasets import (
+from gncontrol.forward.datasets import (
     SCHEMA_VERSION,
     Trajectories,
     compact,

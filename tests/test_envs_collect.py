@@ -10,7 +10,7 @@ from envs.mujoco_graph import MujocoGraph
 from envs.randomisation import Nominal, apply_parameters, sample_parameters
 from envs.tasks import get_task
 from gncontrol.cli import main as cli_main
-from gncontrol.datasets import load_trajectories
+from gncontrol.forward.datasets import load_trajectories
 
 
 @pytest.mark.parametrize("name", ["cartpole-swingup", "swimmer6"])

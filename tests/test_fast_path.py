@@ -1,4 +1,4 @@
-"""The fixed-topology fast path (gncontrol.fast_path) computes what the generic Graph path does.
+"""The fixed-topology fast path (gncontrol.forward.fast_path) computes what the generic Graph path does.
 
 Same weights, same function: next states and gradients (w.r.t. states, actions and weights) agree
 to 1e-5 in float32 and 1e-10 in float64 on every registered system, for the GN and the recurrent
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from envs.tasks import get_task, list_tasks
-from gncontrol import fast_path
-from gncontrol.graphs import batch
-from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model
+from gncontrol.forward import fast_path
+from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model
+from gncontrol.gn.graphs import batch
 from gncontrol.systems import GraphSystem
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from gncontrol.checkpoints import load_checkpoint
-from gncontrol.forward_metrics import rollout_errors
-from gncontrol.models.graph_forward import ConstantModel, ForwardModelConfig, build_forward_model
-from gncontrol.training import TrainConfig, fit_model_normalisers, load_forward_model, train_forward_model
-from gncontrol.transitions import SystemTrajectories, sample_batch
+from gncontrol.forward.graph_forward import ConstantModel, ForwardModelConfig, build_forward_model
+from gncontrol.forward.metrics import rollout_errors
+from gncontrol.forward.training import TrainConfig, fit_model_normalisers, load_forward_model, train_forward_model
+from gncontrol.forward.transitions import SystemTrajectories, sample_batch
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +112,9 @@ DDP_SCRIPT = r"""
 import os, sys, torch
 torch.set_num_threads(1)
 from envs.collect import collect
-from gncontrol.transitions import SystemTrajectories
-from gncontrol.models.graph_forward import ForwardModelConfig
-from gncontrol.training import TrainConfig, train_forward_model
+from gncontrol.forward.transitions import SystemTrajectories
+from gncontrol.forward.graph_forward import ForwardModelConfig
+from gncontrol.forward.training import TrainConfig, train_forward_model
 data = SystemTrajectories.from_arrays("p", collect("pendulum-swingup", 6, steps=20, seed=1, progress=False))
 cfg = ForwardModelConfig("gn", (data.static_nodes.shape[-1], data.static_edges.shape[-1],
                          data.static_globals.shape[-1]), latent=16, hidden=(16,))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gncontrol.hamiltonian import canonical_matrix, grad_h, symplectic_gradient
-from gncontrol.integrators import INTEGRATORS, get_integrator, integrate, solve_ivp_ground_truth
+from gncontrol.hamiltonian.integrators import INTEGRATORS, get_integrator, integrate, solve_ivp_ground_truth
+from gncontrol.hamiltonian.vector_fields import canonical_matrix, grad_h, symplectic_gradient
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +131,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_metrics_time_reversal_energy_and_derivative():
-    from gncontrol.hamiltonian_metrics import (
+    from gncontrol.hamiltonian.metrics import (
         derivative_mse,
         energy_mse,
         fixed_step_rollout,

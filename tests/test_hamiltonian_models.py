@@ -8,9 +8,9 @@ import torch
 
 from envs.particles.hamiltonian_systems import TrueHamiltonianModel, make_dataset, make_system
 from gncontrol.dynamics import DynamicsModel, rollout
-from gncontrol.models.hnn import HNN, BaselineMLP, PixelHNN, fit_derivatives
-from gncontrol.models.nhf import NeuralHamiltonianFlow, fit_nhf
-from gncontrol.models.ogn import NBodyGraphModel, fit_one_step
+from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, PixelHNN, fit_derivatives
+from gncontrol.hamiltonian.nhf import NeuralHamiltonianFlow, fit_nhf
+from gncontrol.hamiltonian.ogn import NBodyGraphModel, fit_one_step
 
 
 def test_systems_conserve_energy_and_match_recipes():

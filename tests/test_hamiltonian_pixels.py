@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from envs.particles.render import HGN_SCENES, hgn_dataset, pixel_pendulum_dataset, render_discs
-from gncontrol.hamiltonian_metrics import hamiltonian_variance, pixel_mse_unroll
-from gncontrol.models.hgn import GECO, HGN, HGNConfig
+from gncontrol.hamiltonian.hgn import GECO, HGN, HGNConfig
+from gncontrol.hamiltonian.metrics import hamiltonian_variance, pixel_mse_unroll
 
 
 def test_renderers_put_ink_where_the_bodies_are():

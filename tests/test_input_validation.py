@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, batch, tile
+from gncontrol.gn.graphs import Graph, batch, tile
 
 
 def _fields(**change):
@@ -94,7 +94,7 @@ def test_task_reward_refuses_wrong_action_shape(cartpole, shape):
 
 @pytest.fixture(scope="module")
 def gn_model(cartpole):
-    from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model
+    from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model
 
     task, states = cartpole
     system = task.graph().graph_system()
@@ -107,7 +107,7 @@ def gn_model(cartpole):
 
 @pytest.mark.parametrize("shape", [(3, 2), (2, 1), (6, 1), (3,), (1, 1)])
 def test_forward_model_step_refuses_wrong_action_shape(gn_model, shape):
-    from gncontrol.models.graph_forward import ConstantModel
+    from gncontrol.forward.graph_forward import ConstantModel
 
     model, system, state = gn_model
     for m in (model, ConstantModel()):

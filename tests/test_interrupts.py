@@ -13,16 +13,16 @@ import signal
 import pytest
 import torch
 
-import gncontrol.nri_training as nri_training
-import gncontrol.system_id_training as sid_training
-import gncontrol.training as fwd_training
+import gncontrol.forward.training as fwd_training
+import gncontrol.nri.training as nri_training
+import gncontrol.sysid.training as sid_training
 from gncontrol.checkpoints import load_checkpoint
 from gncontrol.cli import main
-from gncontrol.models.graph_forward import ForwardModelConfig
-from gncontrol.models.system_id import SystemIDConfig
+from gncontrol.forward.graph_forward import ForwardModelConfig
+from gncontrol.forward.training import TrainConfig
+from gncontrol.forward.transitions import SystemTrajectories
 from gncontrol.run_guard import NonFiniteLossError
-from gncontrol.training import TrainConfig
-from gncontrol.transitions import SystemTrajectories
+from gncontrol.sysid.model import SystemIDConfig
 
 
 def at_call(monkeypatch, module, name, k, action, when=lambda *a, **kw: True):
@@ -234,7 +234,7 @@ HNN_ARGS = ["hnn", "--system", "mass_spring", "--trajectories", "4", "--steps", 
 
 
 def test_hnn_ctrl_c_and_non_finite(tmp_path, monkeypatch, capsys):
-    from gncontrol.models import hnn
+    from gncontrol.hamiltonian import hnn
 
     out = tmp_path / "hnn.pt"
     with monkeypatch.context() as m:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gncontrol.nri_training import build_model, load_config
+from gncontrol.nri.training import build_model, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "nri").glob("*.json"))
 # Systems whose every edge label is an interaction (charged: attract / repel): skip-first would

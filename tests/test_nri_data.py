@@ -6,7 +6,7 @@ import pytest
 
 from envs.particles.nri_data import generate_dataset, off_diagonal_labels
 from gncontrol.cli import main
-from gncontrol.nri_dataset import load_nri_split, read_nri_attrs
+from gncontrol.nri.dataset import load_nri_split, read_nri_attrs
 
 
 def test_generate_and_load_springs(tmp_path):

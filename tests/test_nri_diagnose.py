@@ -4,7 +4,7 @@ import torch
 from _bench import load_benchmark
 
 from envs.particles.nri_data import generate_dataset
-from gncontrol.nri_training import NRIConfig, train_nri
+from gncontrol.nri.training import NRIConfig, train_nri
 
 nri_bench = load_benchmark("nri")
 

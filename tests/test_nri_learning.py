@@ -8,9 +8,9 @@ import torch
 
 from envs.particles.nri_data import generate_dataset, off_diagonal_labels
 from envs.particles.nri_systems import simulate_springs
-from gncontrol.models.nri import NRI, build_decoder, build_encoder, nll_gaussian
-from gncontrol.nri_metrics import edge_accuracy
-from gncontrol.nri_training import NRIConfig, load_trained, train_nri
+from gncontrol.nri.metrics import edge_accuracy
+from gncontrol.nri.model import NRI, build_decoder, build_encoder, nll_gaussian
+from gncontrol.nri.training import NRIConfig, load_trained, train_nri
 
 
 def test_tiny_nri_run_clearly_beats_chance():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gncontrol.nri_baselines import correlation_baseline, static_mse_per_horizon, static_window_mse
-from gncontrol.nri_metrics import (
+from gncontrol.nri.baselines import correlation_baseline, static_mse_per_horizon, static_window_mse
+from gncontrol.nri.metrics import (
     combined_from_layers,
     edge_accuracy,
     factorised_accuracy,

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from gncontrol.dynamics import DynamicsModel, rollout
-from gncontrol.models.fnri import FNRI, SFNRI
-from gncontrol.models.nri import (
+from gncontrol.nri.fnri import FNRI, SFNRI
+from gncontrol.nri.model import (
     NRI,
     MLPDecoder,
     NRIDynamics,
@@ -15,7 +15,7 @@ from gncontrol.models.nri import (
     fully_connected,
     kl_categorical,
 )
-from gncontrol.nri_training import NRIConfig, build_model
+from gncontrol.nri.training import NRIConfig, build_model
 
 # fNRI Table 3 (encoder / decoder parameters, hidden 256, 49 frames x 4 features)
 TABLE3 = [

@@ -7,7 +7,7 @@ pytest.importorskip("dm_control")
 
 from envs.tasks import get_task  # noqa: E402
 from envs.true_model import TaskEnv  # noqa: E402
-from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model  # noqa: E402
+from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model  # noqa: E402
 from gncontrol.systems import GraphSystem  # noqa: E402
 from planners import CEMPlanner, GradientPlanner, MCTSPlanner, gradient_shooting, predicted_return  # noqa: E402
 from planners.base import Bounds  # noqa: E402

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from gncontrol.graphs import Graph
+from gncontrol.gn.graphs import Graph
 
 TARGET = torch.tensor([1.0, -0.5])
 

@@ -8,7 +8,7 @@ pytest.importorskip("dm_control")
 
 from envs.tasks import get_task  # noqa: E402
 from envs.true_model import TaskEnv, TrueModel  # noqa: E402
-from gncontrol.graphs import tile  # noqa: E402
+from gncontrol.gn.graphs import tile  # noqa: E402
 from planners import RandomShootingPlanner, predicted_return, run_episode  # noqa: E402
 
 

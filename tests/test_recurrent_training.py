@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_system_id import gain_system
 
-from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model
-from gncontrol.training import TrainConfig, fit_model_normalisers, train_forward_model
-from gncontrol.transitions import sample_sequences
+from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model
+from gncontrol.forward.training import TrainConfig, fit_model_normalisers, train_forward_model
+from gncontrol.forward.transitions import sample_sequences
 
 CFG = ForwardModelConfig("recurrent", (1, 1, 1), latent=16, hidden=(16,), recurrent_hidden=8)
 

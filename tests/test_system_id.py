@@ -8,7 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from gncontrol.models.system_id import (
+from gncontrol.forward.training import TrainConfig
+from gncontrol.forward.transitions import SystemTrajectories
+from gncontrol.sysid.model import (
     IdentifiedModel,
     SystemIDConfig,
     SystemIDModel,
@@ -18,9 +20,7 @@ from gncontrol.models.system_id import (
     repeat_system,
     save_identified,
 )
-from gncontrol.system_id_training import load_system_id_model, sample_sysid_batch, train_system_id, windows_of
-from gncontrol.training import TrainConfig
-from gncontrol.transitions import SystemTrajectories
+from gncontrol.sysid.training import load_system_id_model, sample_sysid_batch, train_system_id, windows_of
 
 TINY = SystemIDConfig(latent_sizes=(4, 4, 4), encoder_hidden=16, encoder_mlp=(16,), forward_latent=16,
                       forward_hidden=(16,), window=5)
@@ -221,8 +221,8 @@ def test_multi_step_training_resumes_exactly(tmp_path):
 
 def test_rollout_loss_works_for_a_plain_gn_forward_model():
     """The fair H-step peer of the ID model: a GN given the true static graph, same loss."""
-    from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel
-    from gncontrol.models.system_id import rollout_loss
+    from gncontrol.forward.graph_forward import ForwardModelConfig, GNForwardModel
+    from gncontrol.sysid.model import rollout_loss
 
     data = gain_system(8)
     torch.manual_seed(0)
@@ -252,7 +252,7 @@ def test_refining_a_wrong_latent_on_the_own_window_recovers_the_system(tmp_path)
     """Semi-amortised identification: start from ANOTHER system's latent (opposite hidden gain);
     Adam on the latent against this window's own transitions brings the held-out prediction error
     down to what the encoder's own estimate gives."""
-    from gncontrol.models.system_id import refine
+    from gncontrol.sysid.model import refine
 
     torch.set_num_threads(1)
     train, test = gain_system(128, seed=0), gain_system(32, seed=1)

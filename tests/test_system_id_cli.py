@@ -23,9 +23,9 @@ def trained(tmp_path_factory):
 
 
 def test_identify_from_file_and_from_fresh_window(trained, capsys):
-    from gncontrol.models.system_id import load_identified
-    from gncontrol.system_id_training import load_system_id_model
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.transitions import SystemTrajectories
+    from gncontrol.sysid.model import load_identified
+    from gncontrol.sysid.training import load_system_id_model
 
     d, data, ckpt = trained
     assert main(["identify", "--model", str(ckpt), "--data", str(data), "--episode", "2", "--steps", "5",
@@ -36,7 +36,7 @@ def test_identify_from_file_and_from_fresh_window(trained, capsys):
     # the saved latent drives the model from any start state of that system
     model, record = load_system_id_model(ckpt)
     assert record["horizon"] == 3  # trained with a 3-step rollout loss
-    from gncontrol.datasets import load_trajectories
+    from gncontrol.forward.datasets import load_trajectories
 
     traj = SystemTrajectories.from_arrays("p", load_trajectories(data))
     tb = traj.transitions(torch.tensor([2, 2, 2]), torch.tensor([6, 8, 10]))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gncontrol.body_state import relative_positions
-from gncontrol.models.graph_forward import ForwardModelConfig, build_forward_model
+from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model
 
 
 def _states(task_name, batch=3, seed=0):

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.hamiltonian import symplectic_gradient
-from gncontrol.integrators import get_integrator, solve_ivp_ground_truth
+from gncontrol.hamiltonian.integrators import get_integrator, solve_ivp_ground_truth
+from gncontrol.hamiltonian.vector_fields import symplectic_gradient
 
 Tensor = torch.Tensor
 

@@ -1,6 +1,6 @@
 """NRI / fNRI dataset generation with the published normalisation, written atomically to HDF5.
 
-File schema (version `SCHEMA_VERSION`, read by `gncontrol.nri_dataset.load_nri_dataset`):
+File schema (version `SCHEMA_VERSION`, read by `gncontrol.nri.dataset.load_nri_dataset`):
     /<split>/features  [S, N, T, D] float32   normalised node features per frame
     /<split>/edges     [S, L, E] int64         edge labels, E = N(N-1) ordered pairs (sender-major,
                                                no self loops), L label layers (1 for NRI systems)

@@ -124,7 +124,7 @@ def train_config_from_args(args: argparse.Namespace):
     """The TrainConfig that `add_training_arguments`' options describe (and applies --threads)."""
     import torch
 
-    from gncontrol.training import TrainConfig
+    from gncontrol.forward.training import TrainConfig
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
@@ -138,8 +138,8 @@ def load_systems(paths: list[str], dtype=None):
     """Loads HDF5 trajectory files as SystemTrajectories (name = the file's task)."""
     import torch
 
-    from gncontrol.datasets import load_trajectories
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.datasets import load_trajectories
+    from gncontrol.forward.transitions import SystemTrajectories
 
     out = []
     for p in paths:

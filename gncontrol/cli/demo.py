@@ -198,8 +198,8 @@ def save_model(path, model, sets, config) -> None:
     import dataclasses
 
     from gncontrol.checkpoints import save_checkpoint
+    from gncontrol.forward.training import CHECKPOINT_KIND
     from gncontrol.system_signature import signature_of
-    from gncontrol.training import CHECKPOINT_KIND
 
     save_checkpoint(path, CHECKPOINT_KIND, {
         "model": model.state_dict(), "step": config.train_steps + config.finetune_steps * (config.iterations - 1),
@@ -231,9 +231,9 @@ def reference_episode(task, config, steps: int, seed: int) -> dict:
 def evaluate_model(model, task, args, device, out) -> tuple[dict, object]:
     """1/20/100-step errors of the final model (constant model = 1) on 4 fresh random episodes, and a rollout plot."""
     from envs.collect import collect
-    from gncontrol.forward_metrics import rollout_errors
-    from gncontrol.plots import plot_rollout
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.metrics import rollout_errors
+    from gncontrol.forward.plots import plot_rollout
+    from gncontrol.forward.transitions import SystemTrajectories
 
     held_out = SystemTrajectories.from_arrays(task.name, collect(task.name, 4, steps=min(args.episode_steps, 200),
                                                                  controller="ou", seed=args.seed + 99,

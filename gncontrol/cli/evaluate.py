@@ -26,10 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints a table per system and writes a rollout plot (true vs predicted)."""
     from gncontrol.cli._common import check_output_dir, load_systems, resolve_device
-    from gncontrol.forward_metrics import rollout_errors
-    from gncontrol.plots import plot_rollout
+    from gncontrol.forward.metrics import rollout_errors
+    from gncontrol.forward.plots import plot_rollout
+    from gncontrol.forward.training import load_forward_model
     from gncontrol.system_signature import check_trained_on, signature_of
-    from gncontrol.training import load_forward_model
 
     out = check_output_dir(args.out if args.out else Path(args.model).parent,
                            "--out" if args.out else "--out (default: the --model folder)")

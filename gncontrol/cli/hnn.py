@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from envs.particles.hamiltonian_systems import make_dataset, make_system
     from gncontrol.checkpoints import count_non_finite, save_checkpoint
     from gncontrol.cli._common import check_output_dir, check_output_file, resolve_device
-    from gncontrol.hamiltonian_metrics import derivative_mse
-    from gncontrol.models.hnn import HNN, BaselineMLP, fit_derivatives
+    from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, fit_derivatives
+    from gncontrol.hamiltonian.metrics import derivative_mse
     from gncontrol.run_guard import TrainingInterrupted, say
 
     if args.system not in SYSTEM_NAMES:

@@ -3,7 +3,7 @@
 The window is either freshly collected (N steps of uniform random control on the task,
 optionally with randomised parameters) or the first N steps of an episode of an HDF5 file.
 The saved latent GraphSystem is reused for new start states of the same system
-(`gncontrol.models.system_id.load_identified`; a planner passes it as `params`).
+(`gncontrol.sysid.model.load_identified`; a planner passes it as `params`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gncontrol.cli._common import check_output_file, resolve_device
-    from gncontrol.datasets import load_trajectories
-    from gncontrol.models.system_id import identify, refine, save_identified
-    from gncontrol.system_id_training import load_system_id_model, windows_of
-    from gncontrol.transitions import SystemTrajectories
+    from gncontrol.forward.datasets import load_trajectories
+    from gncontrol.forward.transitions import SystemTrajectories
+    from gncontrol.sysid.model import identify, refine, save_identified
+    from gncontrol.sysid.training import load_system_id_model, windows_of
 
     if args.steps < 1 or args.refine_steps < 0:
         raise InputError(f"--steps must be >= 1 and --refine-steps >= 0, got {args.steps} and {args.refine_steps}")

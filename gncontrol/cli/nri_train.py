@@ -1,6 +1,6 @@
 """`gncontrol nri-train`: train NRI / fNRI / sfNRI (or a trained baseline) from a JSON config.
 
-Every key of gncontrol.nri_training.NRIConfig is also a flag (`--hidden 128`, `--layer-sizes
+Every key of gncontrol.nri.training.NRIConfig is also a flag (`--hidden 128`, `--layer-sizes
 [2,2]`); a `--config` file's keys are defaults and flags override them.
 """
 
@@ -83,7 +83,7 @@ def _converter(name: str, annotation: str):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--config plus one flag per NRIConfig field (default None: the config or the dataclass decides)."""
-    from gncontrol.nri_training import NRIConfig
+    from gncontrol.nri.training import NRIConfig
 
     parser.add_argument("--config", default=None, help="JSON config (keys of NRIConfig); flags override it")
     hints = typing.get_type_hints(NRIConfig)
@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Trains, evaluates on the test split and prints the test metrics as JSON."""
     from gncontrol.cli._common import check_output_dir, resolve_device
-    from gncontrol.nri_training import NRIConfig, load_config, train_nri
+    from gncontrol.nri.training import NRIConfig, load_config, train_nri
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(NRIConfig)}
     cfg = load_config(args.config, **overrides) if args.config else NRIConfig(

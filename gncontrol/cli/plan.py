@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with a system-ID checkpoint: identify the system once from this many steps of random "
                    "control in the real environment, then plan with the inferred latent graph (0: off)")
     p.add_argument("--refine-steps", type=nonnegative_int, default=0, help="with --identify-steps: refine the latent "
-                   "graph by this many Adam steps on the window's own transitions (gncontrol.models.system_id.refine;"
+                   "graph by this many Adam steps on the window's own transitions (gncontrol.sysid.model.refine;"
                    " 0: off)")
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
                    "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
@@ -86,8 +86,8 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine
     import torch
 
     from envs.true_model import TaskEnv
-    from gncontrol.models.system_id import IdentificationWindow, identify, refine
-    from gncontrol.system_id_training import load_system_id_model
+    from gncontrol.sysid.model import IdentificationWindow, identify, refine
+    from gncontrol.sysid.training import load_system_id_model
 
     model, _ = load_system_id_model(checkpoint, device)
     env = TaskEnv(task, seed=seed + 10_000, device=device)
@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from gncontrol.cli._common import check_output_dir, check_output_file, resolve_device
     from gncontrol.cli._mpc import frame_recorder, make_planner, save_gif
     from gncontrol.ensemble import EnsembleModel
+    from gncontrol.forward.training import load_forward_model
     from gncontrol.system_signature import check_trained_on, signature_of
-    from gncontrol.training import load_forward_model
     from planners import run_episode
 
     out = check_output_dir(args.out, "--out")

@@ -34,7 +34,7 @@ def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "
     """The ForwardModelConfig of a `kind` model matching the data's static feature sizes ("auto" positions:
     absolute if any system's dynamics depend on where it is, envs.mujoco_graph.position_mode)."""
     from envs.mujoco_graph import position_mode
-    from gncontrol.models.graph_forward import ForwardModelConfig
+    from gncontrol.forward.graph_forward import ForwardModelConfig
 
     if positions == "auto":
         modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
@@ -55,7 +55,7 @@ def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
     from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args, training_start
-    from gncontrol.training import CHECKPOINT_KIND, train_forward_model
+    from gncontrol.forward.training import CHECKPOINT_KIND, train_forward_model
 
     if not args.data:
         raise InputError("--data needs at least one HDF5 file")

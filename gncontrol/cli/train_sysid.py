@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
     from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args, training_start
-    from gncontrol.models.system_id import SystemIDConfig
-    from gncontrol.system_id_training import CHECKPOINT_KIND, train_system_id
+    from gncontrol.sysid.model import SystemIDConfig
+    from gncontrol.sysid.training import CHECKPOINT_KIND, train_system_id
 
     if not args.data:
         raise InputError("--data needs at least one HDF5 file")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gncontrol.errors import InputError
-from gncontrol.models.nri import NRI, kl_categorical
+from gncontrol.nri.model import NRI, kl_categorical
 
 __all__ = ["FNRI", "SFNRI", "layer_offsets"]
 

@@ -21,13 +21,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gncontrol.blocks import GraphSizes
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
-from gncontrol.hamiltonian import symplectic_gradient
-from gncontrol.integrators import get_integrator
-from gncontrol.modules import GraphNetwork
-from gncontrol.nn import mlp_factory
+from gncontrol.gn.blocks import GraphSizes
+from gncontrol.gn.graphs import Graph
+from gncontrol.gn.modules import GraphNetwork
+from gncontrol.gn.nn import mlp_factory
+from gncontrol.hamiltonian.integrators import get_integrator
+from gncontrol.hamiltonian.vector_fields import symplectic_gradient
 
 Tensor = torch.Tensor
 Kind = Literal["delta", "ogn", "hogn"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from gncontrol.body_state import STATE_SIZE
-from gncontrol.forward_metrics import predict_rollout
-from gncontrol.transitions import SystemTrajectories
+from gncontrol.forward.metrics import predict_rollout
+from gncontrol.forward.transitions import SystemTrajectories
 
 __all__ = ["rollout_figure", "plot_rollout"]
 

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
-from gncontrol.nn import ModuleFactory, output_size
+from gncontrol.gn.graphs import Graph
+from gncontrol.gn.nn import ModuleFactory, output_size
 
 Tensor = torch.Tensor
 Reducer = Literal["sum", "mean", "max"]

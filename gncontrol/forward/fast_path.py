@@ -49,10 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gncontrol.blocks import EdgeBlock, GlobalBlock, NodeBlock
 from gncontrol.body_state import STATE_SIZE, apply_delta, check_state
-from gncontrol.graphs import Graph
-from gncontrol.modules import GraphNetwork
+from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, NodeBlock
+from gncontrol.gn.graphs import Graph
+from gncontrol.gn.modules import GraphNetwork
 from gncontrol.systems import GraphSystem
 
 Tensor = torch.Tensor

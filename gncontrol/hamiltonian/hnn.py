@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from gncontrol.errors import InputError
-from gncontrol.hamiltonian import grad_h, symplectic_gradient
-from gncontrol.integrators import get_integrator
+from gncontrol.hamiltonian.integrators import get_integrator
+from gncontrol.hamiltonian.vector_fields import grad_h, symplectic_gradient
 from gncontrol.run_guard import NonFiniteLossError, TrainingInterrupted, deferred_interrupt
 
 Tensor = torch.Tensor

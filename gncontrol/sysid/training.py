@@ -6,7 +6,7 @@ in the same episode (the forward model's one-step targets, read with the window'
 with `horizon` H > 1, K starts of H-step sequences (an H-step rollout loss through the model's
 own predictions: long-rollout errors reveal wrong parameters far more than one step does).
 Optimiser, learning-rate decay, input noise, per-step generators (exact resume) and
-validation follow gncontrol.training (TrainConfig, its LR schedule and step seeding).
+validation follow gncontrol.forward.training (TrainConfig, its LR schedule and step seeding).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
-from gncontrol.models.system_id import IdentificationWindow, SystemIDConfig, SystemIDModel
+from gncontrol.forward.training import TrainConfig, lr_at, prepare_training, step_generator
+from gncontrol.forward.transitions import SystemTrajectories
 from gncontrol.run_guard import RunGuard, deferred_interrupt
+from gncontrol.sysid.model import IdentificationWindow, SystemIDConfig, SystemIDModel
 from gncontrol.system_signature import signature_of
-from gncontrol.training import TrainConfig, lr_at, prepare_training, step_generator
-from gncontrol.transitions import SystemTrajectories
 
 __all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "train_system_id", "load_system_id_model",
            "CHECKPOINT_KIND"]

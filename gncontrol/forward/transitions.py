@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, batch
+from gncontrol.gn.graphs import Graph, batch
 from gncontrol.systems import GraphSystem
 
 __all__ = ["SystemTrajectories", "TransitionBatch", "sample_batch", "merge"]
@@ -49,7 +49,7 @@ class SystemTrajectories:
 
     @staticmethod
     def from_arrays(name: str, data, dtype: torch.dtype = torch.float32) -> SystemTrajectories:
-        """From any object with the numpy fields of gncontrol.datasets.Trajectories."""
+        """From any object with the numpy fields of gncontrol.forward.datasets.Trajectories."""
 
         def f(x):
             return torch.as_tensor(np.asarray(x), dtype=dtype)

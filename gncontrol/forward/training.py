@@ -19,10 +19,10 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
-from gncontrol.models.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
+from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
+from gncontrol.forward.transitions import SystemTrajectories, TransitionBatch, sample_batch, sample_sequences
 from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
-from gncontrol.transitions import SystemTrajectories, TransitionBatch, sample_batch, sample_sequences
 
 __all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "prepare_training",
            "train_forward_model", "load_forward_model", "fit_model_normalisers", "distributed_context"]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from gncontrol.errors import InputError
-from gncontrol.integrators import VectorField, get_integrator, solve_ivp_ground_truth
+from gncontrol.hamiltonian.integrators import VectorField, get_integrator, solve_ivp_ground_truth
 
 Tensor = torch.Tensor
 

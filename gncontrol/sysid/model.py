@@ -9,7 +9,7 @@ static graph as the forward model's input; encoder and forward model train end t
     encoder step k (k = 0..W-1), input graph (topology of the system):
             nodes [N, 26]  = norm_state(s_k, x/y relative to the mean body), norm_delta(s_{k+1} - s_k)
             edges [E, 1]   = norm_action(a_k at the joint's actuator; 0 if unactuated)
-            hidden' = GRU-GN(input, hidden)            (gncontrol.modules.RecurrentGraphNetwork)
+            hidden' = GRU-GN(input, hidden)            (gncontrol.gn.modules.RecurrentGraphNetwork)
     latent graph = per-feature MLPs of the last hidden: nodes [N, Lv], edges [E, Le], globals [B, Lu]
     identify(model, window) -> GraphSystem(latent graph, edge->actuator map)
     loss: one-step (action [B*K, A]) or an H-step rollout through the model's own predictions
@@ -30,15 +30,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from gncontrol.blocks import GraphSizes
 from gncontrol.body_state import STATE_SIZE, apply_delta, relative_positions
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph
-from gncontrol.models.graph_forward import ForwardModelConfig, GNForwardModel, GraphForwardModel
-from gncontrol.modules import GraphIndependent, RecurrentGraphNetwork
-from gncontrol.nn import mlp
+from gncontrol.forward.graph_forward import ForwardModelConfig, GNForwardModel, GraphForwardModel
+from gncontrol.forward.transitions import SystemTrajectories
+from gncontrol.gn.blocks import GraphSizes
+from gncontrol.gn.graphs import Graph
+from gncontrol.gn.modules import GraphIndependent, RecurrentGraphNetwork
+from gncontrol.gn.nn import mlp
 from gncontrol.systems import GraphSystem
-from gncontrol.transitions import SystemTrajectories
 
 __all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify", "refine",
            "rollout_loss",

@@ -27,13 +27,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from gncontrol import fast_path
-from gncontrol.blocks import EdgeBlock, GraphSizes, NodeBlock
 from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, relative_positions
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, concat
-from gncontrol.modules import GraphNetwork, RecurrentGraphNetwork
-from gncontrol.nn import mlp
+from gncontrol.forward import fast_path
+from gncontrol.gn.blocks import EdgeBlock, GraphSizes, NodeBlock
+from gncontrol.gn.graphs import Graph, concat
+from gncontrol.gn.modules import GraphNetwork, RecurrentGraphNetwork
+from gncontrol.gn.nn import mlp
 from gncontrol.normalisers import Normaliser
 from gncontrol.systems import GraphSystem
 
@@ -76,7 +76,7 @@ class GraphForwardModel(nn.Module):
     """Shared normalisation, step and loss; subclasses define `predict(input_graph)`."""
 
     differentiable = True
-    # step / rollout run B copies of one topology densely (gncontrol.fast_path) when this model
+    # step / rollout run B copies of one topology densely (gncontrol.forward.fast_path) when this model
     # has a `dense_predict`; set False on an instance to force the generic Graph path
     fast_path = True
 
@@ -251,7 +251,7 @@ class RecurrentGNForwardModel(GraphForwardModel):
         (starting at zero), so the recurrence is trained as it is used in a rollout; inputs are the
         true states (teacher forcing), with input noise as in `loss`. The first `burn_in` steps
         only warm the hidden state up (no loss, no gradient).
-        `batches`: T TransitionBatch (gncontrol.transitions.sample_sequences) with one topology.
+        `batches`: T TransitionBatch (gncontrol.forward.transitions.sample_sequences) with one topology.
         """
         if not 0 <= burn_in < len(batches):
             raise InputError(f"burn_in must be in [0, {len(batches)}) for {len(batches)}-step windows, got {burn_in}")

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 from torch import nn
 
-from gncontrol.blocks import EdgeBlock, GlobalBlock, GraphSizes, NodeBlock, Reducer
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, concat
-from gncontrol.nn import ModuleFactory, output_size
+from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, GraphSizes, NodeBlock, Reducer
+from gncontrol.gn.graphs import Graph, concat
+from gncontrol.gn.nn import ModuleFactory, output_size
 
 __all__ = [
     "GraphNetwork",

@@ -345,7 +345,7 @@ def build_decoder(kind: str, n_dims: int, edge_types: int, n_hid: int, dropout: 
 class NRI(nn.Module):
     """NRI VAE: encoder -> K-way Gumbel-softmax edge types -> decoder.
 
-    Subclasses (fNRI, sfNRI in gncontrol.models.fnri) change only `latent` and `kl`.
+    Subclasses (fNRI, sfNRI in gncontrol.nri.fnri) change only `latent` and `kl`.
     `prior`: optional prior probabilities over the K types (e.g. the sparsity prior
     [0.91, 0.03, 0.03, 0.03]); None means uniform.
     """

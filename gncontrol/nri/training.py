@@ -9,7 +9,7 @@ Routines (`routine`):
 Baselines (`baseline`): none, full_graph (decoder with one edge type on every edge),
 true_graph (decoder on the ground-truth graph), supervised (encoder trained with
 cross-entropy on the true edge labels). Static and correlation baselines need no training:
-gncontrol.nri_baselines.
+gncontrol.nri.baselines.
 
 Progress: tqdm; logs: TensorBoard (`<out_dir>/tb`); checkpoints (gncontrol.checkpoints,
 atomic): `<out_dir>/last.pt` every epoch (for --resume) and `<out_dir>/best.pt` on the best
@@ -32,11 +32,10 @@ from torch import nn
 
 from gncontrol.checkpoints import atomic_write, load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
-from gncontrol.models.fnri import FNRI, SFNRI, layer_offsets
-from gncontrol.models.nri import NRI, RNNDecoder, build_decoder, build_encoder, nll_gaussian
-from gncontrol.nri_baselines import static_mse_per_horizon, static_window_mse
-from gncontrol.nri_dataset import load_nri_split, read_nri_attrs
-from gncontrol.nri_metrics import (
+from gncontrol.nri.baselines import static_mse_per_horizon, static_window_mse
+from gncontrol.nri.dataset import load_nri_split, read_nri_attrs
+from gncontrol.nri.fnri import FNRI, SFNRI, layer_offsets
+from gncontrol.nri.metrics import (
     combined_from_layers,
     edge_accuracy,
     factorised_accuracy,
@@ -44,6 +43,7 @@ from gncontrol.nri_metrics import (
     sigmoid_factor_accuracy,
     window_mse,
 )
+from gncontrol.nri.model import NRI, RNNDecoder, build_decoder, build_encoder, nll_gaussian
 from gncontrol.run_guard import NonFiniteLossError, RunGuard, deferred_interrupt
 
 __all__ = ["NRIConfig", "load_config", "build_model", "train_nri", "evaluate_nri"]

@@ -34,7 +34,7 @@ import torch
 
 from gncontrol.checkpoints import atomic_write
 from gncontrol.errors import InputError
-from gncontrol.graphs import Graph, tile
+from gncontrol.gn.graphs import Graph, tile
 
 SCHEMA_VERSION = 1
 FORMAT = "gncontrol-trajectories"

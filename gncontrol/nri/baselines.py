@@ -1,7 +1,7 @@
 """NRI baselines that need no training: static prediction and correlation thresholding.
 
 The trained baselines (full graph, true graph, supervised encoder) are configurations of
-gncontrol.nri_training (`baseline` key).
+gncontrol.nri.training (`baseline` key).
 """
 
 from __future__ import annotations

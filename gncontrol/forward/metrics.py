@@ -14,7 +14,7 @@ import torch
 from gncontrol.body_state import QUANTITIES, STATE_SIZE
 from gncontrol.dynamics import DynamicsModel
 from gncontrol.errors import InputError
-from gncontrol.transitions import SystemTrajectories
+from gncontrol.forward.transitions import SystemTrajectories
 
 CONSTANT_FLOOR = 1e-10  # squared error below which a quantity counts as constant
 

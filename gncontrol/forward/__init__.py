@@ -1,0 +1,88 @@
+"""Forward models of MuJoCo systems: the GN / recurrent GN / MLP / constant models, their fast
+fixed-topology path, transitions and trajectory datasets, training, rollout metrics and plots.
+
+Builds on gncontrol.gn and the shared pieces at gncontrol level (systems, body state,
+normalisers, checkpoints).
+"""
+
+from gncontrol.forward import fast_path
+from gncontrol.forward.datasets import (
+    SCHEMA_VERSION,
+    Trajectories,
+    compact,
+    concatenate,
+    episode_provenance,
+    load_trajectories,
+    write_trajectories,
+)
+from gncontrol.forward.graph_forward import (
+    ConstantModel,
+    ForwardModelConfig,
+    GNForwardModel,
+    GraphForwardModel,
+    MLPForwardModel,
+    RecurrentGNForwardModel,
+    build_forward_model,
+    check_action,
+)
+from gncontrol.forward.metrics import (
+    error_ratios,
+    normalised_rollout_error,
+    predict_rollout,
+    rollout_errors,
+    squared_errors,
+)
+from gncontrol.forward.plots import plot_rollout, rollout_figure
+from gncontrol.forward.training import (
+    TrainConfig,
+    distributed_context,
+    fit_model_normalisers,
+    load_forward_model,
+    lr_at,
+    optimiser_to,
+    prepare_training,
+    restore,
+    step_generator,
+    train_forward_model,
+)
+from gncontrol.forward.transitions import SystemTrajectories, TransitionBatch, merge, sample_batch
+
+__all__ = [
+    "ConstantModel",
+    "ForwardModelConfig",
+    "GNForwardModel",
+    "GraphForwardModel",
+    "MLPForwardModel",
+    "RecurrentGNForwardModel",
+    "SCHEMA_VERSION",
+    "SystemTrajectories",
+    "TrainConfig",
+    "Trajectories",
+    "TransitionBatch",
+    "build_forward_model",
+    "check_action",
+    "compact",
+    "concatenate",
+    "distributed_context",
+    "episode_provenance",
+    "error_ratios",
+    "fast_path",
+    "fit_model_normalisers",
+    "load_forward_model",
+    "load_trajectories",
+    "lr_at",
+    "merge",
+    "normalised_rollout_error",
+    "optimiser_to",
+    "plot_rollout",
+    "predict_rollout",
+    "prepare_training",
+    "restore",
+    "rollout_errors",
+    "rollout_figure",
+    "sample_batch",
+    "squared_errors",
+    "step_generator",
+    "train_forward_model",
+    "write_trajectories",
+]

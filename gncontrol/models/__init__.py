@@ -1,1 +1,0 @@
-"""Dynamics models behind the one interface of gncontrol.dynamics."""
