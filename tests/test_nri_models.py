@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gncontrol.dynamics import DynamicsModel, rollout
+from gncontrol.errors import InputError
 from gncontrol.nri.fnri import FNRI, SFNRI
 from gncontrol.nri.model import (
     NRI,
@@ -131,3 +132,20 @@ def test_nri_dynamics_interface_rollout_and_gradients():
     with pytest.raises(ValueError):
         NRIDynamics(build_decoder("rnn", 4, 2, 8), 5, 4)
     assert isinstance(m.decoder, MLPDecoder)
+
+
+def test_fnri_honours_a_per_layer_prior_and_sfnri_refuses_one():
+    # issue 27 item 9: build_model dropped cfg.prior for fNRI without a word (uniform KL instead)
+    prior = [0.9, 0.1, 0.6, 0.4]  # one distribution per layer, concatenated like the logits
+    model = build_model(NRIConfig(model="fnri", layer_sizes=[2, 2], hidden=8, prior=prior))
+    probs = torch.randn(3, 20, 2, 2).softmax(-1).reshape(3, 20, 4)  # each layer's two types sum to 1
+    log_p = torch.tensor(prior).log()
+    want = (kl_categorical(probs[..., :2], 5, log_p[:2]) + kl_categorical(probs[..., 2:], 5, log_p[2:]))
+    torch.testing.assert_close(model.kl(probs, 5), want)
+    assert model.kl(torch.tensor([[prior]]), 1).abs() < 1e-6  # posterior = prior: zero KL
+    uniform = build_model(NRIConfig(model="fnri", layer_sizes=[2, 2], hidden=8))
+    assert not torch.allclose(uniform.kl(probs, 5), want)
+    with pytest.raises(InputError, match="layer"):
+        build_model(NRIConfig(model="fnri", layer_sizes=[2, 2], hidden=8, prior=[0.5, 0.3, 0.1, 0.1]))
+    with pytest.raises(InputError, match="sfnri"):
+        build_model(NRIConfig(model="sfnri", edge_types=2, hidden=8, prior=[0.9, 0.1]))

@@ -130,8 +130,10 @@ def build_model(cfg: NRIConfig, n_dims: int = 4) -> NRI:
         cfg.encoder, enc_steps, n_dims, cfg.hidden, k, cfg.dropout)
     decoder = build_decoder(cfg.decoder, n_dims, k, cfg.hidden, cfg.dropout, skip)
     if cfg.model == "fnri" and cfg.baseline != "full_graph":
-        return FNRI(encoder, decoder, cfg.layer_sizes, cfg.tau)
+        return FNRI(encoder, decoder, cfg.layer_sizes, cfg.tau, cfg.prior)
     if cfg.model == "sfnri" and cfg.baseline != "full_graph":
+        if cfg.prior is not None:
+            raise InputError("sfnri has no KL term, so it takes no prior (leave prior unset)")
         return SFNRI(encoder, decoder, k)
     return NRI(encoder, decoder, k, cfg.tau, cfg.prior)
 
