@@ -41,8 +41,8 @@ def _history(run: Path) -> tuple[dict, list[dict], dict | None]:
 
 
 def print_runs(runs: list[str]) -> None:
-    from gncontrol.models.nri import count_parameters
-    from gncontrol.nri_training import NRIConfig, build_model
+    from gncontrol.nri.model import count_parameters
+    from gncontrol.nri.training import NRIConfig, build_model
 
     for run in map(Path, runs):
         cfg, hist, res = _history(run)
@@ -67,10 +67,10 @@ def diagnose(checkpoint: str, n: int | None = None) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from gncontrol.models.nri import nll_gaussian
-    from gncontrol.nri_dataset import load_nri_split
-    from gncontrol.nri_metrics import best_permutation, combined_from_layers
-    from gncontrol.nri_training import _windows, load_trained
+    from gncontrol.nri.dataset import load_nri_split
+    from gncontrol.nri.metrics import best_permutation, combined_from_layers
+    from gncontrol.nri.model import nll_gaussian
+    from gncontrol.nri.training import _windows, load_trained
 
     cfg, model = load_trained(checkpoint)
     data = Path(cfg.data) if Path(cfg.data).is_absolute() else ROOT / cfg.data
