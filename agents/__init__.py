@@ -6,8 +6,8 @@
 - `train_dyna`: the Dyna/MBPO-style agent (model transitions in the critic's replay batches).
 """
 
-from agents.dyna import model_transitions, train_dyna
-from agents.model_env import ModelEnv, ModelVectorEnv
+from agents.dyna import train_dyna
+from agents.model_env import ModelEnv, ModelVectorEnv, model_transitions
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
 from agents.mpc_agent import IterationResult, MPCAgentConfig, run_online_mpc
 from agents.svg import LearningCurve, SVGConfig, evaluate_policy, train_svg

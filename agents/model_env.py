@@ -36,7 +36,7 @@ from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
 from gncontrol.systems import GraphSystem
 
-__all__ = ["ModelVectorEnv", "ModelEnv"]
+__all__ = ["ModelVectorEnv", "ModelEnv", "model_transitions"]
 
 
 class ModelVectorEnv(VectorEnv):
@@ -185,3 +185,22 @@ class ModelEnv(gym.Env):
         obs, r, term, trunc, _ = self.vec.step(np.asarray(action, dtype=np.float32).reshape(1, -1))
         self._ended = bool(term[0] or trunc[0])
         return obs[0], float(r[0]), bool(term[0]), bool(trunc[0]), {}
+
+
+@torch.no_grad()
+def model_transitions(venv: Any, policy: torch.nn.Module, states: torch.Tensor,
+                      noise_scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Model transitions from real states [K, D]: (s [K, D], a [K, A], r [K], s' [K, D]).
+
+    a = clip(policy(s) + noise_scale * eps) to the env's bounds; s', r from `venv.torch_step`
+    (an agents.model_env.ModelVectorEnv). Diverged predictions (non-finite or outside the
+    env's observation box) are replaced by the real state with reward 0, so they teach nothing
+    false about far-away states.
+    """
+    a = policy(states) + noise_scale * torch.randn(states.shape[0], venv.action_dim)
+    a = torch.maximum(torch.minimum(a, venv.high), venv.low)
+    s2, r = venv.torch_step(states, a)
+    bad = ~torch.isfinite(s2).all(-1) | (s2.abs().amax(-1) > venv.max_abs) | ~torch.isfinite(r)
+    s2 = torch.where(bad[:, None], states, s2)
+    r = torch.where(bad, torch.zeros_like(r), r)
+    return states, a, r, s2

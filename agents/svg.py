@@ -141,7 +141,7 @@ def evaluate_policy(policy: nn.Module, task_name: str, episode_steps: int, seed:
 
 def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> LearningCurve:
     """Trains SVG(0) or SVG(1) for `config.episodes` real episodes; returns the learning curve."""
-    from agents.model_env import ModelVectorEnv
+    from agents.model_env import ModelVectorEnv, model_transitions
     from agents.model_learning import append_episode, fit_model, new_model
     from envs.gym_wrapper import TaskEnv
     from gncontrol.forward.transitions import SystemTrajectories
@@ -202,8 +202,6 @@ def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> Learnin
         idx = torch.randint(0, size, (config.batch_size,))
         s, a, r, s2 = buf_s[idx], buf_a[idx], buf_r[idx], buf_s2[idx]
         if config.variant == "dyna":
-            from agents.dyna import model_transitions
-
             k = int(round(config.model_ratio * config.batch_size))
             sm, am, rm, s2m = model_transitions(venv, policy, buf_s[torch.randint(0, size, (k,))],
                                                 config.sigma * half)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.dyna import model_transitions, train_dyna
-from agents.model_env import ModelVectorEnv
+from agents.dyna import train_dyna
+from agents.model_env import ModelVectorEnv, model_transitions
 from agents.svg import SVGConfig, _Policy, train_svg
 from envs.tasks import get_task
 from gncontrol.gn.graphs import Graph

@@ -110,3 +110,42 @@ def test_sibling_families_stay_apart():
     assert layer_of("gncontrol.nri.training")[1] == layer_of("gncontrol.forward.training")[1]
     found = violations({"gncontrol.nri._probe": "from gncontrol.forward import fast_path\n"})
     assert any("imports its sibling gncontrol.forward.fast_path" in v for v in found)
+
+
+def import_cycles(modules: dict[str, str]) -> list[list[str]]:
+    """Cycles in the module import graph (function-local imports count; package re-exports do not)."""
+    packages = {name for name in modules if (ROOT / name.replace(".", "/") / "__init__.py").exists()}
+    known = set(modules) - packages
+
+    def resolve(target: str) -> str | None:
+        parts = target.split(".")
+        for end in range(len(parts), 0, -1):  # `from m import name` names m.name; keep the module part
+            if ".".join(parts[:end]) in known:
+                return ".".join(parts[:end])
+        return None
+
+    edges = {m: {t for t in map(resolve, imported_modules(modules[m], m)) if t and t != m} for m in known}
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for module in sorted(known):
+        if module not in state:
+            visit(module, [module])
+    return cycles
+
+
+def test_no_import_cycle():
+    assert import_cycles(sources()) == []
+
+
+def test_the_cycle_check_catches_a_circle():
+    probe = {"agents.a": "def f():\n    from agents.b import g\n", "agents.b": "from agents.a import f\n"}
+    assert import_cycles(probe) == [["agents.a", "agents.b", "agents.a"]]
