@@ -10,12 +10,12 @@ from agents.dyna import train_dyna
 from agents.model_env import ModelEnv, ModelVectorEnv, model_transitions
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
 from agents.mpc_agent import IterationResult, MPCAgentConfig, run_online_mpc
-from agents.svg import LearningCurve, SVGConfig, evaluate_policy, train_svg
+from agents.svg import LearningCurve, SVGAgent, SVGConfig, evaluate_policy, train_svg
 
 __all__ = [
     "ModelEnv", "ModelVectorEnv",
     "append_episode", "empty_like", "fit_model", "new_model", "random_data",
     "IterationResult", "MPCAgentConfig", "run_online_mpc",
-    "LearningCurve", "SVGConfig", "evaluate_policy", "train_svg",
+    "LearningCurve", "SVGAgent", "SVGConfig", "evaluate_policy", "train_svg",
     "model_transitions", "train_dyna",
 ]

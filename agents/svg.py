@@ -40,7 +40,7 @@ from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
 from gncontrol.gn.nn import mlp
 
-__all__ = ["SVGConfig", "LearningCurve", "train_svg", "evaluate_policy"]
+__all__ = ["SVGConfig", "SVGAgent", "LearningCurve", "train_svg", "evaluate_policy"]
 
 
 @dataclasses.dataclass
@@ -139,143 +139,181 @@ def evaluate_policy(policy: nn.Module, task_name: str, episode_steps: int, seed:
     return total
 
 
-def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> LearningCurve:
-    """Trains SVG(0) or SVG(1) for `config.episodes` real episodes; returns the learning curve."""
-    from agents.model_env import ModelVectorEnv, model_transitions
-    from agents.model_learning import append_episode, fit_model, new_model
-    from envs.gym_wrapper import TaskEnv
-    from gncontrol.forward.transitions import SystemTrajectories
+class _EpisodeArrays:
+    """One episode in the layout SystemTrajectories.from_arrays reads (a leading episode axis)."""
 
-    if config.variant not in ("svg0", "svg1", "dyna"):
-        raise InputError(f"variant must be 'svg0', 'svg1' or 'dyna', got {config.variant!r}")
-    q_critic = config.variant != "svg1"  # Q(s, a) for svg0 and dyna, V(s) for svg1
-    uses_model = config.variant != "svg0"
-    if not 1 <= config.warmup_episodes < config.episodes:
-        raise InputError("need 1 <= warmup_episodes < episodes")
-    t_start = time.perf_counter()
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    env = TaskEnv(config.task, "flat", episode_length=config.episode_steps)
-    task, graph = env.task, env.graph
-    n, a_dim = graph.num_nodes, graph.action_dim
-    obs_dim = n * STATE_SIZE
-    low = torch.tensor(task.action_low, dtype=torch.float32)
-    high = torch.tensor(task.action_high, dtype=torch.float32)
-    half = (high - low) / 2
-    curve = LearningCurve(config.variant)
-    cap = config.episodes * config.episode_steps
-    buf_s = torch.zeros(cap, obs_dim)
-    buf_a = torch.zeros(cap, a_dim)
-    buf_r = torch.zeros(cap)
-    buf_s2 = torch.zeros(cap, obs_dim)
-    size = 0
-    policy = critic = critic_t = policy_t = p_opt = c_opt = None
-    model = m_opt = data = venv = None
-    static = graph.static_arrays()
+    def __init__(self, graph: Any, states: np.ndarray, actions: np.ndarray) -> None:
+        self.states, self.actions = states[None], actions[None]
+        self.static_nodes, self.static_edges, self.static_globals = (x[None] for x in graph.static_arrays())
+        self.senders, self.receivers, self.edge_actuator = graph.senders, graph.receivers, graph.edge_actuator
 
-    def episode(random: bool, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
-        nonlocal size
-        obs, _ = env.reset(seed=seed)
+
+class SVGAgent:
+    """SVG(0) / SVG(1) / Dyna learner: a replay buffer, the actor-critic and (svg1, dyna) the GN model.
+
+    `train()` runs `config.episodes` real episodes: the first `warmup_episodes` act at random, the
+    networks (and model) are built from their statistics, then every env step takes one update.
+    """
+
+    def __init__(self, config: SVGConfig) -> None:
+        from envs.gym_wrapper import TaskEnv
+
+        if config.variant not in ("svg0", "svg1", "dyna"):
+            raise InputError(f"variant must be 'svg0', 'svg1' or 'dyna', got {config.variant!r}")
+        if not 1 <= config.warmup_episodes < config.episodes:
+            raise InputError("need 1 <= warmup_episodes < episodes")
+        self.config = config
+        self.q_critic = config.variant != "svg1"  # Q(s, a) for svg0 and dyna, V(s) for svg1
+        self.uses_model = config.variant != "svg0"
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.env = TaskEnv(config.task, "flat", episode_length=config.episode_steps)
+        self.task, self.graph = self.env.task, self.env.graph
+        self.n, self.a_dim = self.graph.num_nodes, self.graph.action_dim
+        self.obs_dim = self.n * STATE_SIZE
+        self.low = torch.tensor(self.task.action_low, dtype=torch.float32)
+        self.high = torch.tensor(self.task.action_high, dtype=torch.float32)
+        self.half = (self.high - self.low) / 2
+        cap = config.episodes * config.episode_steps
+        self.buf_s, self.buf_a = torch.zeros(cap, self.obs_dim), torch.zeros(cap, self.a_dim)
+        self.buf_r, self.buf_s2 = torch.zeros(cap), torch.zeros(cap, self.obs_dim)
+        self.size = 0
+        self.policy = self.critic = self.critic_t = self.policy_t = self.p_opt = self.c_opt = None
+        self.model = self.m_opt = self.data = self.venv = None
+
+    def episode(self, random: bool, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
+        """One real episode (random or with the noisy policy, updating after each step): (return, states, actions)."""
+        cfg, n = self.config, self.n
+        obs, _ = self.env.reset(seed=seed)
         states, actions, total = [obs.reshape(n, STATE_SIZE)], [], 0.0
-        for _ in range(config.episode_steps):
+        for _ in range(cfg.episode_steps):
             if random:
-                a = rng.uniform(task.action_low, task.action_high)
+                a = self.rng.uniform(self.task.action_low, self.task.action_high)
             else:
                 with torch.no_grad():
-                    mu = policy(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
-                a = torch.clamp(mu + config.sigma * half * torch.randn(a_dim), low, high).numpy()
-            obs2, r, term, trunc, _ = env.step(a)
-            buf_s[size], buf_a[size], buf_r[size] = torch.as_tensor(obs), torch.as_tensor(a), r
-            buf_s2[size] = torch.as_tensor(obs2)
-            size += 1
+                    mu = self.policy(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+                a = torch.clamp(mu + cfg.sigma * self.half * torch.randn(self.a_dim), self.low, self.high).numpy()
+            obs2, r, term, trunc, _ = self.env.step(a)
+            i = self.size
+            self.buf_s[i], self.buf_a[i], self.buf_r[i] = torch.as_tensor(obs), torch.as_tensor(a), r
+            self.buf_s2[i] = torch.as_tensor(obs2)
+            self.size += 1
             states.append(obs2.reshape(n, STATE_SIZE))
             actions.append(a)
             total += r
             obs = obs2
             if not random:
-                update()
+                self.update()
             if term or trunc:
                 break
         return total, np.stack(states), np.stack(actions)
 
-    def update() -> None:
-        idx = torch.randint(0, size, (config.batch_size,))
-        s, a, r, s2 = buf_s[idx], buf_a[idx], buf_r[idx], buf_s2[idx]
-        if config.variant == "dyna":
-            k = int(round(config.model_ratio * config.batch_size))
-            sm, am, rm, s2m = model_transitions(venv, policy, buf_s[torch.randint(0, size, (k,))],
-                                                config.sigma * half)
+    def replay_batch(self) -> tuple[torch.Tensor, ...]:
+        """(s, a, r, s2) from the buffer; for dyna a `model_ratio` part replaced by model branches."""
+        from agents.model_env import model_transitions
+
+        cfg = self.config
+        idx = torch.randint(0, self.size, (cfg.batch_size,))
+        s, a, r, s2 = self.buf_s[idx], self.buf_a[idx], self.buf_r[idx], self.buf_s2[idx]
+        if cfg.variant == "dyna":
+            k = int(round(cfg.model_ratio * cfg.batch_size))
+            starts = self.buf_s[torch.randint(0, self.size, (k,))]
+            sm, am, rm, s2m = model_transitions(self.venv, self.policy, starts, cfg.sigma * self.half)
             s, a, r, s2 = torch.cat([s[k:], sm]), torch.cat([a[k:], am]), torch.cat([r[k:], rm]), \
                 torch.cat([s2[k:], s2m])
+        return s, a, r, s2
+
+    def update(self) -> None:
+        """One critic step and one policy step on a replay batch, then the target networks' soft update."""
+        cfg = self.config
+        policy, critic = self.policy, self.critic
+        s, a, r, s2 = self.replay_batch()
         with torch.no_grad():
-            if q_critic:
-                target = r + config.gamma * critic_t(s2, policy_t(s2))
+            if self.q_critic:
+                target = r + cfg.gamma * self.critic_t(s2, self.policy_t(s2))
             else:
-                target = r + config.gamma * critic_t(s2)
-        pred = critic(s, a) if q_critic else critic(s)
+                target = r + cfg.gamma * self.critic_t(s2)
+        pred = critic(s, a) if self.q_critic else critic(s)
         c_loss = (pred - target).square().mean()
-        c_opt.zero_grad(set_to_none=True)
+        self.c_opt.zero_grad(set_to_none=True)
         c_loss.backward()
-        c_opt.step()
-        new_a = torch.maximum(torch.minimum(policy(s) + config.sigma * half * torch.randn_like(a), high), low)
-        if q_critic:
+        self.c_opt.step()
+        new_a = policy(s) + cfg.sigma * self.half * torch.randn_like(a)
+        new_a = torch.maximum(torch.minimum(new_a, self.high), self.low)
+        if self.q_critic:
             objective = critic(s, new_a)
         else:
-            pred_new, _ = venv.torch_step(s, new_a)
+            pred_new, _ = self.venv.torch_step(s, new_a)
             with torch.no_grad():
-                pred_old, _ = venv.torch_step(s, a)
+                pred_old, _ = self.venv.torch_step(s, a)
             s2_hat = s2 + pred_new - pred_old  # real next state + the model's response to the new action
-            r_hat = task.reward(s2_hat.reshape(-1, n, STATE_SIZE), new_a)
-            objective = r_hat + config.gamma * critic(s2_hat)
+            r_hat = self.task.reward(s2_hat.reshape(-1, self.n, STATE_SIZE), new_a)
+            objective = r_hat + cfg.gamma * critic(s2_hat)
         p_loss = -objective.mean()
-        p_opt.zero_grad(set_to_none=True)
+        self.p_opt.zero_grad(set_to_none=True)
         p_loss.backward()
-        p_opt.step()
-        _soft_update(critic_t, critic, config.tau)
-        _soft_update(policy_t, policy, config.tau)
+        self.p_opt.step()
+        _soft_update(self.critic_t, critic, cfg.tau)
+        _soft_update(self.policy_t, policy, cfg.tau)
 
-    class _Arrays:  # what SystemTrajectories.from_arrays reads
-        def __init__(self, states, actions):
-            self.states, self.actions = states[None], actions[None]
-            self.static_nodes, self.static_edges, self.static_globals = (x[None] for x in static)
-            self.senders, self.receivers, self.edge_actuator = graph.senders, graph.receivers, graph.edge_actuator
+    def build(self, states: np.ndarray) -> None:
+        """The networks from the warm-up statistics; for svg1 / dyna the GN model fitted on the warm-up data."""
+        from agents.model_env import ModelVectorEnv
+        from agents.model_learning import fit_model, new_model
 
-    for ep in range(config.episodes):
-        warm = ep < config.warmup_episodes
-        ret, states, actions = episode(warm, seed=config.seed * 10_000 + ep)
-        if uses_model and len(actions) == config.episode_steps:
-            data = SystemTrajectories.from_arrays(config.task, _Arrays(states, actions)) if data is None \
-                else append_episode(data, states, actions)
-        if ep == config.warmup_episodes - 1:  # build the networks (observation statistics from warm-up)
-            mean, std = buf_s[:size].mean(0), buf_s[:size].std(0).clamp(min=1e-3)
-            policy = _Policy(obs_dim, a_dim, config.hidden, low, high, mean, std)
-            policy_t = copy.deepcopy(policy)
-            critic = _Critic(obs_dim, a_dim if q_critic else 0, config.hidden, mean, std)
-            critic_t = copy.deepcopy(critic)
-            p_opt = torch.optim.Adam(policy.parameters(), lr=config.policy_lr)
-            c_opt = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
-            if uses_model:
-                model = new_model(data, latent=config.model_latent, hidden=config.model_hidden, seed=config.seed)
-                m_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-                fit_model(model, [data], config.model_init_steps, seed=config.seed, optimiser=m_opt)
-                starts = torch.as_tensor(states, dtype=torch.float32)
-                venv = ModelVectorEnv(model, task, starts, num_envs=1, episode_length=config.episode_steps)
-        elif not warm and uses_model:
-            fit_model(model, [data], config.model_steps_per_episode, seed=config.seed + ep, optimiser=m_opt)
-        curve.env_steps.append(size)
-        curve.returns.append(ret)
-        if writer is not None:
-            writer.add_scalar(f"{config.variant}/{config.task}/episode_return", ret, size)
-        line = f"{config.variant} {config.task} episode {ep}: env steps {size}, return {ret:.1f}"
-        if config.eval_every and not warm and (ep + 1) % config.eval_every == 0:
-            ev = evaluate_policy(policy, config.task, config.episode_steps, seed=10**6 + ep)
-            curve.eval_steps.append(size)
-            curve.eval_returns.append(ev)
-            line += f", eval {ev:.1f}"
+        cfg, size = self.config, self.size
+        mean, std = self.buf_s[:size].mean(0), self.buf_s[:size].std(0).clamp(min=1e-3)
+        self.policy = _Policy(self.obs_dim, self.a_dim, cfg.hidden, self.low, self.high, mean, std)
+        self.policy_t = copy.deepcopy(self.policy)
+        self.critic = _Critic(self.obs_dim, self.a_dim if self.q_critic else 0, cfg.hidden, mean, std)
+        self.critic_t = copy.deepcopy(self.critic)
+        self.p_opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.policy_lr)
+        self.c_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        if self.uses_model:
+            self.model = new_model(self.data, latent=cfg.model_latent, hidden=cfg.model_hidden, seed=cfg.seed)
+            self.m_opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+            fit_model(self.model, [self.data], cfg.model_init_steps, seed=cfg.seed, optimiser=self.m_opt)
+            starts = torch.as_tensor(states, dtype=torch.float32)
+            self.venv = ModelVectorEnv(self.model, self.task, starts, num_envs=1, episode_length=cfg.episode_steps)
+
+    def train(self, writer: Any = None, log: Any = None) -> LearningCurve:
+        """Runs every episode (warm-up, build, learning); returns the learning curve with the final policy."""
+        from agents.model_learning import append_episode, fit_model
+        from gncontrol.forward.transitions import SystemTrajectories
+
+        cfg = self.config
+        t_start = time.perf_counter()
+        curve = LearningCurve(cfg.variant)
+        for ep in range(cfg.episodes):
+            warm = ep < cfg.warmup_episodes
+            ret, states, actions = self.episode(warm, seed=cfg.seed * 10_000 + ep)
+            if self.uses_model and len(actions) == cfg.episode_steps:
+                self.data = SystemTrajectories.from_arrays(cfg.task, _EpisodeArrays(self.graph, states, actions)) \
+                    if self.data is None else append_episode(self.data, states, actions)
+            if ep == cfg.warmup_episodes - 1:
+                self.build(states)
+            elif not warm and self.uses_model:
+                fit_model(self.model, [self.data], cfg.model_steps_per_episode, seed=cfg.seed + ep,
+                          optimiser=self.m_opt)
+            curve.env_steps.append(self.size)
+            curve.returns.append(ret)
             if writer is not None:
-                writer.add_scalar(f"{config.variant}/{config.task}/eval_return", ev, size)
-        if log is not None:
-            log(line + f" ({time.perf_counter() - t_start:.0f} s)")
-    curve.seconds = time.perf_counter() - t_start
-    curve.policy = policy
-    return curve
+                writer.add_scalar(f"{cfg.variant}/{cfg.task}/episode_return", ret, self.size)
+            line = f"{cfg.variant} {cfg.task} episode {ep}: env steps {self.size}, return {ret:.1f}"
+            if cfg.eval_every and not warm and (ep + 1) % cfg.eval_every == 0:
+                ev = evaluate_policy(self.policy, cfg.task, cfg.episode_steps, seed=10**6 + ep)
+                curve.eval_steps.append(self.size)
+                curve.eval_returns.append(ev)
+                line += f", eval {ev:.1f}"
+                if writer is not None:
+                    writer.add_scalar(f"{cfg.variant}/{cfg.task}/eval_return", ev, self.size)
+            if log is not None:
+                log(line + f" ({time.perf_counter() - t_start:.0f} s)")
+        curve.seconds = time.perf_counter() - t_start
+        curve.policy = self.policy
+        return curve
+
+
+def train_svg(config: SVGConfig, writer: Any = None, log: Any = None) -> LearningCurve:
+    """Trains SVG(0) or SVG(1) (or Dyna) for `config.episodes` real episodes; returns the learning curve."""
+    return SVGAgent(config).train(writer=writer, log=log)
