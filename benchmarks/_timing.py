@@ -1,4 +1,4 @@
-"""Timing shared by the speed benchmarks (scripts run as `python benchmarks/X.py`, so this folder is on sys.path)."""
+"""Timing shared by the speed benchmarks (`from benchmarks._timing import interleaved`)."""
 
 from __future__ import annotations
 

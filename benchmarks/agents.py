@@ -13,7 +13,7 @@ those steps to the model-free agent's total steps (the issue asks for <= 0.5 on 
 task); the MPC agent's first vs last iteration return; SVG(1) vs SVG(0) at SVG(1)'s budget.
 Writes OUT/returns.png (learning curves), OUT/tb (TensorBoard) and OUT/results.json.
 
-    python benchmarks/agents.py --quick          # ~15-25 min on a loaded 2-core CPU
+    python -m benchmarks.agents --quick          # ~15-25 min on a loaded 2-core CPU
 """
 
 from __future__ import annotations
@@ -23,14 +23,8 @@ import dataclasses
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
-
-# this file is named like the `agents` package it benchmarks: keep its folder off the import path
-_here = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 

@@ -6,8 +6,8 @@ our collector). Ours: `envs.collect.collect` end to end (direct physics stepping
 torch rewards, HDF5 file written), with 1 and 2 worker processes. Both gather the same
 transitions (states, actions, rewards). Prints transitions/s and the RATIO ours/baseline.
 
-    python benchmarks/collect_throughput.py            # full: 3 tasks, 8 episodes x 1000 steps
-    python benchmarks/collect_throughput.py --quick    # seconds: 4 episodes x 250 steps
+    python -m benchmarks.collect_throughput            # full: 3 tasks, 8 episodes x 1000 steps
+    python -m benchmarks.collect_throughput --quick    # seconds: 4 episodes x 250 steps
 """
 
 from __future__ import annotations

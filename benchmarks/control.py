@@ -2,8 +2,8 @@
 MLP and the TRUE simulator as its model, against random actions, per task; plus planning time
 per control step and the real-time factor (planning time / control period).
 
-    python benchmarks/control.py --quick                       # minutes: tiny models, short episodes
-    python benchmarks/control.py --models runs/bench_forward_reduced --tasks cartpole-swingup
+    python -m benchmarks.control --quick                       # minutes: tiny models, short episodes
+    python -m benchmarks.control --models runs/bench_forward_reduced --tasks cartpole-swingup
 
 Learned models are the checkpoints `<models>/<task>/<gn|mlp>/model.pt` written by
 `benchmarks/forward_models.py` (same data and budget for GN and MLP); a missing one is trained
@@ -22,9 +22,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -52,8 +49,7 @@ def planner_settings(name: str, args: argparse.Namespace) -> argparse.Namespace:
 
 def learned_model(task: str, kind: str, args: argparse.Namespace):
     """The checkpoint `<models>/<task>/<kind>/model.pt`, trained here first if it is missing."""
-    from forward_models import load_or_collect, train
-
+    from benchmarks.forward_models import load_or_collect, train
     from gncontrol.forward.training import load_forward_model
 
     path = Path(args.models) / task / kind / "model.pt"
@@ -103,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         args.models = os.path.join(args.models, "quick")
     torch.set_num_threads(1)
 
-    from planners_true_model import ScoredEnv, make_planner
-
+    from benchmarks.planners_true_model import ScoredEnv, make_planner
     from envs.tasks import get_task, random_policy_return
     from envs.true_model import TaskEnv, TrueModel
     from planners import run_episode

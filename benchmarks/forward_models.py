@@ -5,9 +5,9 @@ Errors are the paper's: squared error per quantity divided by the constant model
 (copying the start state), averaged over quantities, on held-out episodes, for 1-, 20- and
 100-step open-loop rollouts (true controls fed in). Constant model = 1.0.
 
-    python benchmarks/forward_models.py --quick          # minutes: small data and budget
-    python benchmarks/forward_models.py                  # the reduced CPU recipe (hours)
-    python benchmarks/forward_models.py --device cuda --steps 200000 --episodes 1000   # paper-scale
+    python -m benchmarks.forward_models --quick          # minutes: small data and budget
+    python -m benchmarks.forward_models                  # the reduced CPU recipe (hours)
+    python -m benchmarks.forward_models --device cuda --steps 200000 --episodes 1000   # paper-scale
 """
 
 from __future__ import annotations

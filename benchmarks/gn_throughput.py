@@ -10,8 +10,8 @@ PyG's MetaLayer (skipped when torch_geometric, the optional `bench` extra, is no
 Outputs are checked to agree to 1e-5 before timing. Timings alternate between the
 implementations (ABC ABC ...) and report medians, so load on the machine hits all alike.
 
-    python benchmarks/gn_throughput.py            # both workloads
-    python benchmarks/gn_throughput.py --quick    # fewer repetitions
+    python -m benchmarks.gn_throughput            # both workloads
+    python -m benchmarks.gn_throughput --quick    # fewer repetitions
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import argparse
 import platform
 
 import torch
-from _timing import interleaved
 from torch import nn
 
+from benchmarks._timing import interleaved
 from gncontrol.forward import fast_path
 from gncontrol.gn.blocks import GraphSizes
 from gncontrol.gn.graphs import Graph, tile

@@ -1,7 +1,7 @@
 """Hamiltonian-model benchmarks: the HNN table, and DeltaGN vs OGN vs HOGN on n-body.
 
-    python benchmarks/hamiltonian.py --section hnn [--tasks mass_spring two_body] [--quick]
-    python benchmarks/hamiltonian.py --section ogn [--quick]
+    python -m benchmarks.hamiltonian --section hnn [--tasks mass_spring two_body] [--quick]
+    python -m benchmarks.hamiltonian --section ogn [--quick]
 
 Prints the configuration, the machine, each number and the RATIO of the baseline's error
 to the Hamiltonian model's error measured in the same run, beside the papers' numbers.
@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from benchmarks.common import machine  # noqa: E402
 from envs.particles.hamiltonian_systems import authors_dataset, make_dataset, make_system  # noqa: E402
 from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, fit_derivatives  # noqa: E402
 from gncontrol.hamiltonian.metrics import derivative_mse, energy_mse, model_rollout_ivp  # noqa: E402
@@ -43,12 +39,6 @@ HNN_RECIPE = {
     "two_body": (1000, 0.8, 10000, 200, 0.0, 25.0, 500),
     "three_body": (5000, 0.8, 10000, 600, 0.0, 3.0, 100),
 }
-
-
-def machine() -> str:
-    """One line describing this machine."""
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-            f"torch {torch.__version__}, threads {torch.get_num_threads()}")
 
 
 def notebook_energy_mse(models: dict[str, torch.nn.Module], system, seed: int, t_end: float = 20.0,

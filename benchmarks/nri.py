@@ -5,10 +5,10 @@ For each system it generates the recipe's dataset if missing, trains the recipe'
 on the same test data: Corr. (path) for edge accuracy and the static model for MSE. It
 prints the configuration, the machine, run times, and RATIOS against those baselines.
 
-    python benchmarks/nri.py --quick                      # smoke recipe, springs only (minutes)
-    python benchmarks/nri.py --recipe reduced --systems springs,charged,kuramoto,ic
-    python benchmarks/nri.py --recipe reduced --reuse     # re-print from finished runs' results.json
-    python benchmarks/nri.py --diagnose runs/nri/springs5_reduced_h128/best.pt   # where a run's errors come from
+    python -m benchmarks.nri --quick                      # smoke recipe, springs only (minutes)
+    python -m benchmarks.nri --recipe reduced --systems springs,charged,kuramoto,ic
+    python -m benchmarks.nri --recipe reduced --reuse     # re-print from finished runs' results.json
+    python -m benchmarks.nri --diagnose runs/nri/springs5_reduced_h128/best.pt   # where a run's errors come from
 
 fNRI I+C is compared against NRI with K = 4 under the same recipe (same data, epochs, width).
 """
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import machine
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PAPER = {  # Kipf et al. 2018 Tables 1-2 (5 objects); Webb et al. 2019 Table 1 (I+C)
     "springs5": {"acc": 99.9, "corr": 52.4, "mse": (3.12e-8, 3.29e-6, 2.13e-5), "static": (7.93e-5, 7.59e-3, 2.82e-2)},
@@ -35,14 +34,6 @@ PAPER = {  # Kipf et al. 2018 Tables 1-2 (5 objects); Webb et al. 2019 Table 1 (
 }
 SYSTEM_RUNS = {"springs": ["springs5"], "charged": ["charged5"], "kuramoto": ["kuramoto5"],
                "ic": ["fnri_ic", "nri_k4_ic"]}
-
-
-def _machine() -> str:
-    import torch
-
-    return (f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
-            f"python={platform.python_version()} torch={torch.__version__} threads={torch.get_num_threads()} "
-            f"cuda={torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")
 
 
 def _ensure_data(path: Path, system: str, recipe: str) -> float:
@@ -131,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads or 1)
-        print(f"# NRI diagnostics of {args.diagnose}; machine: {_machine()}")
+        print(f"# NRI diagnostics of {args.diagnose}; machine: {machine()}")
         for key, value in diagnose(args.diagnose).items():
             print(f"{key}: {value:.4g}")
         return 0
@@ -152,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown systems {bad}; choose from {sorted(SYSTEM_RUNS)}")
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"# NRI benchmark: recipe={args.recipe} systems={systems} date={date}")
-    print(f"# machine: {_machine()}")
+    print(f"# machine: {machine()}")
     rows = []
     for system in systems:
         for name in SYSTEM_RUNS[system]:

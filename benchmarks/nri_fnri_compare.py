@@ -1,7 +1,7 @@
 """fNRI vs NRI K=4 on I+C: per-epoch per-layer accuracies of finished runs, and a decoder check.
 
-    python benchmarks/nri_fnri_compare.py --runs runs/cmp/fnri_s42 runs/cmp/nri_s42   # per-epoch table
-    python benchmarks/nri_fnri_compare.py --diagnose runs/cmp/fnri_s42/best.pt       # decoder check
+    python -m benchmarks.nri_fnri_compare --runs runs/cmp/fnri_s42 runs/cmp/nri_s42   # per-epoch table
+    python -m benchmarks.nri_fnri_compare --diagnose runs/cmp/fnri_s42/best.pt       # decoder check
 
 `--runs` reads each run's results.json (or last.pt while it trains) and prints the validation
 combined / layer-0 (I) / layer-1 (C) accuracy and 10-step NLL of every epoch, the parameter
@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _history(run: Path) -> tuple[dict, list[dict], dict | None]:

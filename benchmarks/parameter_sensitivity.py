@@ -13,8 +13,8 @@ the parameter at nominal, beside its error given the truth: a model that predict
 does not use the parameter, and an encoder trained through it has no reason to identify it.
 Lengths are not reset: they need a recompiled model, and the encoders identify them anyway.
 
-    python benchmarks/parameter_sensitivity.py                       # pendulum and cartpole, ~1 min
-    python benchmarks/parameter_sensitivity.py --tasks cartpole-swingup --true-model runs/sysid_c60k_e2000
+    python -m benchmarks.parameter_sensitivity                       # pendulum and cartpole, ~1 min
+    python -m benchmarks.parameter_sensitivity --tasks cartpole-swingup --true-model runs/sysid_c60k_e2000
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import os
 import platform
-import sys
 from pathlib import Path
 
 import mujoco
@@ -32,10 +31,7 @@ import numpy as np
 import torch
 
 import envs  # noqa: F401 - chooses MUJOCO_GL before dm_control is imported
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from system_id import (  # noqa: E402
+from benchmarks.system_id import (  # noqa: E402
     HORIZON,
     WINDOW,
     add_mass_range_option,

@@ -13,29 +13,29 @@ The FLOP count is the MLP matmuls of the model's function (every Linear at its f
 x2 FLOPs per multiply-add; backward = 2x forward with weights requiring grad, 1x frozen), and is
 compared with this CPU's single-thread sgemm peak, measured in the same run ([4096,128]x[128,128]).
 
-    python benchmarks/plan_speed.py --quick        # about a minute
-    python benchmarks/plan_speed.py                # batches 1, 16, 256, 4096
+    python -m benchmarks.plan_speed --quick        # about a minute
+    python -m benchmarks.plan_speed                # batches 1, 16, 256, 4096
 Writes benchmarks/results/plan_speed.csv.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 from pathlib import Path
 
 import torch
-from _timing import interleaved
 
+from benchmarks._timing import interleaved
+from benchmarks.common import RESULTS, write_csv
 from envs.tasks import get_task
 from gncontrol.forward import fast_path
 from gncontrol.forward.graph_forward import ForwardModelConfig, GNForwardModel
 from planners.base import predicted_return
 
 SYSTEMS = ["cartpole-swingup", "cheetah-run", "swimmer6"]
-OUT = Path(__file__).resolve().parent / "results" / "plan_speed.csv"
+OUT = RESULTS / "plan_speed.csv"
 
 
 def generic(fn):
@@ -208,11 +208,7 @@ def main() -> None:
                          "steps": args.plan_steps, "path": path, "fwd_ms": "",
                          "fwd_bwd_ms": round(t[path] * 1e3, 3), "ratio_fwd": "", "ratio_fwd_bwd": round(ratio, 3),
                          "flops_fwd_bwd": total, "max_abs_diff": f"{diff:.1e}"})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out, rows)
     print(f"\nwrote {args.out} (sgemm peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} thread(s))")
 
 

@@ -6,7 +6,7 @@ call), then scores the plan it returns twice: by the learned model (what the pla
 and by the TRUE simulator from the same MuJoCo state (what it would get). The gap between the
 two is the plan's model exploitation. Peer in the same run: CEM on the same learned model.
 
-    python benchmarks/planner_model_gap.py --model runs/cp/gn_dagger2/model.pt \
+    python -m benchmarks.planner_model_gap --model runs/cp/gn_dagger2/model.pt \
         --episodes-file runs/cp/grad2.h5 --episode 0 --env-seed 2 --every 20
 
 Prints the configuration, the machine, and per planner: mean predicted and true return of its
@@ -19,9 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -2,8 +2,8 @@
 upper bound for learned models), against random actions measured in the same run; with
 `--model CKPT` every planner (gradient MPC included) plans with a learned forward model.
 
-    python benchmarks/planners_true_model.py --task cartpole-swingup --planners cem,mppi,mcts
-    python benchmarks/planners_true_model.py --quick          # ~1-2 minutes, 200-step episodes
+    python -m benchmarks.planners_true_model --task cartpole-swingup --planners cem,mppi,mcts
+    python -m benchmarks.planners_true_model --quick          # ~1-2 minutes, 200-step episodes
 
 Prints the configuration, the machine, and per planner: episode return, its RATIO to the
 random-action return, planning seconds per control step and the real-time factor
@@ -19,8 +19,6 @@ import os
 import platform
 import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -5,7 +5,7 @@ dm_control's cartpole reward is upright x centered x small_control x small_veloc
 prints its return, the return of the swing-up (t < --split) and, after it, the mean reward per step
 and the mean of each factor: a planner that balances but lets the cart wander loses in "centered".
 
-    python benchmarks/reward_factors.py runs/cp/grad2.h5 runs/cp/cem_dagger2.h5
+    python -m benchmarks.reward_factors runs/cp/grad2.h5 runs/cp/cem_dagger2.h5
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import argparse
 import os
 import platform
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 

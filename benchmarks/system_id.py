@@ -13,8 +13,8 @@ same system (same start state) with zero controls. A ridge-regularised linear pr
 graph (training episodes' windows) to the true parameter scales; R^2 on 400 further held-out systems
 (a 90% bootstrap interval beside it) and, as before, on the 40 rollout systems.
 
-    python benchmarks/system_id.py --quick                                  # pendulum, minutes
-    python benchmarks/system_id.py --quick --tasks pendulum-swingup cartpole-swingup
+    python -m benchmarks.system_id --quick                                  # pendulum, minutes
+    python -m benchmarks.system_id --quick --tasks pendulum-swingup cartpole-swingup
 """
 
 from __future__ import annotations

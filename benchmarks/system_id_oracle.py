@@ -10,7 +10,7 @@ that window. Baseline in the same run: the probe from the window's raw mean/std 
     cartpole  x''      = k_u u + k_1 theta'' cos(theta) + k_2 theta'^2 sin(theta) + k_3 x'
               theta''  = j_1 sin(theta) + j_2 x'' cos(theta) + j_3 theta'
 
-    python benchmarks/system_id_oracle.py            # uses (or collects) benchmarks/system_id.py's data
+    python -m benchmarks.system_id_oracle            # uses (or collects) benchmarks/system_id.py's data
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from system_id import WINDOW, load_or_collect, r2_scores  # noqa: E402
+from benchmarks.system_id import WINDOW, load_or_collect, r2_scores  # noqa: E402
 
 
 def _angle(quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
