@@ -1,21 +1,32 @@
 """gncontrol: graph-network dynamics models, system identification and planning.
 
-The public surface is small and re-exported here; everything else lives in its module.
+The GN library (gncontrol.gn) and the dynamics interface are re-exported here; the model families
+live in gncontrol.forward, gncontrol.sysid, gncontrol.nri and gncontrol.hamiltonian (docs/design.md).
 """
 
 from gncontrol.dynamics import DynamicsModel, rollout
-from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, GraphSizes, NodeBlock, aggregate
-from gncontrol.gn.graphs import Graph, batch, concat, split_features, tile, unbatch
-from gncontrol.gn.modules import (
+from gncontrol.gn import (
     DeepSets,
+    EdgeBlock,
     EncodeProcessDecode,
+    GlobalBlock,
+    Graph,
     GraphIndependent,
     GraphNetwork,
+    GraphSizes,
     InteractionNetwork,
+    NodeBlock,
     RecurrentGraphNetwork,
     RelationNetwork,
+    aggregate,
+    batch,
+    concat,
+    mlp,
+    mlp_factory,
+    split_features,
+    tile,
+    unbatch,
 )
-from gncontrol.gn.nn import mlp, mlp_factory
 
 __version__ = "0.1.0"
 
