@@ -26,7 +26,7 @@ import platform
 import time
 from pathlib import Path
 
-import torch  # noqa: E402
+import torch
 
 
 def mean_last(xs: list[float], k: int = 3) -> float:

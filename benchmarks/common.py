@@ -22,16 +22,14 @@ def machine() -> str:
             f"cuda={cuda}")
 
 
-def write_csv(path: str | Path, rows: list[dict], append: bool = False) -> Path:
+def write_csv(path: str | Path, rows: list[dict]) -> Path:
     """Writes dict rows (keys of the first row as the header) to `path` (relative: under results/); returns it."""
     path = Path(path)
     if not path.is_absolute():
         path = RESULTS / path
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = not (append and path.exists())
-    with path.open("a" if append else "w", newline="") as f:
+    with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
+        writer.writeheader()
         writer.writerows(rows)
     return path

@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 # task -> [(reward planned with, scored on "env" (the env's own reward) or on the "planned" reward)]
 # Pendulum's own reward is sparse (no gradient, and sampling planners see zeros): plan with the

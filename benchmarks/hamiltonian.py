@@ -17,10 +17,10 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import machine  # noqa: E402
-from envs.particles.hamiltonian_systems import authors_dataset, make_dataset, make_system  # noqa: E402
-from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, fit_derivatives  # noqa: E402
-from gncontrol.hamiltonian.metrics import derivative_mse, energy_mse, model_rollout_ivp  # noqa: E402
+from benchmarks.common import machine
+from envs.particles.hamiltonian_systems import authors_dataset, make_dataset, make_system
+from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, fit_derivatives
+from gncontrol.hamiltonian.metrics import derivative_mse, energy_mse, model_rollout_ivp
 
 # Paper (Greydanus et al. 2019, authors' README): test derivative MSE and energy MSE.
 PAPER_HNN = {

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import envs  # noqa: F401 - chooses MUJOCO_GL before dm_control is imported
-from benchmarks.system_id import (  # noqa: E402
+from benchmarks.system_id import (
     HORIZON,
     WINDOW,
     add_mass_range_option,

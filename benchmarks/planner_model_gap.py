@@ -20,8 +20,8 @@ import argparse
 import os
 import platform
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 PLANNERS = {  # name -> (kind, options); horizon and repeat are shared
     "cem200x4": ("cem", dict(iterations=4, population=200, elites=20)),

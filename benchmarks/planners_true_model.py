@@ -20,8 +20,8 @@ import platform
 import sys
 import time
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 
 def make_planner(name: str, task, args) -> object:

@@ -15,7 +15,7 @@ import os
 import platform
 import sys
 
-import torch  # noqa: E402
+import torch
 
 
 def main() -> int:

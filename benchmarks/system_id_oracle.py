@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.system_id import WINDOW, load_or_collect, r2_scores  # noqa: E402
+from benchmarks.system_id import WINDOW, load_or_collect, r2_scores
 
 
 def _angle(quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
