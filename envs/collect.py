@@ -59,36 +59,40 @@ CONTROLLERS: dict[str, Callable[..., np.ndarray]] = {"uniform": uniform_controls
 _WORKER_CACHE: dict[str, Any] = {}
 
 
-def _setup(task_name: str) -> dict[str, Any]:
-    """Per-process cache of the task, its env, graph and nominal parameters."""
-    if task_name not in _WORKER_CACHE:
+def _setup(task_name: str, reward: str | None = None) -> dict[str, Any]:
+    """Per-process cache of the task (with the user's `reward` spec, if any), its env, graph and nominal parameters."""
+    key = task_name if reward is None else f"{task_name}\t{reward}"
+    if key not in _WORKER_CACHE:
         from envs.mujoco_graph import MujocoGraph
         from envs.randomisation import Nominal
         from envs.tasks import get_task
 
-        task = get_task(task_name)
+        task = get_task(task_name, reward=reward)
         env = task.make_env(seed=0)
         task._cache["env"] = env  # the task's bounds/timing read from this env: no second compile
         m = env.physics.model.ptr
         # the task's reward graph on a frozen copy of the nominal model (this env's is mutated)
         task._cache["graph"] = MujocoGraph(copy.deepcopy(m))
         # the graph of THIS env's model, so static features reflect randomised parameters
-        _WORKER_CACHE[task_name] = {"task": task, "env": env, "nominal": Nominal.of(m),
+        _WORKER_CACHE[key] = {"task": task, "env": env, "nominal": Nominal.of(m),
                                     "graph": MujocoGraph(m), "nominal_model": copy.deepcopy(m),
                                     "scaled": False}
-    return _WORKER_CACHE[task_name]
+    return _WORKER_CACHE[key]
 
 
 def collect_episode(task_name: str, seed: int, episode: int, steps: int, controller: str = "uniform",
-                    randomise: bool = False, policy: Policy | None = None,
+                    randomise: bool = False, policy: Policy | None = None, reward: str | None = None,
                     with_rewards: bool = True) -> dict[str, Any]:
     """One episode: states [T+1, N, 13], actions [T, A], rewards [T], static arrays, metadata.
 
-    `with_rewards=False` leaves rewards to the caller (worker processes do no torch work).
+    `reward`: a user's reward spec (`module:function`) for the task. A task without a torch
+    reward (a dm_control task with no twin here) records the environment's own reward of
+    each step instead. `with_rewards=False` leaves torch rewards to the caller (worker
+    processes do no torch work).
     """
     from envs.randomisation import apply_parameters, ranges_for, sample_parameters
 
-    c = _setup(task_name)
+    c = _setup(task_name, reward)
     task, env = c["task"], c["env"]
     physics = env.physics
     ss = np.random.SeedSequence([seed, episode])
@@ -130,6 +134,7 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
     xpos, xquat = np.empty((steps + 1, n, 3)), np.empty((steps + 1, n, 4))
     cvel, scom = np.empty((steps + 1, n, 6)), np.empty((steps + 1, n, 3))
     xpos[0], xquat[0], cvel[0], scom[0] = d.xpos, d.xquat, d.cvel, d.subtree_com
+    env_rewards = None if task.has_reward else np.empty(steps)  # no torch twin: the env's own reward per step
     for t in range(steps):
         if policy is not None:
             now = graph.body_states_from_arrays(xpos[t], xquat[t], cvel[t], scom[t])
@@ -143,13 +148,15 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
                 mujoco.mj_step(m, d, n_sub - 1)
         mujoco.mj_step1(m, d)
         xpos[t + 1], xquat[t + 1], cvel[t + 1], scom[t + 1] = d.xpos, d.xquat, d.cvel, d.subtree_com
+        if env_rewards is not None:
+            env_rewards[t] = float(env.task.get_reward(physics) or 0.0)
     states = graph.body_states_from_arrays(xpos, xquat, cvel, scom)
     nodes, edges, globals_ = graph.static_arrays()
     apply_parameters(m, d, c["nominal"], None)
-    ep = {"states": states, "actions": actions, "rewards": None, "static_nodes": nodes,
+    ep = {"states": states, "actions": actions, "rewards": env_rewards, "static_nodes": nodes,
           "static_edges": edges, "static_globals": globals_, "parameters": params,
-          "target": target, "episode": episode, "task": task_name}
-    return add_rewards(ep) if with_rewards else ep
+          "target": target, "episode": episode, "task": task_name, "reward_spec": reward}
+    return add_rewards(ep) if with_rewards and ep["rewards"] is None else ep
 
 
 def _length_scaled(task_name: str, rng: np.random.Generator, ranges: dict, params: dict) -> Any:
@@ -168,8 +175,10 @@ def _episode_reward_fn(ep: dict[str, Any]) -> Any:
     """The reward of the episode's own model (randomised lengths and masses), or the task's."""
     from envs.rewards import build_reward
 
-    c = _setup(ep["task"])
+    c = _setup(ep["task"], ep.get("reward_spec"))
     task = c["task"]
+    if task.reward_fn is not None:  # a user's reward reads the body states only: the same on any parameters
+        return task.reward
     kwargs = dict(task.reward_kwargs)
     if ep["target"] is not None:
         kwargs["target"] = ep["target"]
@@ -222,14 +231,17 @@ def _episode_job(args: tuple) -> dict[str, Any]:
 
 
 def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, controller: str,
-                     randomise: bool, command: dict[str, Any] | None = None) -> Trajectories:
+                     randomise: bool, command: dict[str, Any] | None = None,
+                     reward: str | None = None) -> Trajectories:
     """The episodes as Trajectories; `command`: the options that made them (their provenance)."""
-    c = _setup(task_name)
+    c = _setup(task_name, reward)
     graph, task = c["graph"], c["task"]
     stack = lambda k: np.stack([e[k] for e in eps])  # noqa: E731
     meta = {"task": task_name, "seed": seed, "controller": controller, "randomise": randomise,
             "timestep": float(graph.model.opt.timestep), "control_timestep": task.control_timestep,
-            "physics_steps_per_control": task.physics_steps_per_control, "state_layout":
+            "physics_steps_per_control": task.physics_steps_per_control,
+            "rewards": ("env" if not task.has_reward else f"torch:{task.reward_spec or task.reward_builder}"),
+            "state_layout":
             "pos3,quat_wxyz4,linvel3,angvel3 per body; node 0 = world",
             "parameters": [e["parameters"] for e in eps], "targets": [e["target"] for e in eps],
             "episode_seeds": [[seed, e["episode"]] for e in eps],
@@ -243,7 +255,7 @@ def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, contr
 def collect(task_name: str, episodes: int, steps: int | None = None, controller: str = "uniform",
             seed: int = 0, workers: int = 1, out: str | os.PathLike | None = None,
             randomise: bool = False, policy: Policy | None = None, append: bool = False,
-            flush_seconds: float = 10.0, progress: bool = True) -> Trajectories | None:
+            flush_seconds: float = 10.0, progress: bool = True, reward: str | None = None) -> Trajectories | None:
     """Collects `episodes` episodes of `steps` control steps (default: the task's episode length).
 
     With `out`, episodes are appended to the HDF5 file every `flush_seconds` and on
@@ -251,7 +263,7 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
     (episode indices, hence seeds, continue after its episodes). Returns the Trajectories
     collected in this call (None if nothing was collected).
     """
-    task = _setup(task_name)["task"]  # validates the name early with the list of known tasks
+    task = _setup(task_name, reward)["task"]  # validates the name (and reward) early, with what is known
     if episodes < 1:
         raise InputError(f"episodes must be >= 1, got {episodes}")
     if workers < 1:
@@ -270,9 +282,9 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
             raise InputError(f"{out} holds task {old.metadata.get('task')!r} with {old.episode_length} "
                              f"steps; cannot append {task_name!r} with {steps}")
         start = old.num_episodes
-    jobs = [(task_name, seed, start + i, steps, controller, randomise, policy) for i in range(episodes)]
-    command = {"task": task_name, "episodes": episodes, "steps": steps, "controller": controller, "seed": seed,
-               "randomise": randomise, "append": bool(append), "first_episode": start}
+    jobs = [(task_name, seed, start + i, steps, controller, randomise, policy, reward) for i in range(episodes)]
+    command = {"task": task_name, "reward": reward, "episodes": episodes, "steps": steps, "controller": controller,
+               "seed": seed, "randomise": randomise, "append": bool(append), "first_episode": start}
     if policy is not None:
         command["policy"] = getattr(policy, "__qualname__", type(policy).__name__)
     done: list[dict[str, Any]] = []
@@ -283,8 +295,8 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
     def flush() -> None:
         nonlocal pending, last_flush, written
         if out is not None and pending:
-            write_trajectories(out, _to_trajectories(pending, task_name, seed, controller, randomise, command),
-                               append=True)
+            write_trajectories(out, _to_trajectories(pending, task_name, seed, controller, randomise, command,
+                                                     reward), append=True)
             written += len(pending)
         pending, last_flush = [], time.monotonic()
 
@@ -312,7 +324,7 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
         raise
     if out is not None:
         compact(out)  # one canonical write: same seed -> byte-identical file, whatever the workers
-    return _to_trajectories(done, task_name, seed, controller, randomise) if done else None
+    return _to_trajectories(done, task_name, seed, controller, randomise, reward=reward) if done else None
 
 
 def _ignore_sigint() -> None:

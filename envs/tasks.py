@@ -11,6 +11,15 @@ variants of sparse rewards) have no environment twin.
 Targets: swimmer and reacher draw a random target each episode; `get_task('swimmer6',
 target=(x, y))` (or `task.with_target(xy)`) rewards reaching any given target, and
 `task.read_target(physics)` reads an episode's target from the env after reset.
+
+Any other system (`get_task` resolves these names; every command's `--task` takes them):
+- `dmc:DOMAIN-TASK`: any dm_control suite task (`dmc:hopper-hop`; `dmc:swimmer-swimmerN` for
+  any N >= 3), with the env's own reward; the torch reward where a registered task has one;
+- `gym:ENV_ID`: a Gymnasium MuJoCo env's model at its frame skip, episode length and reset noise;
+- `xml:PATH`: a user's MJCF file (generic task: envs.any_model).
+A reward for planning is `get_task(name, reward=fn_or_spec)`, `fn(state [B, N, 13], action
+[B, A]) -> [B]` or its `module:function` / `file.py:function` name (`--reward` on the command
+line; envs.user_rewards). `register_task(name, env, reward)` adds a named task from Python.
 """
 
 from __future__ import annotations
@@ -23,17 +32,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.mujoco_graph import MujocoGraph
+from envs.mujoco_graph import MujocoGraph, states_from_graph
 from envs.rewards import build_reward
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph
 
-__all__ = ["Task", "get_task", "list_tasks", "same_system", "system_names"]
+__all__ = ["Task", "get_task", "list_tasks", "register_task", "same_system", "system_names", "SCHEMES"]
 
+SCHEMES = {"dmc": "dmc:DOMAIN-TASK, a dm_control suite task (dmc:hopper-hop, dmc:swimmer-swimmer8)",
+           "gym": "gym:ENV_ID, a Gymnasium MuJoCo env's model (gym:Hopper-v5)",
+           "xml": "xml:PATH, a MuJoCo MJCF file (xml:models/arm.xml)"}
 
-# prototype envs / graphs per task name (read-only use: bounds, timing, model constants)
-_PROTO_ENVS: dict[str, Any] = {}
-_PROTO_GRAPHS: dict[str, MujocoGraph] = {}
+_NO_LIMIT = 1e6  # an action bound this large means "no limit" (dm_control's lqr uses 1e10)
+
+# prototype envs / graphs per task (name, reward) (read-only use: bounds, timing, model constants)
+_PROTO_ENVS: dict[tuple, Any] = {}
+_PROTO_GRAPHS: dict[tuple, MujocoGraph] = {}
 
 
 def _suite_env(domain: str, task: str, seed: int | None = None, **env_kwargs: Any) -> Any:
@@ -54,11 +68,18 @@ class Task:
 
     name: str
     env_factory: Callable[..., Any]
-    reward_builder: str
+    reward_builder: str | None  # a REWARD_BUILDERS name, or None (reward_fn, or no torch reward)
     reward_kwargs: dict = dataclasses.field(default_factory=dict)
     env_reward: bool = True
     target_kind: str | None = None  # "geom:<name>" when the env draws a target per episode
+    reward_fn: Callable | None = None  # a user's reward(state [B, N, 13], action [B, A]) -> [B]
+    reward_spec: str | None = None  # where reward_fn came from ("module:function"), for the record
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def has_reward(self) -> bool:
+        """True when the task has a torch reward a planner can use (built in or the user's)."""
+        return self.reward_fn is not None or self.reward_builder is not None
 
     # ----------------------------------------------------------------- environment
     def make_env(self, seed: int | None = None, **env_kwargs: Any) -> Any:
@@ -67,31 +88,38 @@ class Task:
 
     def _proto(self) -> Any:
         if "env" not in self._cache:
-            if self.name not in _PROTO_ENVS:  # shared by all Task instances of this name: one compile
-                _PROTO_ENVS[self.name] = self.make_env(seed=0)
-            self._cache["env"] = _PROTO_ENVS[self.name]
+            key = (self.name, self.reward_spec)
+            if key not in _PROTO_ENVS:  # shared by all Task instances of this name: one compile
+                _PROTO_ENVS[key] = self.make_env(seed=0)
+            self._cache["env"] = _PROTO_ENVS[key]
         return self._cache["env"]
 
     def graph(self) -> MujocoGraph:
         """The system's MujocoGraph (nominal model; built once per task name and cached)."""
         if "graph" not in self._cache:
-            if "env" in self._cache and self._cache["env"] is not _PROTO_ENVS.get(self.name):
+            key = (self.name, self.reward_spec)
+            if "env" in self._cache and self._cache["env"] is not _PROTO_ENVS.get(key):
                 self._cache["graph"] = MujocoGraph.from_physics(self._cache["env"].physics)
             else:
-                if self.name not in _PROTO_GRAPHS:
-                    _PROTO_GRAPHS[self.name] = MujocoGraph.from_physics(self._proto().physics)
-                self._cache["graph"] = _PROTO_GRAPHS[self.name]
+                if key not in _PROTO_GRAPHS:
+                    _PROTO_GRAPHS[key] = MujocoGraph.from_physics(self._proto().physics)
+                self._cache["graph"] = _PROTO_GRAPHS[key]
         return self._cache["graph"]
 
     @property
     def action_low(self) -> np.ndarray:
-        """[A] lower action bounds."""
-        return np.asarray(self._proto().action_spec().minimum, dtype=np.float64)
+        """[A] lower action bounds (-1 where the env has none: random controls and planners need a range).
+
+        "None" includes dm_control's stand-in for no limit, +-1e10 (lqr): any bound beyond 1e6.
+        """
+        low = np.asarray(self._proto().action_spec().minimum, dtype=np.float64)
+        return np.where(np.abs(low) < _NO_LIMIT, low, -1.0)
 
     @property
     def action_high(self) -> np.ndarray:
-        """[A] upper action bounds."""
-        return np.asarray(self._proto().action_spec().maximum, dtype=np.float64)
+        """[A] upper action bounds (+1 where the env has none, e.g. dm_control's lqr)."""
+        high = np.asarray(self._proto().action_spec().maximum, dtype=np.float64)
+        return np.where(np.abs(high) < _NO_LIMIT, high, 1.0)
 
     @property
     def action_dim(self) -> int:
@@ -122,7 +150,7 @@ class Task:
         states' actions. Shape checks only.
         """
         if "reward" not in self._cache:
-            self._cache["reward"] = build_reward(self.reward_builder, self.graph(), **self.reward_kwargs)
+            self._cache["reward"] = self._build_reward()
             self._cache["action_dim"] = self.action_dim
         b = _num_states(state, self.graph().num_nodes)
         a = self._cache["action_dim"]
@@ -132,6 +160,29 @@ class Task:
             raise InputError(f"{self.name} reward: action must be [B, A] = [{b}, {a}] (B = the {b} states, "
                              f"A = the task's action_dim {a}), got {got}")
         return self._cache["reward"](state, action)
+
+    def _build_reward(self) -> Callable:
+        if self.reward_fn is not None:
+            n, fn = self.graph().num_nodes, self.reward_fn
+            return lambda state, action: fn(states_from_graph(state, n), action)
+        if self.reward_builder is None:
+            raise InputError(f"task {self.name} has no torch reward for a planner: give one with --reward "
+                             "module:function (or file.py:function), reward(state [B, N, 13], action [B, A]) -> [B]")
+        return build_reward(self.reward_builder, self.graph(), **self.reward_kwargs)
+
+    def with_reward(self, reward: Callable | str) -> Task:
+        """The same system with the user's torch reward (a function or its `module:function` name)."""
+        from envs.user_rewards import checked_reward, load_reward
+
+        spec = reward if isinstance(reward, str) else getattr(reward, "__qualname__", repr(reward))
+        fn = load_reward(reward) if isinstance(reward, str) else reward
+        fn = checked_reward(fn, self.graph(), spec)
+        factory, generic = self.env_factory, bool(getattr(self.env_factory, "accepts_reward", False))
+        if generic:  # a generic model's env rewards with the user's function, so returns are measured in it
+            factory = functools.partial(factory, reward_fn=fn)
+            factory.accepts_reward = True  # type: ignore[attr-defined]
+        return dataclasses.replace(self, env_factory=factory, reward_builder=None, reward_kwargs={},
+                                   env_reward=generic, reward_fn=fn, reward_spec=spec, _cache={})
 
     def with_target(self, target: Any) -> Task:
         """The same task rewarding reaching `target` (x, y) instead of the default one."""
@@ -213,17 +264,105 @@ _TASKS = _registry()
 
 
 def list_tasks() -> list[str]:
-    """Names of all registered tasks."""
+    """Names of all registered tasks (the schemes in SCHEMES name any other system)."""
     return sorted(_TASKS)
 
 
-def get_task(name: str, target: Any = None) -> Task:
-    """A fresh Task by name (optionally with a given target for swimmer/reacher tasks)."""
-    if name not in _TASKS:
-        raise InputError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}")
-    t = _TASKS[name]
-    task = dataclasses.replace(t, reward_kwargs=dict(t.reward_kwargs), _cache={})
+def register_task(name: str, env: Any, reward: Callable | str | None = None, *,
+                  settings: Any = None, replace: bool = False) -> Task:
+    """Registers a task under `name` for every later `get_task(name)` (and so every command).
+
+    `env`: an MJCF path, an MjSpec or MjModel (the generic task of envs.any_model, with
+    `settings` an AnyModelSettings), or a factory `env(seed=None) -> dm_control Environment`.
+    `reward`: reward(state [B, N, 13], action [B, A]) -> [B] in torch, or its
+    `module:function` name; None leaves the task without a planning reward (collect and train
+    need none).
+    """
+    if not name or ":" in name:
+        raise InputError(f"task name {name!r}: give a non-empty name without ':' (':' marks the dmc/gym/xml schemes)")
+    if name in _TASKS and not replace:
+        raise InputError(f"task {name!r} is already registered; pass replace=True to replace it")
+    factory = env if callable(env) and not _is_model_source(env) else _generic_factory(env, settings)
+    task = Task(name, factory, None, env_reward=False)
+    if reward is not None:
+        task = task.with_reward(reward)
+    _TASKS[name] = task
+    for cache in (_PROTO_ENVS, _PROTO_GRAPHS):
+        for key in [k for k in cache if k[0] == name]:
+            del cache[key]
+    return task
+
+
+def get_task(name: str, target: Any = None, reward: Callable | str | None = None) -> Task:
+    """A fresh Task by name or scheme (SCHEMES); optionally a given target (swimmer/reacher) or reward."""
+    if name in _TASKS:
+        t = _TASKS[name]
+        task = dataclasses.replace(t, reward_kwargs=dict(t.reward_kwargs), _cache={})
+    elif name.partition(":")[0] in SCHEMES:
+        task = dataclasses.replace(_scheme_task(name), _cache={})
+    else:
+        raise InputError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}; or a scheme: "
+                         + "; ".join(SCHEMES.values()))
+    if reward is not None:
+        task = task.with_reward(reward)
     return task.with_target(target) if target is not None else task
+
+
+def _is_model_source(env: Any) -> bool:
+    import mujoco
+
+    return isinstance(env, (str, bytes, mujoco.MjSpec, mujoco.MjModel)) or hasattr(env, "__fspath__")
+
+
+def _generic_factory(source: Any, settings: Any = None) -> Callable[..., Any]:
+    """An env factory (seed=, reward_fn=) of the generic task around a model source (envs.any_model)."""
+    from envs.any_model import AnyModelSettings, any_model_env, model_from_source
+
+    factory = functools.partial(any_model_env, model_from_source(source), settings or AnyModelSettings())
+    factory.accepts_reward = True  # type: ignore[attr-defined]
+    return factory
+
+
+@functools.cache
+def _scheme_task(name: str) -> Task:
+    scheme, _, rest = name.partition(":")
+    if scheme == "dmc":
+        return _dmc_task(name, rest)
+    if scheme == "gym":
+        from envs.any_model import gym_settings
+
+        model, settings = gym_settings(rest)
+        return Task(name, _generic_factory(model, settings), None)
+    from pathlib import Path
+
+    if not Path(rest).is_file():
+        raise InputError(f"task {name!r}: MJCF file {rest!r} not found")
+    return Task(name, _generic_factory(rest), None)
+
+
+def _dmc_task(name: str, rest: str) -> Task:
+    """A dm_control suite task; the registered torch reward of the same domain and task where there is one."""
+    from dm_control import suite
+
+    domain, _, task_name = rest.partition("-")
+    domains = sorted({d for d, _ in suite.ALL_TASKS})
+    if domain == "swimmer" and task_name.startswith("swimmer") and task_name[7:].isdigit():
+        n = int(task_name[7:])
+        if n < 3:
+            raise InputError(f"task {name!r}: a swimmer needs >= 3 links, got {n}")
+        known = _TASKS.get(f"swimmer{n}")
+        if known is not None:
+            return dataclasses.replace(known, name=name, _cache={})
+        return Task(name, functools.partial(_swimmer_env, n), "swimmer", target_kind="geom:target")
+    if domain not in domains:
+        raise InputError(f"task {name!r}: unknown dm_control domain {domain!r}; domains: {', '.join(domains)}")
+    tasks = sorted(t for d, t in suite.ALL_TASKS if d == domain)
+    if task_name not in tasks:
+        raise InputError(f"task {name!r}: domain {domain} has tasks {', '.join(tasks)}; got {task_name!r}")
+    known = _TASKS.get(f"{domain}-{task_name}")
+    if known is not None:
+        return dataclasses.replace(known, name=name, _cache={})
+    return Task(name, functools.partial(_suite_env, domain, task_name), None)
 
 
 def random_policy_return(task: Task, steps: int, seed: int) -> float:

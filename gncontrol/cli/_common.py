@@ -149,6 +149,13 @@ def load_systems(paths: list[str], dtype=None):
     return out
 
 
+def file_stem(task_name: str) -> str:
+    """A file-name-safe form of a task name (`xml:models/arm.xml` -> `xml_models_arm.xml`)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", task_name).strip("_") or "task"
+
+
 def resolve_device(name: str):
     """torch.device from a flag, with a clear one-line error for an unknown or unavailable device."""
     import torch

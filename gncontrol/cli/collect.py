@@ -6,12 +6,17 @@ import argparse
 
 from gncontrol.cli._options import nonnegative_int, positive_int
 
+TASK_SCHEMES = "dmc:DOMAIN-TASK, gym:ENV_ID, xml:PATH"
+
 HELP = "collect trajectories of a task (random controls) into an HDF5 dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the collect options to `parser`."""
-    parser.add_argument("--task", required=True, help="task name (e.g. cartpole-swingup)")
+    parser.add_argument("--task", required=True, help=f"task: a name from `gncontrol tasks` or {TASK_SCHEMES}")
+    parser.add_argument("--reward", default=None, help="the task's reward for the data: module:function or "
+                        "file.py:function, reward(state [B, N, 13], action [B, A]) -> [B] in torch (default: the "
+                        "task's torch reward, else the environment's own)")
     parser.add_argument("--episodes", type=positive_int, required=True, help="number of episodes")
     parser.add_argument("--steps", type=positive_int, default=None,
                         help="control steps per episode (default: the task's episode length)")
@@ -37,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     data = collect(args.task, args.episodes, steps=args.steps, controller=args.controller, seed=args.seed,
                    workers=args.workers, out=args.out, randomise=args.randomise, append=args.append,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, reward=args.reward)
     print(f"wrote {data.num_episodes} episodes x {data.episode_length} steps of {args.task} to {args.out} "
           f"(mean reward {float(data.rewards.mean()):.4f})")
     return 0

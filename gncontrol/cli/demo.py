@@ -22,7 +22,7 @@ import argparse
 import json
 import time
 
-from gncontrol.cli._common import add_config_argument
+from gncontrol.cli._common import add_config_argument, file_stem
 from gncontrol.cli._mpc import add_planner_arguments
 from gncontrol.cli._options import DEVICE_FORMS, device, nonnegative_int, positive_int
 from gncontrol.errors import InputError
@@ -240,7 +240,8 @@ def evaluate_model(model, task, args, device, out) -> tuple[dict, object]:
                                                                  progress=False))
     errors = {h: rollout_errors(model, held_out, h, 4, device)["mean"]
               for h in sorted({min(h, held_out.episode_length) for h in (1, 20, 100)})}
-    plot = plot_rollout(model, held_out, min(100, held_out.episode_length), out / f"rollout_{task.name}.png", device)
+    path = out / f"rollout_{file_stem(task.name)}.png"
+    plot = plot_rollout(model, held_out, min(100, held_out.episode_length), path, device)
     return errors, plot
 
 

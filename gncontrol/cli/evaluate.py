@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints a table per system and writes a rollout plot (true vs predicted)."""
-    from gncontrol.cli._common import check_output_dir, load_systems, resolve_device
+    from gncontrol.cli._common import check_output_dir, file_stem, load_systems, resolve_device
     from gncontrol.forward.metrics import rollout_errors
     from gncontrol.forward.plots import plot_rollout
     from gncontrol.forward.training import load_forward_model
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             e = rollout_errors(model, data, h_eff, args.starts, device)
             cells = [e["mean"], e["position"], e["orientation"], e["linear_velocity"], e["angular_velocity"]]
             print(f"{data.name:22s} {h_eff:7d} " + " ".join(f"{c:8.4f}" for c in cells))
-        path = plot_rollout(model, data, min(100, data.episode_length), out / f"rollout_{data.name}.png",
+        path = plot_rollout(model, data, min(100, data.episode_length), out / f"rollout_{file_stem(data.name)}.png",
                             device)
         print(f"rollout plot: {path}")
     return 0

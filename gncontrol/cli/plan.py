@@ -16,7 +16,8 @@ HELP = "run MPC in the real environment with a learned model (CKPT) or the true 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `gncontrol plan`."""
     add_config_argument(p)
-    p.add_argument("--task", default="cartpole-swingup")
+    p.add_argument("--task", default="cartpole-swingup", help="task: a name from `gncontrol tasks`, or "
+                   "dmc:DOMAIN-TASK, gym:ENV_ID, xml:PATH")
     p.add_argument("--model", required=True, nargs="+", help="checkpoint from `gncontrol train` (or from "
                    "`gncontrol train-sysid` with --identify-steps), or 'true' for the true MuJoCo simulator (the "
                    "upper bound; sampling planners and MCTS only); several checkpoints plan through their "
@@ -33,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "graph by this many Adam steps on the window's own transitions (gncontrol.sysid.model.refine;"
                    " 0: off)")
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
-                   "body (e.g. --task cheetah-run --reward cheetah-run-backward)")
+                   "body (e.g. --task cheetah-run --reward cheetah-run-backward), or for your own: module:function "
+                   "or file.py:function, reward(state [B, N, 13], action [B, A]) -> [B] in torch")
     p.add_argument("--allow-other-system", action="store_true", help="use a checkpoint on a system it was not "
                    "trained on (zero-shot, e.g. a SwimmerN of an unseen N); refused otherwise")
     add_planner_arguments(p)
@@ -127,9 +129,17 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.record, "--record")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    task = get_task(args.task)
-    reward_task = get_task(args.reward) if args.reward else task
-    check_reward_task(task, reward_task)
+    from envs.user_rewards import is_reward_spec
+
+    if args.reward and is_reward_spec(args.reward):  # the user's function: the task's own system by construction
+        task = reward_task = get_task(args.task, reward=args.reward)
+    else:
+        task = get_task(args.task)
+        reward_task = get_task(args.reward) if args.reward else task
+        check_reward_task(task, reward_task)
+    if not reward_task.has_reward:
+        raise InputError(f"--task {task.name} has no torch reward for a planner: give --reward module:function "
+                         "(or file.py:function), reward(state [B, N, 13], action [B, A]) -> [B]")
     true = args.model == ["true"]
     if args.refine_steps and not args.identify_steps:
         raise InputError("--refine-steps refines an identified system: give --identify-steps too")
