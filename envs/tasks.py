@@ -170,19 +170,25 @@ class Task:
                              "module:function (or file.py:function), reward(state [B, N, 13], action [B, A]) -> [B]")
         return build_reward(self.reward_builder, self.graph(), **self.reward_kwargs)
 
-    def with_reward(self, reward: Callable | str) -> Task:
-        """The same system with the user's torch reward (a function or its `module:function` name)."""
+    def with_reward(self, reward: Callable | str, *, in_env: bool = True, spec: str | None = None) -> Task:
+        """The same system with the user's torch reward (a function or its `module:function` name).
+
+        `in_env=False` keeps the environment's own reward (a learned reward model plans; the
+        episode's return is still the env's).
+        """
         from envs.user_rewards import checked_reward, load_reward
 
-        spec = reward if isinstance(reward, str) else getattr(reward, "__qualname__", repr(reward))
+        spec = spec or (reward if isinstance(reward, str) else getattr(reward, "__qualname__", repr(reward)))
         fn = load_reward(reward) if isinstance(reward, str) else reward
         fn = checked_reward(fn, self.graph(), spec)
-        factory, generic = self.env_factory, bool(getattr(self.env_factory, "accepts_reward", False))
+        factory, generic = self.env_factory, in_env and bool(getattr(self.env_factory, "accepts_reward", False))
         if generic:  # a generic model's env rewards with the user's function, so returns are measured in it
             factory = functools.partial(factory, reward_fn=fn)
             factory.accepts_reward = True  # type: ignore[attr-defined]
         return dataclasses.replace(self, env_factory=factory, reward_builder=None, reward_kwargs={},
-                                   env_reward=generic, reward_fn=fn, reward_spec=spec, _cache={})
+                                   env_reward=generic, reward_fn=fn, reward_spec=spec,
+                                   _cache={k: v for k, v in self._cache.items()
+                                           if not in_env and k in ("env", "graph")})
 
     def with_target(self, target: Any) -> Task:
         """The same task rewarding reaching `target` (x, y) instead of the default one."""

@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reward", default=None, help="plan for another registered task's reward on the same "
                    "body (e.g. --task cheetah-run --reward cheetah-run-backward), or for your own: module:function "
                    "or file.py:function, reward(state [B, N, 13], action [B, A]) -> [B] in torch")
+    p.add_argument("--reward-model", default=None, help="plan with a learned reward (reward.pt from `gncontrol "
+                   "train-reward`) for a task with no torch reward; the return is still the env's own")
     p.add_argument("--allow-other-system", action="store_true", help="use a checkpoint on a system it was not "
                    "trained on (zero-shot, e.g. a SwimmerN of an unseen N); refused otherwise")
     add_planner_arguments(p)
@@ -76,6 +78,17 @@ def check_reward_task(task, reward_task) -> None:
     raise InputError(f"--reward {reward_task.name} rewards another system than --task {task.name} (bodies "
                      f"{bodies(reward_task)} vs {bodies(task)}); rewards for {task.name}'s system: "
                      f"{', '.join(_same_system_tasks(task))}")
+
+
+def with_reward_model(task, path: str, allow_other: bool = False):
+    """`task` planning with the learned reward in `path` (checked to be of the task's system)."""
+    from gncontrol.forward.reward_model import load_reward_model
+    from gncontrol.system_signature import check_trained_on, signature_of
+
+    model, record = load_reward_model(path)
+    check_trained_on(record, task.name, signature_of(task.graph().graph_system()), source=f"--reward-model {path}",
+                     allow_other=allow_other)
+    return task.with_reward(model, in_env=False, spec=f"learned:{path}")
 
 
 def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine_steps: int = 0):
@@ -137,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
         task = get_task(args.task)
         reward_task = get_task(args.reward) if args.reward else task
         check_reward_task(task, reward_task)
+    if args.reward_model:
+        if args.reward:
+            raise InputError("give --reward or --reward-model, not both")
+        reward_task = with_reward_model(task, args.reward_model, args.allow_other_system)
     if not reward_task.has_reward:
         raise InputError(f"--task {task.name} has no torch reward for a planner: give --reward module:function "
                          "(or file.py:function), reward(state [B, N, 13], action [B, A]) -> [B]")

@@ -1,5 +1,6 @@
 """Forward models of MuJoCo systems: the GN / recurrent GN / MLP / constant models, their fast
-fixed-topology path, transitions and trajectory datasets, training, rollout metrics and plots.
+fixed-topology path, transitions and trajectory datasets, training, rollout metrics and plots,
+and the learned reward model for tasks whose reward has no torch twin.
 
 Builds on gncontrol.gn and the shared pieces at gncontrol level (systems, body state,
 normalisers, checkpoints).
@@ -33,6 +34,13 @@ from gncontrol.forward.metrics import (
     squared_errors,
 )
 from gncontrol.forward.plots import plot_rollout, rollout_figure
+from gncontrol.forward.reward_model import (
+    RewardModel,
+    RewardModelConfig,
+    load_reward_model,
+    save_reward_model,
+    train_reward_model,
+)
 from gncontrol.forward.training import (
     TrainConfig,
     distributed_context,
@@ -54,6 +62,8 @@ __all__ = [
     "GraphForwardModel",
     "MLPForwardModel",
     "RecurrentGNForwardModel",
+    "RewardModel",
+    "RewardModelConfig",
     "SCHEMA_VERSION",
     "SystemTrajectories",
     "TrainConfig",
@@ -69,6 +79,7 @@ __all__ = [
     "fast_path",
     "fit_model_normalisers",
     "load_forward_model",
+    "load_reward_model",
     "load_trajectories",
     "lr_at",
     "merge",
@@ -78,11 +89,13 @@ __all__ = [
     "predict_rollout",
     "prepare_training",
     "restore",
+    "save_reward_model",
     "rollout_errors",
     "rollout_figure",
     "sample_batch",
     "squared_errors",
     "step_generator",
     "train_forward_model",
+    "train_reward_model",
     "write_trajectories",
 ]
