@@ -41,6 +41,13 @@ def test_train_reward_then_plan_a_task_without_torch_reward(tmp_path, capsys):
     report = json.loads((out / "reward_report.json").read_text())
     assert np.isfinite(report["val_rmse"]) and report["val_episodes"] == 1
     assert main(["train-reward", "--data", str(data), "--out", str(out), "--steps", "5"]) == 2  # no overwrite
+    capsys.readouterr()
+    model = tmp_path / "m"
+    assert main(["train", "--data", str(data), "--out", str(model), "--steps", "5", "--latent", "8", "--hidden", "8",
+                 "--val-fraction", "0.2"]) == 0
+    assert main(["evaluate", "--model", str(model / "model.pt"), "--data", str(data), "--horizons", "1",
+                 "--reward-model", str(out / "reward.pt")]) == 0
+    assert "reward model on dmc:hopper-stand: RMSE" in capsys.readouterr().out
     plan = tmp_path / "p"
     assert main(["plan", "--task", "dmc:hopper-stand", "--model", "true", "--planner", "cem", "--reward-model",
                  str(out / "reward.pt"), "--steps", "3", "--horizon", "3", "--samples", "8", "--iterations", "1",

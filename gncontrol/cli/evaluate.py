@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rollout horizons in steps (each >= 1; capped at the episode length)")
     p.add_argument("--starts", type=positive_int, default=4, help="rollout start times per episode")
     p.add_argument("--out", default=None, help="folder for the rollout plot (default: beside the model)")
+    p.add_argument("--reward-model", default=None, help="also report this learned reward's error (reward.pt from "
+                   "`gncontrol train-reward`) against the data's recorded rewards")
     p.add_argument("--allow-other-system", action="store_true", help="evaluate on systems the model was not trained "
                    "on (zero-shot, e.g. a SwimmerN of an unseen N); refused otherwise")
     p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
@@ -48,4 +50,24 @@ def run(args: argparse.Namespace) -> int:
         path = plot_rollout(model, data, min(100, data.episode_length), out / f"rollout_{file_stem(data.name)}.png",
                             device)
         print(f"rollout plot: {path}")
+    if args.reward_model:
+        report_reward_model(args.reward_model, args.data, args.allow_other_system)
     return 0
+
+
+def report_reward_model(path: str, data_paths: list[str], allow_other: bool) -> None:
+    """Prints the reward model's RMSE on each dataset's recorded rewards beside a constant's."""
+    from gncontrol.forward.datasets import load_trajectories
+    from gncontrol.forward.reward_model import load_reward_model, reward_model_error
+    from gncontrol.forward.transitions import SystemTrajectories
+    from gncontrol.system_signature import check_trained_on, signature_of
+
+    model, record = load_reward_model(path)
+    for p in data_paths:
+        raw = load_trajectories(p)
+        name = str(raw.metadata.get("task", Path(p).stem))
+        check_trained_on(record, name, signature_of(SystemTrajectories.from_arrays(name, raw)),
+                         source=f"--reward-model {path}", allow_other=allow_other)
+        e = reward_model_error(model, raw)
+        print(f"reward model on {name}: RMSE {e['rmse']:.4g} vs {e['constant_rmse']:.4g} for a constant "
+              f"(ratio {e['ratio']:.3f}) over {raw.num_episodes} episodes")

@@ -38,6 +38,7 @@ from gncontrol.forward.reward_model import (
     RewardModel,
     RewardModelConfig,
     load_reward_model,
+    reward_model_error,
     save_reward_model,
     train_reward_model,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "fit_model_normalisers",
     "load_forward_model",
     "load_reward_model",
+    "reward_model_error",
     "load_trajectories",
     "lr_at",
     "merge",

@@ -23,7 +23,8 @@ from torch import nn
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
 
-__all__ = ["RewardModelConfig", "RewardModel", "train_reward_model", "save_reward_model", "load_reward_model"]
+__all__ = ["RewardModelConfig", "RewardModel", "train_reward_model", "reward_model_error", "save_reward_model",
+           "load_reward_model"]
 
 KIND = "reward_model"
 
@@ -159,6 +160,16 @@ def train_reward_model(data: Any, config: RewardModelConfig, *, steps: int = 200
               "best_step": best_step, "train_episodes": int(len(train_eps)), "val_episodes": int(len(val_eps)),
               "steps": int(steps)}
     return model, report
+
+
+def reward_model_error(model: RewardModel, data: Any) -> dict:
+    """{"rmse", "constant_rmse", "ratio"} of `model` on every transition of `data` (Trajectories);
+    the constant predicts the model's training mean, so ratio 1 = no better than a constant."""
+    s, a, r = _flat(data, np.arange(data.num_episodes))
+    with torch.no_grad():
+        rmse = float(((model(s, a) - r) ** 2).mean().sqrt())
+        const = float(((model.out_mean - r) ** 2).mean().sqrt())
+    return {"rmse": rmse, "constant_rmse": const, "ratio": rmse / const if const > 0 else float("nan")}
 
 
 def save_reward_model(path: str | Path, model: RewardModel, task: str, signature: dict, report: dict) -> None:
