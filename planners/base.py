@@ -37,6 +37,8 @@ __all__ = [
     "num_states",
     "repeat_actions",
     "predicted_return",
+    "Objective",
+    "make_objective",
     "shift_plan",
     "finite_or_worst",
     "note_non_finite",
@@ -200,6 +202,37 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     weights = discount ** torch.arange(t, dtype=actions.dtype, device=actions.device)
     weights[-1] += terminal_weight * weights[-1]
     return finite_or_worst((weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0))
+
+
+Objective = Callable[[torch.Tensor], torch.Tensor]  # plans [P, H, A] -> predicted returns [P]
+
+
+def make_objective(model: DynamicsModel, reward_fn: RewardFn, state: State, *, params: Any = None,
+                   discount: float = 1.0, action_repeat: int = 1, terminal_weight: float = 0.0) -> Objective:
+    """The planning objective `objective(plans [P, H, A]) -> returns [P]` from one start state.
+
+    Why: the optimisers (CEM, MPPI, random shooting, gradient shooting) see only this function,
+    never the model, the reward or the state (as mbrl-lib's optimisers do), so one optimiser
+    serves any model and any objective (a learned reward, an ensemble, a test function). The
+    start state (and params) replicated to P is cached per P; `predicted_return` gives the
+    value (non-finite returns are -inf). Differentiable when the model is; the function's
+    `differentiable` attribute says so.
+    """
+    check_terminal_weight(terminal_weight)
+    if action_repeat < 1:
+        raise InputError(f"action_repeat must be >= 1, got {action_repeat}")
+    cache: dict[int, tuple[Any, Any]] = {}
+
+    def objective(plans: torch.Tensor) -> torch.Tensor:
+        b = int(plans.shape[0]) if plans.dim() == 3 else -1
+        if b not in cache and b > 0:
+            cache.clear()  # one population size at a time: keep no stale replicas
+            cache[b] = (replicate(state, b), replicate(params, b))
+        s, p = cache.get(b, (state, params))
+        return predicted_return(model, reward_fn, s, plans, p, discount, action_repeat, terminal_weight)
+
+    objective.differentiable = bool(getattr(model, "differentiable", False))  # type: ignore[attr-defined]
+    return objective
 
 
 _warned = {"non_finite": False}

@@ -13,23 +13,22 @@ import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from planners.base import Bounds, RewardFn, check_terminal_weight, predicted_return, shift_plan
+from planners.base import Bounds, Objective, RewardFn, check_terminal_weight, make_objective, shift_plan
 
 __all__ = ["CEMPlanner", "cem_optimize"]
 
 
 @torch.no_grad()
-def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
-        std: torch.Tensor, population: int = 500, elites: int = 50, iterations: int = 5,
-        momentum: float = 0.1, min_std: float = 0.05, params: Any = None, discount: float = 1.0,
-        action_repeat: int = 1, generator: torch.Generator | None = None, terminal_weight: float = 0.0,
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Runs CEM from mean/std [H, A]: returns (mean, std, best plan [H, A], best return []).
+def cem_optimize(objective: Objective, bounds: Bounds, mean: torch.Tensor, std: torch.Tensor, *,
+                 population: int = 500, elites: int = 50, iterations: int = 5, momentum: float = 0.1,
+                 min_std: float = 0.05, generator: torch.Generator | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Runs CEM on `objective` (planners.base.make_objective) from mean/std [H, A]:
+    returns (mean, std, best plan [H, A], best return []).
 
     Each iteration samples `population` plans from N(mean, std) clipped into the box,
     evaluates them in one batch, and moves mean/std towards the elites' statistics with
     weight (1 - momentum). `min_std` (as a fraction of the half range) keeps exploring.
-    `terminal_weight`: a cost-to-go, as in `predicted_return`.
     """
     if not 1 <= elites <= population:
         raise InputError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
@@ -42,7 +41,7 @@ def cem_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds
         eps = torch.randn(population, *mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         plans = bounds.clip(mean + std * eps)
         plans[0] = bounds.clip(mean)  # always re-evaluate the current mean
-        returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat, terminal_weight)
+        returns = objective(plans)
         usable = int(torch.isfinite(returns).sum())  # non-finite returns are -inf (finite_or_worst)
         if usable == 0:
             continue  # every rollout diverged: keep the distribution, sample again
@@ -94,9 +93,11 @@ class CEMPlanner:
         else:
             mean = shift_plan(self.mean_, 1, fill=b.center)
         std = (self.init_std * b.half_range).expand(self.horizon, b.dim).clone()
-        mean, _, best, ret = cem_optimize(model, reward_fn, state, b, mean, std, self.population, self.elites,
-                                 self.iterations, self.momentum, self.min_std, params, self.discount,
-                                 self.action_repeat, self._gen, self.terminal_weight)
+        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
+                                   action_repeat=self.action_repeat, terminal_weight=self.terminal_weight)
+        mean, _, best, ret = cem_optimize(objective, b, mean, std, population=self.population, elites=self.elites,
+                                          iterations=self.iterations, momentum=self.momentum, min_std=self.min_std,
+                                          generator=self._gen)
         self.mean_ = mean
         self.plan_ = b.clip(mean) if self.select == "mean" else best
         self.last_return = float(ret)

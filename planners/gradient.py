@@ -22,26 +22,23 @@ import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from planners.base import Bounds, RewardFn, check_terminal_weight, predicted_return, replicate, shift_plan
+from planners.base import Bounds, Objective, RewardFn, check_terminal_weight, make_objective, shift_plan
 
 __all__ = ["GradientPlanner", "gradient_shooting", "action_rate_penalty"]
 
 SQUASH_MODES = ("tanh", "clip")
 
 
-def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, init: torch.Tensor,
-                      bounds: Bounds, iterations: int = 50, lr: float = 0.1, squash: str = "tanh",
-                      params: Any = None, discount: float = 1.0, action_repeat: int = 1,
-                      smoothness: float = 0.0, action_noise: float = 0.0, noise_samples: int = 1,
-                      generator: torch.Generator | None = None,
-                      terminal_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """Optimises R initial plans init [R, H, A] by Adam ascent on the predicted return.
+def gradient_shooting(objective: Objective, init: torch.Tensor, bounds: Bounds, *, iterations: int = 50,
+                      lr: float = 0.1, squash: str = "tanh", smoothness: float = 0.0, action_noise: float = 0.0,
+                      noise_samples: int = 1, generator: torch.Generator | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """Optimises R initial plans init [R, H, A] by Adam ascent on `objective` (planners.base.make_objective).
 
-    The objective is the predicted return minus `smoothness` * action_rate_penalty(plan); with
+    The ascended value is the objective's predicted return minus `smoothness` * action_rate_penalty(plan); with
     `action_noise` = s > 0 the return is the mean over `noise_samples` = M copies of the plan
     perturbed by N(0, s half-ranges) and clipped to the box (copy 0 unperturbed; the noise
-    [M, H, A] is drawn once from `generator`, common to all restarts and iterations);
-    `terminal_weight` as in `predicted_return`.
+    [M, H, A] is drawn once from `generator`, common to all restarts and iterations).
     Returns (plans [R, H, A] after optimisation, objectives [R] of those plans, history: the
     mean finite objective before each step; len == iterations). Pure: no planner state.
     A restart whose objective turns non-finite (a diverged model rollout) gets a zero gradient
@@ -57,8 +54,6 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
         raise InputError(f"smoothness must be >= 0, got {smoothness}")
     check_action_noise(action_noise, noise_samples)
     r, m = init.shape[0], (noise_samples if action_noise > 0 else 1)
-    state = replicate(state, r * m)
-    params = replicate(params, r * m)
     if m > 1:  # no draw otherwise: the planner's random restarts stay as without the option
         noise = action_noise * bounds.half_range * torch.randn(m, *init.shape[1:], generator=generator,
                                                                device=init.device, dtype=init.dtype)
@@ -70,10 +65,9 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     def actions() -> torch.Tensor:
         return bounds.squash(var) if squash == "tanh" else var
 
-    def objective(plans: torch.Tensor) -> torch.Tensor:
+    def ascended(plans: torch.Tensor) -> torch.Tensor:
         copies = bounds.clip(plans[:, None] + noise).flatten(0, 1) if m > 1 else plans  # [R * M, H, A]
-        ret = predicted_return(model, reward_fn, state, copies, params, discount, action_repeat, terminal_weight)
-        ret = ret.reshape(r, m).mean(1)
+        ret = objective(copies).reshape(r, m).mean(1)
         if torch.is_grad_enabled() and not ret.requires_grad:
             raise InputError("the predicted return does not depend differentiably on the actions (a "
                              "sparse or thresholded reward?): use a smooth reward or a sampling planner")
@@ -84,7 +78,7 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
     with torch.enable_grad():
         for _ in range(iterations):
             plans = actions()
-            ret = objective(plans)
+            ret = ascended(plans)
             finite = torch.isfinite(ret)
             good[finite] = plans.detach()[finite]
             history.append(float(ret.detach()[finite].mean()) if bool(finite.any()) else -float("inf"))
@@ -98,11 +92,11 @@ def gradient_shooting(model: DynamicsModel, reward_fn: RewardFn, state: State, i
                     var.copy_(bounds.clip(var))
     with torch.no_grad():
         final = actions().detach()
-        ret = objective(final)
+        ret = ascended(final)
         diverged = ~torch.isfinite(ret)
         if bool(diverged.any()):  # a restart stepped into a diverging region: back to its last finite plan
             final[diverged] = good[diverged]
-            ret = objective(final)
+            ret = ascended(final)
     return final, ret, history
 
 
@@ -186,10 +180,12 @@ class GradientPlanner:
         if not getattr(model, "differentiable", False):
             raise InputError("the gradient planner needs a differentiable model "
                              "(model.differentiable is False)")
+        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
+                                   action_repeat=self.action_repeat, terminal_weight=self.terminal_weight)
         plans, returns, history = gradient_shooting(
-            model, reward_fn, state, self.initial_plans(), self.bounds, self.iterations, self.lr,
-            self.squash, params, self.discount, self.action_repeat, self.smoothness, self.action_noise,
-            self.noise_samples, self._gen, self.terminal_weight)
+            objective, self.initial_plans(), self.bounds, iterations=self.iterations, lr=self.lr, squash=self.squash,
+            smoothness=self.smoothness, action_noise=self.action_noise, noise_samples=self.noise_samples,
+            generator=self._gen)
         best = int(torch.argmax(returns))
         self.plan_ = plans[best]
         self.last_return = float(returns[best])

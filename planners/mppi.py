@@ -12,17 +12,16 @@ import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from planners.base import Bounds, RewardFn, predicted_return, shift_plan
+from planners.base import Bounds, Objective, RewardFn, make_objective, shift_plan
 
 __all__ = ["MPPIPlanner", "mppi_optimize"]
 
 
 @torch.no_grad()
-def mppi_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds, mean: torch.Tensor,
-         noise_std: torch.Tensor, samples: int = 500, iterations: int = 1, temperature: float = 1.0,
-         params: Any = None, discount: float = 1.0, action_repeat: int = 1,
-         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """MPPI updates of the nominal plan mean [H, A] with per-dimension noise std [A].
+def mppi_optimize(objective: Objective, bounds: Bounds, mean: torch.Tensor, noise_std: torch.Tensor, *,
+                  samples: int = 500, iterations: int = 1, temperature: float = 1.0,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MPPI updates of the nominal plan mean [H, A] with per-dimension noise std [A] on `objective`.
 
     Returns (new mean [H, A], best sampled plan [H, A], its return []). Weights are
     softmax(returns / temperature); sample 0 is the noise-free nominal plan.
@@ -36,7 +35,7 @@ def mppi_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bound
         eps = torch.randn(samples, *mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         eps[0] = 0
         plans = bounds.clip(mean + noise_std * eps)
-        returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+        returns = objective(plans)
         if not bool(torch.isfinite(returns).any()):
             continue  # every rollout diverged (all -inf, finite_or_worst): keep the nominal plan
         w = torch.softmax(returns / temperature, dim=0)  # -inf returns get weight 0
@@ -75,9 +74,10 @@ class MPPIPlanner:
         b = self.bounds
         mean = (b.center.expand(self.horizon, b.dim).clone() if self.mean_ is None
                 else shift_plan(self.mean_, 1, fill=b.center))
-        mean, _, ret = mppi_optimize(model, reward_fn, state, b, mean, self.noise_std * b.half_range,
-                                     self.samples, self.iterations, self.temperature, params, self.discount,
-                                     self.action_repeat, self._gen)
+        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
+                                   action_repeat=self.action_repeat)
+        mean, _, ret = mppi_optimize(objective, b, mean, self.noise_std * b.half_range, samples=self.samples,
+                                     iterations=self.iterations, temperature=self.temperature, generator=self._gen)
         self.mean_ = mean
         self.plan_ = b.clip(mean)
         self.last_return = float(ret)

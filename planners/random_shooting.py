@@ -12,17 +12,16 @@ import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from planners.base import Bounds, RewardFn, predicted_return
+from planners.base import Bounds, Objective, RewardFn, make_objective
 
 __all__ = ["RandomShootingPlanner", "random_shooting_optimize"]
 
 
 @torch.no_grad()
-def random_shooting_optimize(model: DynamicsModel, reward_fn: RewardFn, state: State, bounds: Bounds,
-                    samples: int, horizon: int, params: Any = None, discount: float = 1.0,
-                    action_repeat: int = 1, generator: torch.Generator | None = None,
-                    discrete_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best of `samples` uniform plans: (plan [H, A], its predicted return []).
+def random_shooting_optimize(objective: Objective, bounds: Bounds, *, samples: int, horizon: int,
+                             generator: torch.Generator | None = None,
+                             discrete_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best of `samples` uniform plans on `objective`: (plan [H, A], its predicted return []).
 
     Actions are uniform in the box, or uniform over the rows of `discrete_actions [K, A]`.
     """
@@ -34,7 +33,7 @@ def random_shooting_optimize(model: DynamicsModel, reward_fn: RewardFn, state: S
         idx = torch.randint(0, discrete_actions.shape[0], (samples, horizon), generator=generator,
                             device=discrete_actions.device)
         plans = discrete_actions[idx]
-    returns = predicted_return(model, reward_fn, state, plans, params, discount, action_repeat)
+    returns = objective(plans)
     best = int(torch.argmax(returns))
     return plans[best], returns[best]
 
@@ -63,8 +62,9 @@ class RandomShootingPlanner:
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:
         """The first action [A] of the best random plan from a single state."""
-        plan, ret = random_shooting_optimize(model, reward_fn, state, self.bounds, self.samples, self.horizon,
-                                    params, self.discount, self.action_repeat, self._gen,
-                                    self.discrete_actions)
+        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
+                                   action_repeat=self.action_repeat)
+        plan, ret = random_shooting_optimize(objective, self.bounds, samples=self.samples, horizon=self.horizon,
+                                             generator=self._gen, discrete_actions=self.discrete_actions)
         self.plan_, self.last_return = plan, float(ret)
         return plan[0].clone()

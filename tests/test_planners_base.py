@@ -90,3 +90,36 @@ def test_make_builds_every_planner_from_common_knobs():
         planners.make("cem", lo, hi, horizn=5)
     with pytest.raises(ValueError, match="unknown planner 'sac'"):
         planners.make("sac", lo, hi)
+
+
+def test_optimisers_take_any_objective_not_a_model():
+    """cem / mppi / random / gradient optimise a plain function of plans [P, H, A] -> [P] (no model at all)."""
+    from planners import cem_optimize, gradient_shooting, mppi_optimize, random_shooting_optimize
+
+    target = torch.tensor([0.3, -0.6])
+
+    def objective(plans):
+        return -((plans - target) ** 2).sum((1, 2))
+
+    b = Bounds([-1.0, -1.0], [1.0, 1.0])
+    g = torch.Generator().manual_seed(0)
+    mean, _, best, _ = cem_optimize(objective, b, torch.zeros(3, 2), torch.ones(3, 2), population=200, elites=20,
+                                    iterations=6, generator=g)
+    assert torch.allclose(mean, target.expand(3, 2), atol=0.05)
+    mean, _, _ = mppi_optimize(objective, b, torch.zeros(3, 2), torch.full((2,), 0.3), samples=300, iterations=5,
+                               temperature=0.05, generator=g)
+    assert torch.allclose(mean, target.expand(3, 2), atol=0.1)
+    plan, ret = random_shooting_optimize(objective, b, samples=50, horizon=3, generator=g)
+    assert plan.shape == (3, 2) and torch.isclose(ret, objective(plan[None])[0])
+    plans, _, _ = gradient_shooting(objective, torch.zeros(2, 3, 2), b, iterations=200, lr=0.05)
+    assert torch.allclose(plans, target.expand(2, 3, 2), atol=0.02)
+
+
+def test_make_objective_is_the_predicted_return():
+    from planners import make_objective
+
+    m, plans = PointMass(), torch.rand(5, 4, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    objective = make_objective(m, point_reward, torch.zeros(4), discount=0.9, action_repeat=2, terminal_weight=1.5)
+    expected = predicted_return(m, point_reward, torch.zeros(4), plans, None, 0.9, 2, 1.5)
+    assert torch.equal(objective(plans), expected) and torch.equal(objective(plans), expected)
+    assert objective.differentiable

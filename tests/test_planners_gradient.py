@@ -13,7 +13,7 @@ from test_planners_problems import (
 )
 
 from planners import CEMPlanner, GradientPlanner, gradient_shooting, run_episode
-from planners.base import Bounds, predicted_return
+from planners.base import Bounds, make_objective, predicted_return
 from planners.gradient import action_rate_penalty
 
 
@@ -31,8 +31,8 @@ def test_optimisation_improves_return_and_respects_bounds(squash):
     m, b = PointMass(), Bounds([-0.5, -0.5], [0.5, 0.5])
     init = torch.zeros(3, 8, 2)
     before = predicted_return(m, point_reward, torch.zeros(4), init)
-    plans, ret, hist = gradient_shooting(m, point_reward, torch.zeros(4), init, b, iterations=15, lr=0.5,
-                                         squash=squash)
+    objective = make_objective(m, point_reward, torch.zeros(4))
+    plans, ret, hist = gradient_shooting(objective, init, b, iterations=15, lr=0.5, squash=squash)
     assert (ret > before + 0.5).all()
     assert (plans >= -0.5).all() and (plans <= 0.5).all()
     assert len(hist) == 15 and hist[-1] > hist[0]
@@ -101,14 +101,14 @@ def test_smoothness_penalty_gives_smoother_plans_from_jagged_starts():
     """From random jagged starts, the penalised optimiser ends with far smaller action changes."""
     m, b = PointMass(), Bounds([-1.0, -1.0], [1.0, 1.0])
     init = torch.rand(4, 10, 2, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
-    plain, _, _ = gradient_shooting(m, point_reward, torch.zeros(4), init, b, iterations=40, lr=0.2)
-    smooth, obj, _ = gradient_shooting(m, point_reward, torch.zeros(4), init, b, iterations=40, lr=0.2,
+    plain, _, _ = gradient_shooting(make_objective(m, point_reward, torch.zeros(4)), init, b, iterations=40, lr=0.2)
+    smooth, obj, _ = gradient_shooting(make_objective(m, point_reward, torch.zeros(4)), init, b, iterations=40, lr=0.2,
                                        smoothness=1.0)
     assert (action_rate_penalty(smooth, b) < 0.3 * action_rate_penalty(plain, b)).all()
     ret = predicted_return(m, point_reward, torch.zeros(4), smooth)
     assert torch.allclose(obj, ret - action_rate_penalty(smooth, b), atol=1e-4)
     with pytest.raises(ValueError, match="smoothness must be >= 0"):
-        gradient_shooting(m, point_reward, torch.zeros(4), init, b, smoothness=-1.0)
+        gradient_shooting(make_objective(m, point_reward, torch.zeros(4)), init, b, smoothness=-1.0)
 
 
 def spike_or_bump(state, action):
@@ -122,17 +122,17 @@ def test_action_noise_prefers_a_broad_optimum_to_a_narrow_spike():
     """Plain gradient shooting ranks the narrow spike first; the noise-averaged objective the broad bump."""
     b = Bounds([-1.0, -1.0], [1.0, 1.0])
     init = torch.tensor([[[0.79, 0.0]], [[-0.4, 0.0]]])  # restart 0 next to the spike, 1 on the bump's slope
-    plans, plain, _ = gradient_shooting(PointMass(), spike_or_bump, torch.zeros(4), init, b, iterations=20,
-                                        lr=0.005, squash="clip")
+    plans, plain, _ = gradient_shooting(make_objective(PointMass(), spike_or_bump, torch.zeros(4)), init, b,
+                                        iterations=20, lr=0.005, squash="clip")
     assert int(plain.argmax()) == 0 and abs(float(plans[0, 0, 0]) - 0.8) < 0.01
     m = PointMass()
-    plans, robust, _ = gradient_shooting(m, spike_or_bump, torch.zeros(4), init, b, iterations=20, lr=0.05,
-                                         squash="clip", action_noise=0.1, noise_samples=8,
+    plans, robust, _ = gradient_shooting(make_objective(m, spike_or_bump, torch.zeros(4)), init, b, iterations=20,
+                                         lr=0.05, squash="clip", action_noise=0.1, noise_samples=8,
                                          generator=torch.Generator().manual_seed(0))
     assert int(robust.argmax()) == 1 and abs(float(plans[1, 0, 0]) + 0.5) < 0.1
     assert m.calls == 21 * 2 * 8  # every objective call rolls out R x M copies in one batch
     with pytest.raises(ValueError, match="action_noise must be >= 0"):
-        gradient_shooting(m, spike_or_bump, torch.zeros(4), init, b, action_noise=0.1, noise_samples=0)
+        gradient_shooting(make_objective(m, spike_or_bump, torch.zeros(4)), init, b, action_noise=0.1, noise_samples=0)
 
 
 def test_terminal_weight_adds_that_many_copies_of_the_last_reward():
@@ -186,4 +186,5 @@ def test_a_thresholded_reward_is_a_clear_error_even_with_the_penalty(smoothness)
 
     m, b = PointMass(), Bounds([-1.0, -1.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="does not depend differentiably on the actions"):
-        gradient_shooting(m, sparse, torch.zeros(4), torch.zeros(2, 5, 2), b, iterations=2, smoothness=smoothness)
+        gradient_shooting(make_objective(m, sparse, torch.zeros(4)), torch.zeros(2, 5, 2), b, iterations=2,
+                          smoothness=smoothness)

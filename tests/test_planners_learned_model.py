@@ -10,7 +10,7 @@ from envs.true_model import TaskEnv  # noqa: E402
 from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model  # noqa: E402
 from gncontrol.systems import GraphSystem  # noqa: E402
 from planners import CEMPlanner, GradientPlanner, MCTSPlanner, gradient_shooting, predicted_return  # noqa: E402
-from planners.base import Bounds  # noqa: E402
+from planners.base import Bounds, make_objective  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def test_gradient_mpc_backpropagates_through_the_gn_model(setup):
     bounds = Bounds(task.action_low, task.action_high)
     init = bounds.uniform((3, 4), generator=torch.Generator().manual_seed(1)) * 0.5
     before = predicted_return(model, task.reward, state, init, system)
-    _, after, _ = gradient_shooting(model, task.reward, state, init, bounds, iterations=1, lr=1e-3, params=system)
+    objective = make_objective(model, task.reward, state, params=system)
+    _, after, _ = gradient_shooting(objective, init, bounds, iterations=1, lr=1e-3)
     assert (after > before).all()
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
 

@@ -5,7 +5,7 @@ import torch
 from test_planners_problems import TARGET, PointMass, TensorEnv, point_reward
 
 from planners import CEMPlanner, MPPIPlanner, RandomShootingPlanner, cem_optimize, run_episode
-from planners.base import Bounds, predicted_return
+from planners.base import Bounds, make_objective, predicted_return
 
 LOW, HIGH = -torch.ones(2), torch.ones(2)
 
@@ -26,7 +26,7 @@ def test_cem_beats_random_shooting_with_the_same_samples():
     x0 = torch.zeros(4)
     m = PointMass()
     b = Bounds(LOW, HIGH)
-    _, _, best, ret = cem_optimize(m, point_reward, x0, b, torch.zeros(10, 2), torch.ones(10, 2),
+    _, _, best, ret = cem_optimize(make_objective(m, point_reward, x0), b, torch.zeros(10, 2), torch.ones(10, 2),
                                    population=100, elites=10, iterations=4,
                                    generator=torch.Generator().manual_seed(0))
     rs = RandomShootingPlanner(LOW, HIGH, horizon=10, samples=400)
@@ -58,7 +58,7 @@ def test_cem_and_mppi_warm_start_shift_their_mean(monkeypatch):
         real = getattr(mod, name)
 
         def spy(*args, _real=real, seen=seen, **kw):
-            seen["mean"] = args[4].clone()
+            seen["mean"] = args[2].clone()  # (objective, bounds, mean, ...)
             return _real(*args, **kw)
 
         monkeypatch.setattr(mod, name, spy)
