@@ -50,6 +50,8 @@ RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "swimmer": {"mass": (0.75, 1.25), "damping": (0.5, 1.5), "gear": (0.75, 1.25), "length": (0.8, 1.2)},
     "pendulum": {"mass": (0.5, 1.5), "damping": (0.5, 1.5), "gear": (1.0, 1.0), "length": (0.7, 1.3)},
     "cartpole": {"mass": (0.75, 1.25), "damping": (0.75, 1.25), "gear": (1.0, 1.0), "length": (0.8, 1.2)},
+    # a Gymnasium env's or a user's MJCF: masses, damping and gears only (lengths need the suite's XML)
+    "generic": {"mass": (0.75, 1.25), "damping": (0.75, 1.25), "gear": (0.75, 1.25)},
 }
 
 
@@ -59,9 +61,19 @@ def _check_range(key: str, lo: float, hi: float) -> None:
         raise InputError(f"bad {key} range {(lo, hi)}: need 0 < low <= high")
 
 
+def _suite_name(task_name: str) -> str:
+    """A registered-style name of a dm_control task: "dmc:hopper-hop" -> "hopper-hop",
+    "dmc:swimmer-swimmer8" -> "swimmer8"; other names unchanged."""
+    name = task_name[4:] if task_name.startswith("dmc:") else task_name
+    return name[8:] if name.startswith("swimmer-swimmer") else name
+
+
 def _domain(task_name: str) -> str:
-    """A task's domain: its name up to the first '-' or digit ("swimmer6-..." -> "swimmer")."""
-    return task_name.split("-")[0].rstrip("0123456789")
+    """A task's domain: its name up to the first '-' or digit ("swimmer6-..." -> "swimmer"); "generic" for a
+    gym: or xml: model (no suite XML to rescale lengths in)."""
+    if task_name.startswith(("gym:", "xml:")):
+        return "generic"
+    return _suite_name(task_name).split("-")[0].rstrip("0123456789")
 
 
 def ranges_for(task_name: str) -> dict[str, tuple[float, float]]:
@@ -163,7 +175,7 @@ def _suite_xml(task_name: str) -> str:
     """The dm_control suite XML of a task's domain with its <include>s inlined (for MjSpec)."""
     from dm_control.suite import common
 
-    domain = task_name.split("-")[0]
+    domain = _suite_name(task_name).split("-")[0]
     if domain.startswith("swimmer"):
         xml, _ = importlib.import_module("dm_control.suite.swimmer").get_model_and_assets(int(domain[7:]))
     else:

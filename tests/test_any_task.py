@@ -123,3 +123,15 @@ def test_tasks_command_lists_names_and_schemes(capsys):
     assert main(["tasks", "--all"]) == 0
     out = capsys.readouterr().out
     assert "cartpole-swingup" in out and "dmc:hopper-hop" in out and "gym:Hopper-v5" in out and "xml:PATH" in out
+
+
+@pytest.mark.parametrize("name", ["dmc:hopper-hop", "dmc:swimmer-swimmer7", ARM, "gym:Hopper-v5"])
+def test_randomised_collection_on_any_task(name):
+    """--randomise works on scheme names: suite models get their domain's ranges (lengths too, from the suite
+    XML); a gym: or xml: model gets masses, damping and gears."""
+    from envs.randomisation import ranges_for
+
+    ep = collect_episode(name, seed=2, episode=0, steps=3, randomise=True)
+    assert np.all(np.isfinite(ep["states"])) and ep["parameters"] is not None
+    assert ("length" in ranges_for(name)) == name.startswith("dmc:")
+    assert ("length_scale" in ep["parameters"]) == name.startswith("dmc:")
