@@ -135,3 +135,9 @@ def test_randomised_collection_on_any_task(name):
     assert np.all(np.isfinite(ep["states"])) and ep["parameters"] is not None
     assert ("length" in ranges_for(name)) == name.startswith("dmc:")
     assert ("length_scale" in ep["parameters"]) == name.startswith("dmc:")
+
+
+def test_demo_refuses_a_task_without_reward_before_any_work(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", "dmc:hopper-hop", "--out", str(out)]) == 2
+    assert "has none" in capsys.readouterr().err and not list(out.glob("*"))

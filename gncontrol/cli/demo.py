@@ -80,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def recipe_for(args: argparse.Namespace) -> dict:
     """The task's DEMO_RECIPES entry with the user's flags (those not None) applied on top."""
-    recipe = dict(DEMO_RECIPES.get(args.task, FALLBACK_RECIPE))
+    recipe = dict(DEMO_RECIPES.get(args.task.removeprefix("dmc:"), FALLBACK_RECIPE))  # dmc:cartpole-swingup too
     recipe.setdefault("planner", "gradient")
     recipe.setdefault("samples", None)
     recipe.setdefault("plan_lr", 0.1)
@@ -125,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     task = get_task(args.task)
     recipe = recipe_for(args)
+    if not get_task(recipe["plan_reward"] or args.task).has_reward:  # before any collection or training
+        raise InputError(f"the demo plans with a torch reward and --task {args.task} has none; a task without one "
+                         "plans through `gncontrol plan --reward module:function` or `--reward-model`")
     if recipe["planner"] not in ("gradient", "cem"):
         raise InputError(f"the demo's online loop plans with --planner gradient or cem, got {recipe['planner']}")
     steps = args.mpc_steps or task.episode_length
