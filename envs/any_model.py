@@ -54,8 +54,9 @@ def model_from_source(source: Any) -> mujoco.MjModel:
         raise InputError(f"cannot load MJCF {path!r}: {first}") from None
 
 
-def gym_settings(env_id: str) -> tuple[mujoco.MjModel, AnyModelSettings]:
-    """(model, settings) of a Gymnasium MuJoCo env: its MjModel, frame skip, episode length, reset noise."""
+def gym_settings(env_id: str) -> tuple[mujoco.MjModel, AnyModelSettings, str | None]:
+    """(model, settings, MJCF path) of a Gymnasium MuJoCo env: its MjModel, frame skip, episode length, reset
+    noise, and the XML file it was loaded from (None if unknown)."""
     import gymnasium as gym
 
     try:
@@ -71,8 +72,9 @@ def gym_settings(env_id: str) -> tuple[mujoco.MjModel, AnyModelSettings]:
     steps = env.spec.max_episode_steps or 1000
     noise = float(getattr(u, "_reset_noise_scale", 0.1))
     model = _copy_model(model)
+    path = getattr(u, "fullpath", None)
     env.close()
-    return model, AnyModelSettings(time_limit=steps * dt, control_timestep=dt, reset_noise=noise)
+    return model, AnyModelSettings(time_limit=steps * dt, control_timestep=dt, reset_noise=noise), path
 
 
 def _copy_model(model: mujoco.MjModel) -> mujoco.MjModel:

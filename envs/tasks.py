@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
+import mujoco
 import numpy as np
 import torch
 
@@ -183,8 +185,9 @@ class Task:
         fn = checked_reward(fn, self.graph(), spec)
         factory, generic = self.env_factory, in_env and bool(getattr(self.env_factory, "accepts_reward", False))
         if generic:  # a generic model's env rewards with the user's function, so returns are measured in it
+            source = getattr(factory, "model_source", None)
             factory = functools.partial(factory, reward_fn=fn)
-            factory.accepts_reward = True  # type: ignore[attr-defined]
+            factory.accepts_reward, factory.model_source = True, source  # type: ignore[attr-defined]
         return dataclasses.replace(self, env_factory=factory, reward_builder=None, reward_kwargs={},
                                    env_reward=generic, reward_fn=fn, reward_spec=spec,
                                    _cache={k: v for k, v in self._cache.items()
@@ -315,17 +318,19 @@ def get_task(name: str, target: Any = None, reward: Callable | str | None = None
 
 
 def _is_model_source(env: Any) -> bool:
-    import mujoco
-
     return isinstance(env, (str, bytes, mujoco.MjSpec, mujoco.MjModel)) or hasattr(env, "__fspath__")
 
 
-def _generic_factory(source: Any, settings: Any = None) -> Callable[..., Any]:
+def _generic_factory(source: Any, settings: Any = None, xml_source: str | None = None) -> Callable[..., Any]:
     """An env factory (seed=, reward_fn=) of the generic task around a model source (envs.any_model)."""
     from envs.any_model import AnyModelSettings, any_model_env, model_from_source
 
     factory = functools.partial(any_model_env, model_from_source(source), settings or AnyModelSettings())
     factory.accepts_reward = True  # type: ignore[attr-defined]
+    # where the true model (envs.true_model) recompiles it from: an MJCF path or an MjSpec (an MjModel has none)
+    factory.model_source = xml_source if xml_source is not None else (  # type: ignore[attr-defined]
+        str(source) if isinstance(source, (str, os.PathLike)) else source if isinstance(source, mujoco.MjSpec)
+        else False)
     return factory
 
 
@@ -337,8 +342,8 @@ def _scheme_task(name: str) -> Task:
     if scheme == "gym":
         from envs.any_model import gym_settings
 
-        model, settings = gym_settings(rest)
-        return Task(name, _generic_factory(model, settings), None)
+        model, settings, xml_path = gym_settings(rest)
+        return Task(name, _generic_factory(model, settings, xml_path), None)
     from pathlib import Path
 
     if not Path(rest).is_file():

@@ -56,8 +56,14 @@ def add_body_sensors(spec: mujoco.MjSpec) -> mujoco.MjSpec:
 def task_model_spec(task: Any) -> mujoco.MjSpec:
     """The MjSpec of a registered task's nominal model, from dm_control's own XML and assets."""
     factory = task.env_factory
-    if not isinstance(factory, functools.partial) or not factory.args:
-        raise InputError(f"cannot find the model XML of task {task.name}")
+    source = getattr(factory, "model_source", None)  # a gym: / xml: / registered model (envs.tasks)
+    if isinstance(source, mujoco.MjSpec):
+        return source.copy()
+    if isinstance(source, str):
+        return mujoco.MjSpec.from_file(source)
+    if not isinstance(factory, functools.partial) or not factory.args or source is not None:
+        raise InputError(f"cannot find the model XML of task {task.name} (the true model recompiles it with body "
+                         "sensors): give the model as an MJCF file or an MjSpec")
     from dm_control import suite
 
     if factory.func.__name__ == "_swimmer_env":
@@ -68,7 +74,10 @@ def task_model_spec(task: Any) -> mujoco.MjSpec:
         domain = getattr(suite, str(factory.args[0]), None)
         if domain is None or not hasattr(domain, "get_model_and_assets"):
             raise InputError(f"cannot find the model XML of task {task.name}")
-        xml, assets = domain.get_model_and_assets()
+        try:
+            xml, assets = domain.get_model_and_assets()
+        except TypeError:  # a generated model (lqr takes sizes and a random state): no fixed XML to recompile
+            raise InputError(f"cannot find the model XML of task {task.name}: dm_control generates it") from None
     include = {k[2:] if k.startswith("./") else k: v for k, v in assets.items()}
     return mujoco.MjSpec.from_string(xml if isinstance(xml, str) else xml.decode(), include=include)
 

@@ -83,7 +83,15 @@ def test_user_model_with_ball_and_free_joints_runs_collect_train_evaluate_plan(t
     assert len(summary["returns"]) == 1 and np.isfinite(summary["returns"][0])
 
 
+def test_true_model_planner_on_a_users_model_and_a_gymnasium_env(tmp_path):
+    for i, task in enumerate([ARM, "gym:Hopper-v5"]):
+        assert main(["plan", "--task", task, "--reward", REWARD, "--model", "true", "--planner", "cem", "--horizon",
+                     "3", "--samples", "8", "--iterations", "1", "--steps", "3", "--out", str(tmp_path / str(i)),
+                     "--no-video"]) == 0
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["plan", "--task", "dmc:lqr-lqr_2_1", "--reward", REWARD, "--model", "true"], "dm_control generates it"),
     (["plan", "--task", "dmc:hopper-hop", "--model", "true"], "no torch reward"),
     (["plan", "--task", "dmc:hoper-hop", "--model", "true"], "unknown dm_control domain 'hoper'"),
     (["plan", "--task", "dmc:hopper-fly", "--model", "true"], "domain hopper has tasks"),

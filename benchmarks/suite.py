@@ -1,0 +1,195 @@
+"""The whole suite: every dm_control domain and Gymnasium MuJoCo env through the same commands.
+
+Per system, with the same data and training budget for every model: the GN's and the MLP's
+normalised rollout error at 1 / 20 / 100 steps (constant model = 1; held-out episodes); the
+reward used by the planner (the torch twin, or a learned reward model and its held-out RMSE
+against a constant's); and the return of CEM MPC through the learned GN beside CEM through the
+true simulator with the same horizon and random actions, over the same short episode. RATIO
+columns: GN / MLP error, GN-MPC / random and GN-MPC / true-model CEM return.
+
+Gymnasium envs have no reward here (theirs is not reproduced in torch and the generic env
+rewards 0), so their rows give the forward-model errors only.
+
+    python -m benchmarks.suite --quick                     # small data and budget (about an hour on 2 CPU cores)
+    python -m benchmarks.suite --systems dmc:hopper-stand gym:Hopper-v5 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import RESULTS, machine, write_csv
+from benchmarks.forward_models import errors, fmt_row, train
+
+DMC = ["acrobot-swingup", "ball_in_cup-catch", "cartpole-swingup", "cheetah-run", "finger-spin", "fish-swim",
+       "hopper-stand", "humanoid-stand", "humanoid_CMU-stand", "lqr-lqr_2_1", "manipulator-bring_ball",
+       "pendulum-swingup", "point_mass-easy", "quadruped-walk", "reacher-easy", "stacker-stack_2",
+       "swimmer-swimmer6", "walker-walk", "dog-stand"]
+GYM = ["Ant-v5", "HalfCheetah-v5", "Hopper-v5", "Humanoid-v5", "HumanoidStandup-v5", "InvertedDoublePendulum-v5",
+       "InvertedPendulum-v5", "Pusher-v5", "Reacher-v5", "Swimmer-v5", "Walker2d-v5"]
+SYSTEMS = [f"dmc:{t}" for t in DMC] + [f"gym:{g}" for g in GYM]
+
+
+def dataset(task: str, args: argparse.Namespace):
+    """(raw Trajectories, SystemTrajectories) of `task`, collected once into --data-dir and reused."""
+    from envs.collect import collect
+    from gncontrol.cli._common import file_stem
+    from gncontrol.forward.datasets import load_trajectories
+    from gncontrol.forward.transitions import SystemTrajectories
+
+    path = Path(args.data_dir) / f"{file_stem(task)}_{args.episodes}x{args.episode_steps}_s{args.seed}.h5"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        collect(task, args.episodes, steps=args.episode_steps, seed=args.seed, out=path, progress=False)
+    raw = load_trajectories(path)
+    return raw, SystemTrajectories.from_arrays(task, raw)
+
+
+def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, reward_model: Path | None) -> float:
+    """The return of one CEM MPC episode of `args.mpc_steps` through `model` ('true' or a checkpoint)."""
+    from gncontrol.cli import main as cli
+
+    argv = ["plan", "--task", task, "--model", model, "--planner", "cem", "--horizon", str(args.horizon),
+            "--samples", str(args.samples), "--iterations", str(args.iterations), "--steps", str(args.mpc_steps),
+            "--seed", str(args.seed), "--out", str(out), "--no-video"]
+    if reward_model is not None:
+        argv += ["--reward-model", str(reward_model)]
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # the plan's progress bars
+        rc = cli(argv)
+    if rc != 0:
+        raise RuntimeError(f"plan failed: {' '.join(argv)}\n{log.getvalue()}")
+    return float(json.loads((out / "summary.json").read_text())["returns"][0])
+
+
+def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
+    """One row of the suite table (see module doc)."""
+    from envs.tasks import get_task, random_policy_return
+    from gncontrol.forward.reward_model import RewardModelConfig, save_reward_model, train_reward_model
+    from gncontrol.system_signature import signature_of
+
+    t0 = time.time()
+    task = get_task(task_name)
+    raw, data = dataset(task_name, args)
+    train_set, val_set = data.split(0.1)
+    row: dict = {"system": task_name, "bodies": data.num_nodes, "actions": task.action_dim}
+    res = {}
+    for kind in ("gn", "mlp"):
+        model = train(kind, [train_set], [val_set], args, out / task_name.replace(":", "_") / kind)
+        res[kind] = errors(model, val_set, [1, 20, 100], args.device)
+        for h, e in zip((1, 20, 100), res[kind]):
+            row[f"{kind}_{h}"] = e
+    row["gn_over_mlp_20"] = res["gn"][1] / res["mlp"][1]
+    reward_model = None
+    if task.has_reward:
+        row["reward"] = "torch"
+    elif task_name.startswith("gym:"):
+        row["reward"] = "none"
+    else:
+        cfg = RewardModelConfig(data.num_nodes, task.action_dim, tuple(args.reward_hidden))
+        rmodel, report = train_reward_model(raw, cfg, steps=args.reward_steps, val_fraction=0.2, seed=args.seed)
+        reward_model = out / task_name.replace(":", "_") / "reward.pt"
+        save_reward_model(reward_model, rmodel, task_name, signature_of(data), report)
+        row["reward"] = "learned"
+        row["reward_rmse_ratio"] = report["ratio"]
+    if row["reward"] != "none" and args.mpc_steps > 0:
+        base = out / task_name.replace(":", "_")
+        row["gn_mpc"] = planned_return(task_name, str(base / "gn" / "model.pt"), args, base / "plan_gn", reward_model)
+        try:
+            row["true_cem"] = planned_return(task_name, "true", args, base / "plan_true", reward_model)
+        except RuntimeError as e:  # no true model of this system (lqr's generated XML): say so, go on
+            row["true_cem"] = "n/a"
+            print(f"{task_name}: no true-model CEM ({str(e).strip().splitlines()[-1]})", flush=True)
+        row["random"] = random_policy_return(task, args.mpc_steps, args.seed)
+        row["gn_mpc_over_random"] = row["gn_mpc"] / row["random"] if row["random"] > 0 else float("nan")
+        true = row["true_cem"]
+        row["gn_mpc_over_true"] = row["gn_mpc"] / true if isinstance(true, float) and true > 0 else float("nan")
+    row["seconds"] = time.time() - t0
+    return row
+
+
+COLUMNS = ["system", "bodies", "actions", "gn_1", "gn_20", "gn_100", "mlp_1", "mlp_20", "mlp_100", "gn_over_mlp_20",
+           "reward", "reward_rmse_ratio", "gn_mpc", "true_cem", "random", "gn_mpc_over_random", "gn_mpc_over_true",
+           "seconds"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs every system, printing a markdown row and rewriting results/suite[_quick].csv after each."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small data and budget")
+    ap.add_argument("--systems", nargs="+", default=SYSTEMS)
+    ap.add_argument("--episodes", type=int, default=200)
+    ap.add_argument("--episode-steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=10_000, help="training steps per forward model")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--latent", type=int, default=128)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[128, 128])
+    ap.add_argument("--reward-steps", type=int, default=3000)
+    ap.add_argument("--reward-hidden", type=int, nargs="+", default=[256, 256])
+    ap.add_argument("--mpc-steps", type=int, default=200, help="control steps of each MPC episode (0: no MPC)")
+    ap.add_argument("--horizon", type=int, default=15)
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--iterations", type=int, default=4)
+    ap.add_argument("--data-dir", default="runs/suite_data")
+    ap.add_argument("--out", default="runs/suite")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true", help="keep the rows already in the CSV and run only the "
+                    "systems it lacks (same options assumed)")
+    if ap.parse_known_args(argv)[0].quick:  # the quick budget as defaults, so explicit flags still win
+        ap.set_defaults(episodes=30, episode_steps=100, steps=1000, latent=64, hidden=[64], reward_steps=1000,
+                        reward_hidden=[128, 128], mpc_steps=50, horizon=10, samples=64, iterations=3)
+    args = ap.parse_args(argv)
+    args.noise, args.positions, args.sequence_length = 0.02, "relative", 1
+    torch.set_num_threads(1)
+    print(f"machine: {machine()}")
+    print(f"config: {args.episodes} episodes x {args.episode_steps} uniform random steps per system, 10% held out; "
+          f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}; "
+          f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
+          f"{args.samples} samples x {args.iterations} iterations over {args.mpc_steps} steps; seed {args.seed}")
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + " --- |" * len(COLUMNS))
+    rows = []
+    csv = "suite_quick.csv" if args.quick else "suite.csv"
+    if args.resume and (RESULTS / csv).exists():
+        import csv as csv_module
+
+        with (RESULTS / csv).open() as f:
+            rows = [{c: _parsed(r.get(c, "")) for c in COLUMNS} for r in csv_module.DictReader(f)]
+        for r in rows:
+            print(fmt_row([r[c] for c in COLUMNS]), flush=True)
+    done = {r["system"] for r in rows}
+    for name in [s for s in args.systems if s not in done]:
+        row = run_system(name, args, Path(args.out))
+        rows.append({c: row.get(c, "") for c in COLUMNS})
+        print(fmt_row([row.get(c, "") for c in COLUMNS]), flush=True)
+        write_csv(csv, rows)
+    ok20 = [r for r in rows if isinstance(r["gn_20"], float) and r["gn_20"] < 0.3]
+    print(f"\nGN 20-step error < 0.3 on {len(ok20)} of {len(rows)} systems; "
+          f"MPC >= 3x random on {sum(1 for r in rows if _num(r['gn_mpc_over_random']) >= 3)}; "
+          f">= 50% of true-model CEM on {sum(1 for r in rows if _num(r['gn_mpc_over_true']) >= 0.5)}")
+    return 0
+
+
+def _parsed(text: str):
+    """A CSV cell back as a float where it is a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _num(x) -> float:
+    return float(x) if isinstance(x, (int, float)) and np.isfinite(x) else float("-inf")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
