@@ -109,10 +109,21 @@ def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
             row["true_cem"] = "n/a"
             print(f"{task_name}: no true-model CEM ({str(e).strip().splitlines()[-1]})", flush=True)
         row["random"] = random_policy_return(task, args.mpc_steps, args.seed)
-        row["gn_mpc_over_random"] = row["gn_mpc"] / row["random"] if row["random"] > 0 else float("nan")
-        true = row["true_cem"]
-        row["gn_mpc_over_true"] = row["gn_mpc"] / true if isinstance(true, float) and true > 0 else float("nan")
     row["seconds"] = time.time() - t0
+    return with_ratios(row)
+
+
+def with_ratios(row: dict) -> dict:
+    """The row with its RATIO columns; a denominator under 1e-3 (a return that is zero in practice, as a
+    sparse reward's) gives nan, not a huge meaningless ratio."""
+
+    def ratio(a, b):
+        ok = all(isinstance(x, (int, float)) and np.isfinite(x) for x in (a, b)) and b > 1e-3
+        return a / b if ok else float("nan")
+
+    if isinstance(row.get("gn_mpc"), (int, float)):
+        row["gn_mpc_over_random"] = ratio(row["gn_mpc"], row.get("random"))
+        row["gn_mpc_over_true"] = ratio(row["gn_mpc"], row.get("true_cem"))
     return row
 
 
@@ -163,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         import csv as csv_module
 
         with (RESULTS / csv).open() as f:
-            rows = [{c: _parsed(r.get(c, "")) for c in COLUMNS} for r in csv_module.DictReader(f)]
+            rows = [with_ratios({c: _parsed(r.get(c, "")) for c in COLUMNS}) for r in csv_module.DictReader(f)]
         for r in rows:
             print(fmt_row([r[c] for c in COLUMNS]), flush=True)
     done = {r["system"] for r in rows}
@@ -172,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({c: row.get(c, "") for c in COLUMNS})
         print(fmt_row([row.get(c, "") for c in COLUMNS]), flush=True)
         write_csv(csv, rows)
+    if rows:
+        write_csv(csv, rows)  # resumed rows with their ratios recomputed
     ok20 = [r for r in rows if isinstance(r["gn_20"], float) and r["gn_20"] < 0.3]
     print(f"\nGN 20-step error < 0.3 on {len(ok20)} of {len(rows)} systems; "
           f"MPC >= 3x random on {sum(1 for r in rows if _num(r['gn_mpc_over_random']) >= 3)}; "
