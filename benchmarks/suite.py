@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/suite")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--csv", default=None, help="rows CSV (default: results/suite.csv, results/suite_quick.csv "
+                    "with --quick)")
     ap.add_argument("--resume", action="store_true", help="keep the rows already in the CSV and run only the "
                     "systems it lacks (same options assumed)")
     if ap.parse_known_args(argv)[0].quick:  # the quick budget as defaults, so explicit flags still win
@@ -169,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))
     rows = []
-    csv = "suite_quick.csv" if args.quick else "suite.csv"
-    if args.resume and (RESULTS / csv).exists():
+    csv = RESULTS / (args.csv or ("suite_quick.csv" if args.quick else "suite.csv"))
+    if args.resume and csv.exists():
         import csv as csv_module
 
-        with (RESULTS / csv).open() as f:
+        with csv.open() as f:
             rows = [with_ratios({c: _parsed(r.get(c, "")) for c in COLUMNS}) for r in csv_module.DictReader(f)]
         for r in rows:
             print(fmt_row([r[c] for c in COLUMNS]), flush=True)
