@@ -110,7 +110,11 @@ class TrueModel:
     def from_task(task: Any, nthread: int = 1, device: torch.device | str | None = None) -> TrueModel:
         """The true model of a registered task (nominal parameters)."""
         spec = add_body_sensors(task_model_spec(task))
-        model = compile_spec(spec)
+        try:
+            model = compile_spec(spec)
+        except ValueError as e:  # e.g. meshes the recompiled XML cannot find (dm_control's dog)
+            raise InputError(f"cannot recompile the model of task {task.name} with body sensors: "
+                             f"{str(e).strip().splitlines()[0]}") from None
         graph = task.graph()
         # the compiled copy must be the same physics as the env's model
         if not np.allclose(model.body_mass, graph.model.body_mass) or model.opt.timestep != graph.model.opt.timestep:

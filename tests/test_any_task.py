@@ -149,3 +149,10 @@ def test_demo_refuses_a_task_without_reward_before_any_work(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--task", "dmc:hopper-hop", "--out", str(out)]) == 2
     assert "has none" in capsys.readouterr().err and not list(out.glob("*"))
+
+
+def test_true_model_of_a_model_with_missing_meshes_is_one_line(tmp_path, capsys):
+    """dm_control's dog loads its meshes from assets the recompiled XML cannot reach: a clear refusal."""
+    assert main(["plan", "--task", "dmc:dog-stand", "--reward", REWARD, "--model",
+                 "true", "--steps", "1", "--out", str(tmp_path / "o"), "--no-video"]) == 2
+    assert "cannot recompile the model" in capsys.readouterr().err
