@@ -163,13 +163,18 @@ class Task:
                              f"A = the task's action_dim {a}), got {got}")
         return self._cache["reward"](state, action)
 
+    def check_has_reward(self) -> None:
+        """Refuses (one InputError line naming --reward and --reward-model) a task a planner cannot score."""
+        if not self.has_reward:
+            raise InputError(f"task {self.name} has no torch reward for a planner: give one with --reward "
+                             "module:function (or file.py:function), reward(state [B, N, 13], action [B, A]) -> "
+                             "[B], or a learned one with --reward-model (gncontrol train-reward)")
+
     def _build_reward(self) -> Callable:
+        self.check_has_reward()
         if self.reward_fn is not None:
             n, fn = self.graph().num_nodes, self.reward_fn
             return lambda state, action: fn(states_from_graph(state, n), action)
-        if self.reward_builder is None:
-            raise InputError(f"task {self.name} has no torch reward for a planner: give one with --reward "
-                             "module:function (or file.py:function), reward(state [B, N, 13], action [B, A]) -> [B]")
         return build_reward(self.reward_builder, self.graph(), **self.reward_kwargs)
 
     def with_reward(self, reward: Callable | str, *, in_env: bool = True, spec: str | None = None) -> Task:

@@ -154,9 +154,7 @@ def run(args: argparse.Namespace) -> int:
         if args.reward:
             raise InputError("give --reward or --reward-model, not both")
         reward_task = with_reward_model(task, args.reward_model, args.allow_other_system)
-    if not reward_task.has_reward:
-        raise InputError(f"--task {task.name} has no torch reward for a planner: give --reward module:function "
-                         "(or file.py:function), reward(state [B, N, 13], action [B, A]) -> [B]")
+    reward_task.check_has_reward()
     true = args.model == ["true"]
     if args.refine_steps and not args.identify_steps:
         raise InputError("--refine-steps refines an identified system: give --identify-steps too")
