@@ -188,6 +188,26 @@ def walker(g: MujocoGraph, move_speed: float = 1.0) -> RewardFn:
     return reward
 
 
+def hopper(g: MujocoGraph, hopping: bool = True) -> RewardFn:
+    """dm_control hopper: standing = tolerance(torso - foot COM height, (0.6, 2)) times, for hop,
+    tolerance(torso subtree COM x-velocity, (2, inf), margin 1, linear, 0.5), else a small-control
+    factor ((mean quadratic tolerance of the controls, margin 1) + 4) / 5."""
+    torso, foot = g.body_id("torso"), g.body_id("foot")
+    ipos = g.model.body_ipos
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        height = g.point_positions(s, torso, ipos[torso])[:, 2] - g.point_positions(s, foot, ipos[foot])[:, 2]
+        standing = tolerance(height, (0.6, 2.0))
+        if hopping:
+            speed = g.subtree_com_velocity(s, torso)[:, 0]
+            return standing * tolerance(speed, (2.0, float("inf")), margin=1.0, value_at_margin=0.5,
+                                        sigmoid="linear")
+        small = tolerance(action.to(s.dtype), margin=1.0, value_at_margin=0.0, sigmoid="quadratic").mean(-1)
+        return standing * (small + 4) / 5
+    return reward
+
+
 def reacher(g: MujocoGraph, target: tuple[float, float] | None = None, target_size: float = 0.05,
             smooth: bool = False) -> RewardFn:
     """tolerance(|finger - target|_xy, (0, target size + finger size)); `smooth` adds margin 0.1."""
@@ -207,7 +227,7 @@ def reacher(g: MujocoGraph, target: tuple[float, float] | None = None, target_si
 REWARD_BUILDERS: dict[str, Callable[..., RewardFn]] = {
     "pendulum_swingup": pendulum_swingup, "cartpole": cartpole, "acrobot_swingup": acrobot_swingup,
     "swimmer": swimmer, "cheetah": cheetah, "cheetah_jump": cheetah_jump, "walker": walker,
-    "reacher": reacher,
+    "reacher": reacher, "hopper": hopper,
 }
 
 

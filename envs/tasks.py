@@ -264,6 +264,8 @@ def _registry() -> dict[str, Task]:
              env_reward=False),
         Task("cheetah-jump", p(_suite_env, "cheetah", "run"), "cheetah_jump", env_reward=False),
         Task("walker-walk", p(_suite_env, "walker", "walk"), "walker", {"move_speed": 1.0}),
+        Task("hopper-stand", p(_suite_env, "hopper", "stand"), "hopper", {"hopping": False}),
+        Task("hopper-hop", p(_suite_env, "hopper", "hop"), "hopper", {"hopping": True}),
         Task("reacher-easy", p(_suite_env, "reacher", "easy"), "reacher", {"target_size": 0.05},
              target_kind="geom:target"),
         Task("reacher-easy-smooth", p(_suite_env, "reacher", "easy"), "reacher",

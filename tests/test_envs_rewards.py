@@ -64,15 +64,24 @@ def _reacher_on_target(physics):
     physics.named.model.geom_pos["target", :2] = [0.21, 0.0]  # at the fingertip when straight
 
 
-@pytest.mark.parametrize("name,hook", [("pendulum-swingup", _pendulum_up), ("reacher-easy", _reacher_on_target)])
+def _hopper_upright_moving(physics):
+    physics.named.data.qpos[:] = 0.0  # standing straight: torso - foot height above 0.6
+    physics.named.data.qvel[:] = 0.0
+    physics.named.data.qvel["rootx"] = 1.8  # forward, inside the hop reward's margin
+
+
+@pytest.mark.parametrize("name,hook", [("pendulum-swingup", _pendulum_up), ("reacher-easy", _reacher_on_target),
+                                       ("hopper-stand", _hopper_upright_moving),
+                                       ("hopper-hop", _hopper_upright_moving)])
 def test_sparse_rewards_match_where_they_fire(name, hook):
     task, s, a, r_env = _episode(get_task(name), seed=2, steps=3, qpos_hook=hook)
-    assert r_env.max() == 1.0  # the states do reach the sparse reward
+    assert r_env.max() > 0.3  # the states do reach the sparse reward
     assert np.abs(task.reward(s, a).numpy() - r_env).max() < 1e-4
 
 
+# sparse in the state (an indicator; hopper-stand's state factor too): no state gradient to test
 @pytest.mark.parametrize("name", [n for n in list_tasks() if "smooth" not in n
-                                  and n not in ("pendulum-swingup", "reacher-easy")])
+                                  and n not in ("pendulum-swingup", "reacher-easy", "hopper-stand")])
 def test_rewards_have_useful_gradients(name):
     task, s, a, _ = _episode(get_task(name), seed=3, steps=8)
     s = s.clone().requires_grad_(True)

@@ -34,7 +34,7 @@ def test_reward_model_is_differentiable_and_root_relative():
 
 def test_train_reward_then_plan_a_task_without_torch_reward(tmp_path, capsys):
     data, out = tmp_path / "h.h5", tmp_path / "r"
-    assert main(["collect", "--task", "dmc:hopper-stand", "--episodes", "5", "--steps", "20", "--out", str(data),
+    assert main(["collect", "--task", "dmc:walker-run", "--episodes", "5", "--steps", "20", "--out", str(data),
                  "--no-progress"]) == 0
     assert main(["train-reward", "--data", str(data), "--out", str(out), "--steps", "60", "--hidden", "16",
                  "--no-progress"]) == 0
@@ -47,16 +47,16 @@ def test_train_reward_then_plan_a_task_without_torch_reward(tmp_path, capsys):
                  "--val-fraction", "0.2"]) == 0
     assert main(["evaluate", "--model", str(model / "model.pt"), "--data", str(data), "--horizons", "1",
                  "--reward-model", str(out / "reward.pt")]) == 0
-    assert "reward model on dmc:hopper-stand: RMSE" in capsys.readouterr().out
+    assert "reward model on dmc:walker-run: RMSE" in capsys.readouterr().out
     plan = tmp_path / "p"
-    assert main(["plan", "--task", "dmc:hopper-stand", "--model", "true", "--planner", "cem", "--reward-model",
+    assert main(["plan", "--task", "dmc:walker-run", "--model", "true", "--planner", "cem", "--reward-model",
                  str(out / "reward.pt"), "--steps", "3", "--horizon", "3", "--samples", "8", "--iterations", "1",
                  "--out", str(plan), "--no-video"]) == 0
     assert len(json.loads((plan / "summary.json").read_text())["returns"]) == 1
     capsys.readouterr()
-    assert main(["plan", "--task", "dmc:walker-walk", "--model", "true", "--planner", "cem", "--reward-model",
+    assert main(["plan", "--task", "dmc:cheetah-run", "--model", "true", "--planner", "cem", "--reward-model",
                  str(out / "reward.pt"), "--out", str(tmp_path / "p2")]) == 2
-    assert "trained on dmc:hopper-stand" in capsys.readouterr().err
+    assert "trained on dmc:walker-run" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batch_size": 0}, {"val_fraction": 0.01}])
