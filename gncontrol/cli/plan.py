@@ -82,12 +82,18 @@ def check_reward_task(task, reward_task) -> None:
 
 def with_reward_model(task, path: str, allow_other: bool = False):
     """`task` planning with the learned reward in `path` (checked to be of the task's system)."""
+    from envs.tasks import get_task, same_system
     from gncontrol.forward.reward_model import load_reward_model
     from gncontrol.system_signature import check_trained_on, signature_of
 
     model, record = load_reward_model(path)
     check_trained_on(record, task.name, signature_of(task.graph().graph_system()), source=f"--reward-model {path}",
                      allow_other=allow_other)
+    trained = str(record.get("task", ""))
+    # the topology alone cannot tell walker from cheetah (both 8 bodies in the same tree): compare body names too
+    if not allow_other and trained != task.name and not same_system(get_task(trained), task):
+        raise InputError(f"--reward-model {path} was trained on {trained}, not on {task.name} (other bodies); pass "
+                         "--allow-other-system to use it anyway")
     return task.with_reward(model, in_env=False, spec=f"learned:{path}")
 
 
