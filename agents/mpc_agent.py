@@ -89,7 +89,7 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
 
     if config.planner not in ("cem", "gradient"):
         raise InputError(f"unknown planner {config.planner!r}; expected 'cem' or 'gradient'")
-    return planners.make(config.planner, task.action_low, task.action_high, horizon=config.horizon,
+    return planners.make(config.planner, (task.action_low, task.action_high), horizon=config.horizon,
                          action_repeat=config.action_repeat, seed=config.seed, device=device,
                          iterations=config.plan_iterations, samples=config.population, elites=config.elites,
                          restarts=config.restarts, lr=config.plan_lr, terminal_weight=config.terminal_weight)

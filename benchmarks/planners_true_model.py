@@ -31,7 +31,7 @@ def make_planner(name: str, task, args) -> object:
 
     discrete = discrete_grid(task.action_low, task.action_high, args.discrete) if args.discrete else None
     one_shot = name in ("random", "mcts")
-    return planners.make(name, task.action_low, task.action_high, horizon=args.horizon, action_repeat=args.repeat,
+    return planners.make(name, (task.action_low, task.action_high), horizon=args.horizon, action_repeat=args.repeat,
                          seed=args.seed, iterations=args.iterations,
                          samples=args.samples * args.iterations if one_shot else args.samples,
                          momentum=0.1, noise_std=0.5, temperature=args.temperature, lr=args.lr,

@@ -7,15 +7,24 @@ the next control step while the std is reset.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from planners.base import Bounds, Objective, RewardFn, check_terminal_weight, make_objective, shift_plan
+from planners.base import Bounds, Objective, RewardFn, make_objective, shift_plan
+from planners.config import (
+    ConfiguredPlanner,
+    check_at_least_one,
+    check_choice,
+    check_discount,
+    check_non_negative,
+    configured,
+)
 
-__all__ = ["CEMPlanner", "cem_optimize"]
+__all__ = ["CEMConfig", "CEMPlanner", "cem_optimize"]
 
 
 @torch.no_grad()
@@ -54,27 +63,44 @@ def cem_optimize(objective: Objective, bounds: Bounds, mean: torch.Tensor, std: 
     return mean, std, best_plan, best_ret
 
 
-class CEMPlanner:
-    """Receding-horizon CEM; `select` = "mean" (apply the final mean) or "best" (best sample)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CEMConfig:
+    """CEM's settings. Budget per control step: population x iterations plans of horizon x
+    action_repeat model steps; `select` = "mean" (apply the final mean) or "best" (best sample);
+    `terminal_weight` > 0 adds a cost-to-go (planners.base.predicted_return)."""
 
-    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, population: int = 500,
-                 elites: int = 50, iterations: int = 5, init_std: float = 1.0, min_std: float = 0.05,
-                 momentum: float = 0.1, select: str = "mean", action_repeat: int = 1,
-                 discount: float = 1.0, seed: int = 0, device: torch.device | str | None = None,
-                 terminal_weight: float = 0.0):
-        if horizon < 1 or action_repeat < 1 or iterations < 1:
-            raise InputError("horizon, iterations and action_repeat must all be >= 1")
-        if select not in ("mean", "best"):
-            raise InputError(f"select must be 'mean' or 'best', got {select!r}")
-        if not 1 <= elites <= population:
-            raise InputError(f"need 1 <= elites <= population, got elites={elites}, population={population}")
-        check_terminal_weight(terminal_weight)
+    horizon: int = 20
+    population: int = 500
+    elites: int = 50
+    iterations: int = 5
+    init_std: float = 1.0  # initial std, in half-ranges of the box
+    min_std: float = 0.05  # std floor, in half-ranges
+    momentum: float = 0.1  # weight of the old mean / std in each refit
+    select: str = "mean"
+    action_repeat: int = 1
+    discount: float = 1.0
+    seed: int = 0
+    terminal_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_at_least_one(horizon=self.horizon, iterations=self.iterations, action_repeat=self.action_repeat,
+                           population=self.population, elites=self.elites)
+        if self.elites > self.population:
+            raise InputError(f"need 1 <= elites <= population, got elites={self.elites}, "
+                             f"population={self.population}")
+        check_non_negative(init_std=self.init_std, min_std=self.min_std, momentum=self.momentum,
+                           terminal_weight=self.terminal_weight)
+        check_choice("select", self.select, ("mean", "best"))
+        check_discount(self.discount)
+
+
+class CEMPlanner(ConfiguredPlanner):
+    """Receding-horizon CEM from a `CEMConfig` (or keyword overrides of the default one)."""
+
+    def __init__(self, action_low: Any, action_high: Any, config: CEMConfig | None = None, *,
+                 device: torch.device | str | None = None, **overrides: Any):
+        self.config = configured(CEMConfig, config, overrides)
         self.bounds = Bounds(action_low, action_high, device=device)
-        self.horizon, self.population, self.elites = horizon, population, elites
-        self.iterations, self.init_std, self.min_std = iterations, init_std, min_std
-        self.momentum, self.select = momentum, select
-        self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
-        self.terminal_weight = terminal_weight
         self.reset()
 
     def reset(self) -> None:
@@ -82,23 +108,23 @@ class CEMPlanner:
         self.mean_: torch.Tensor | None = None  # [H, A]
         self.plan_: torch.Tensor | None = None
         self.last_return: float | None = None
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:
         """The first action [A] of the CEM plan from a single state."""
-        b = self.bounds
+        b, c = self.bounds, self.config
         if self.mean_ is None:
-            mean = b.center.expand(self.horizon, b.dim).clone()
+            mean = b.center.expand(c.horizon, b.dim).clone()
         else:
             mean = shift_plan(self.mean_, 1, fill=b.center)
-        std = (self.init_std * b.half_range).expand(self.horizon, b.dim).clone()
-        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
-                                   action_repeat=self.action_repeat, terminal_weight=self.terminal_weight)
-        mean, _, best, ret = cem_optimize(objective, b, mean, std, population=self.population, elites=self.elites,
-                                          iterations=self.iterations, momentum=self.momentum, min_std=self.min_std,
+        std = (c.init_std * b.half_range).expand(c.horizon, b.dim).clone()
+        objective = make_objective(model, reward_fn, state, params=params, discount=c.discount,
+                                   action_repeat=c.action_repeat, terminal_weight=c.terminal_weight)
+        mean, _, best, ret = cem_optimize(objective, b, mean, std, population=c.population, elites=c.elites,
+                                          iterations=c.iterations, momentum=c.momentum, min_std=c.min_std,
                                           generator=self._gen)
         self.mean_ = mean
-        self.plan_ = b.clip(mean) if self.select == "mean" else best
+        self.plan_ = b.clip(mean) if c.select == "mean" else best
         self.last_return = float(ret)
         return self.plan_[0].clone()

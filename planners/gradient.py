@@ -16,15 +16,24 @@ model's errors (CEM gets the same from averaging its elites).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
-from planners.base import Bounds, Objective, RewardFn, check_terminal_weight, make_objective, shift_plan
+from planners.base import Bounds, Objective, RewardFn, make_objective, shift_plan
+from planners.config import (
+    ConfiguredPlanner,
+    check_at_least_one,
+    check_choice,
+    check_discount,
+    check_non_negative,
+    configured,
+)
 
-__all__ = ["GradientPlanner", "gradient_shooting", "action_rate_penalty"]
+__all__ = ["GradientConfig", "GradientPlanner", "gradient_shooting", "action_rate_penalty"]
 
 SQUASH_MODES = ("tanh", "clip")
 
@@ -113,7 +122,41 @@ def action_rate_penalty(plans: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     return step.pow(2).sum(dim=(1, 2))
 
 
-class GradientPlanner:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GradientConfig:
+    """Gradient MPC's settings (see GradientPlanner). Budget per control step: restarts x
+    iterations forward+backward passes of horizon x action_repeat model steps (x noise_samples)."""
+
+    horizon: int = 20
+    iterations: int = 50
+    lr: float = 0.1  # Adam's step on the (squashed) actions
+    restarts: int = 4
+    squash: str = "tanh"  # "tanh" or "clip" (projection after each step)
+    action_repeat: int = 1
+    discount: float = 1.0
+    init_noise: float = 0.5  # random restarts: uniform plans scaled by this around the box centre
+    warm_start: bool = True
+    seed: int = 0
+    smoothness: float = 0.0
+    warm_restarts: int = 0
+    warm_noise: float = 0.2
+    action_noise: float = 0.0
+    noise_samples: int = 1
+    terminal_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_at_least_one(horizon=self.horizon, iterations=self.iterations, restarts=self.restarts,
+                           action_repeat=self.action_repeat, noise_samples=self.noise_samples)
+        if not 0 <= self.warm_restarts < self.restarts:
+            raise InputError(f"warm_restarts must be in [0, restarts={self.restarts}), got {self.warm_restarts}")
+        check_non_negative(lr=self.lr, init_noise=self.init_noise, smoothness=self.smoothness,
+                           warm_noise=self.warm_noise, action_noise=self.action_noise,
+                           terminal_weight=self.terminal_weight)
+        check_choice("squash", self.squash, SQUASH_MODES)
+        check_discount(self.discount)
+
+
+class GradientPlanner(ConfiguredPlanner):
     """Receding-horizon gradient MPC with batched restarts and a shifted warm start.
 
     horizon H decisions (each held `action_repeat` model steps); `restarts` R plans optimised
@@ -127,29 +170,10 @@ class GradientPlanner:
     cost-to-go (`predicted_return`).
     """
 
-    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, iterations: int = 50,
-                 lr: float = 0.1, restarts: int = 4, squash: str = "tanh", action_repeat: int = 1,
-                 discount: float = 1.0, init_noise: float = 0.5, warm_start: bool = True,
-                 seed: int = 0, device: torch.device | str | None = None, smoothness: float = 0.0,
-                 warm_restarts: int = 0, warm_noise: float = 0.2, action_noise: float = 0.0,
-                 noise_samples: int = 1, terminal_weight: float = 0.0):
-        if horizon < 1 or restarts < 1 or action_repeat < 1:
-            raise InputError("horizon, restarts and action_repeat must all be >= 1")
-        if not 0 <= warm_restarts < restarts or warm_noise < 0:
-            raise InputError(f"warm_restarts must be in [0, restarts={restarts}) and warm_noise >= 0, got "
-                             f"{warm_restarts} and {warm_noise}")
-        if squash not in SQUASH_MODES:
-            raise InputError(f"squash must be one of {SQUASH_MODES}, got {squash!r}")
-        check_action_noise(action_noise, noise_samples)
-        check_terminal_weight(terminal_weight)
+    def __init__(self, action_low: Any, action_high: Any, config: GradientConfig | None = None, *,
+                 device: torch.device | str | None = None, **overrides: Any):
+        self.config = configured(GradientConfig, config, overrides)
         self.bounds = Bounds(action_low, action_high, device=device)
-        self.horizon, self.iterations, self.lr = horizon, iterations, lr
-        self.restarts, self.squash, self.action_repeat = restarts, squash, action_repeat
-        self.discount, self.init_noise, self.warm_start = discount, init_noise, warm_start
-        self.seed, self.smoothness = seed, smoothness
-        self.warm_restarts, self.warm_noise = warm_restarts, warm_noise
-        self.action_noise, self.noise_samples = action_noise, noise_samples
-        self.terminal_weight = terminal_weight
         self.reset()
 
     def reset(self) -> None:
@@ -157,19 +181,19 @@ class GradientPlanner:
         self.plan_: torch.Tensor | None = None  # [H, A] best plan of the last call
         self.last_return: float | None = None
         self.history: list[float] = []
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def initial_plans(self) -> torch.Tensor:
         """[R, H, A] starting plans: warm start (shifted previous plan) then random restarts."""
-        b = self.bounds
-        noise = b.uniform((self.restarts, self.horizon), generator=self._gen) - b.center
-        plans = b.center + self.init_noise * noise
-        if self.warm_start and self.plan_ is not None:
+        b, c = self.bounds, self.config
+        noise = b.uniform((c.restarts, c.horizon), generator=self._gen) - b.center
+        plans = b.center + c.init_noise * noise
+        if c.warm_start and self.plan_ is not None:
             plans[0] = shift_plan(self.plan_, 1)
-            k = self.warm_restarts
+            k = c.warm_restarts
             if k:
                 noise = torch.randn(k, *plans.shape[1:], generator=self._gen, device=b.low.device, dtype=b.low.dtype)
-                plans[1:1 + k] = b.clip(plans[0] + self.warm_noise * b.half_range * noise)
+                plans[1:1 + k] = b.clip(plans[0] + c.warm_noise * b.half_range * noise)
         else:
             plans[0] = b.center
         return plans
@@ -180,11 +204,12 @@ class GradientPlanner:
         if not getattr(model, "differentiable", False):
             raise InputError("the gradient planner needs a differentiable model "
                              "(model.differentiable is False)")
-        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
-                                   action_repeat=self.action_repeat, terminal_weight=self.terminal_weight)
+        c = self.config
+        objective = make_objective(model, reward_fn, state, params=params, discount=c.discount,
+                                   action_repeat=c.action_repeat, terminal_weight=c.terminal_weight)
         plans, returns, history = gradient_shooting(
-            objective, self.initial_plans(), self.bounds, iterations=self.iterations, lr=self.lr, squash=self.squash,
-            smoothness=self.smoothness, action_noise=self.action_noise, noise_samples=self.noise_samples,
+            objective, self.initial_plans(), self.bounds, iterations=c.iterations, lr=c.lr, squash=c.squash,
+            smoothness=c.smoothness, action_noise=c.action_noise, noise_samples=c.noise_samples,
             generator=self._gen)
         best = int(torch.argmax(returns))
         self.plan_ = plans[best]

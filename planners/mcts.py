@@ -28,17 +28,25 @@ from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph, unbatch
 from gncontrol.gn.graphs import batch as batch_graphs
 from planners.base import Bounds, RewardFn, note_non_finite, predicted_return, repeat_actions, replicate, shift_plan
+from planners.config import (
+    ConfiguredPlanner,
+    check_at_least_one,
+    check_choice,
+    check_discount,
+    check_non_negative,
+    configured,
+)
 
-__all__ = ["MCTSConfig", "Node", "search", "model_recurrent_fn", "rollout_value_fn", "MCTSPlanner"]
+__all__ = ["MCTSConfig", "MCTSPlannerConfig", "Node", "search", "model_recurrent_fn", "rollout_value_fn", "MCTSPlanner"]
 
 RecurrentFn = Callable[[State, torch.Tensor], tuple[State, torch.Tensor]]
 ValueFn = Callable[[State, int], torch.Tensor]  # (states[B], their depth) -> values [B]
 Sampler = Callable[[int, torch.Generator | None], torch.Tensor]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MCTSConfig:
-    """Search settings; the budget counts expanded nodes (one model transition each)."""
+    """The tree search's settings (`search`); the budget counts expanded nodes (one model transition each)."""
 
     num_expansions: int = 64  # budget: each child created (or a max-depth leaf revisited) spends one
     expand_width: int = 4  # children created at once at a leaf (continuous actions)
@@ -259,7 +267,42 @@ def rollout_value_fn(model: DynamicsModel, reward_fn: RewardFn, bounds: Bounds, 
     return fn
 
 
-class MCTSPlanner:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MCTSPlannerConfig:
+    """The MCTS planner's settings: the search's (MCTSConfig, whose gamma the planner derives as
+    discount ** action_repeat), the leaf rollouts' horizon in decisions, and the warm start."""
+
+    num_expansions: int = MCTSConfig.num_expansions
+    expand_width: int = MCTSConfig.expand_width
+    max_depth: int = MCTSConfig.max_depth
+    rollout_horizon: int = 10
+    c_uct: float = MCTSConfig.c_uct
+    pw_c: float = MCTSConfig.pw_c
+    pw_alpha: float = MCTSConfig.pw_alpha
+    select: str = MCTSConfig.select
+    backup: str = MCTSConfig.backup
+    action_repeat: int = 1
+    discount: float = 1.0
+    warm_start: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_at_least_one(num_expansions=self.num_expansions, expand_width=self.expand_width,
+                           max_depth=self.max_depth, action_repeat=self.action_repeat)
+        check_non_negative(rollout_horizon=self.rollout_horizon, c_uct=self.c_uct, pw_c=self.pw_c,
+                           pw_alpha=self.pw_alpha)
+        check_choice("select", self.select, ("value", "visits"))
+        check_choice("backup", self.backup, ("max", "mean"))
+        check_discount(self.discount)
+
+    def search_config(self) -> MCTSConfig:
+        """The search's settings, with gamma = discount ** action_repeat between tree levels."""
+        return MCTSConfig(num_expansions=self.num_expansions, expand_width=self.expand_width,
+                          max_depth=self.max_depth, c_uct=self.c_uct, pw_c=self.pw_c, pw_alpha=self.pw_alpha,
+                          gamma=self.discount ** self.action_repeat, select=self.select, backup=self.backup)
+
+
+class MCTSPlanner(ConfiguredPlanner):
     """Receding-horizon MCTS over a model; continuous (sampled, widening) or discrete actions.
 
     backup "max" (default) suits deterministic models: Q is the best return found below an
@@ -270,25 +313,19 @@ class MCTSPlanner:
     (rollout_horizon 0) or completes the rollout.
     """
 
-    def __init__(self, action_low: Any, action_high: Any, num_expansions: int = 64, expand_width: int = 4,
-                 max_depth: int = 10, rollout_horizon: int = 10, c_uct: float = 1.0, pw_c: float = 1.0,
-                 pw_alpha: float = 0.5, select: str = MCTSConfig.select, backup: str = MCTSConfig.backup,
-                 action_repeat: int = 1, discount: float = 1.0,
-                 discrete_actions: Any = None, value_fn: ValueFn | None = None, warm_start: bool = True,
-                 seed: int = 0, device: torch.device | str | None = None):
-        if action_repeat < 1 or num_expansions < 1 or expand_width < 1 or max_depth < 1:
-            raise InputError("action_repeat, num_expansions, expand_width and max_depth must be >= 1")
+    def __init__(self, action_low: Any, action_high: Any, config: MCTSPlannerConfig | None = None, *,
+                 discrete_actions: Any = None, value_fn: ValueFn | None = None,
+                 device: torch.device | str | None = None, **overrides: Any):
+        self.config = configured(MCTSPlannerConfig, config, overrides)
+        self.cfg = self.config.search_config()
         self.bounds = Bounds(action_low, action_high, device=device)
-        self.cfg = MCTSConfig(num_expansions, expand_width, max_depth, c_uct, pw_c, pw_alpha,
-                              discount ** action_repeat, select, backup)
         self.discrete_actions = self.bounds.discrete(discrete_actions)
-        self.rollout_horizon, self.action_repeat, self.discount = rollout_horizon, action_repeat, discount
-        self.value_fn, self.warm_start, self.seed = value_fn, warm_start, seed
+        self.value_fn = value_fn
         self.reset()
 
     def reset(self) -> None:
         """Forgets the warm-start plan and reseeds the sampler."""
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
         self.plan_: torch.Tensor | None = None  # [depth, A] greedy path of the last tree
         self.root_: Node | None = None
         self.last_return: float | None = None
@@ -298,14 +335,15 @@ class MCTSPlanner:
         """The root action [A] chosen by a fresh search from a single state."""
         if isinstance(state, torch.Tensor) and state.dim() == 1:
             state = state.unsqueeze(0)
-        rec = model_recurrent_fn(model, reward_fn, params, self.action_repeat, self.discount)
-        if self.value_fn is not None and self.rollout_horizon == 0:
+        c = self.config
+        rec = model_recurrent_fn(model, reward_fn, params, c.action_repeat, c.discount)
+        if self.value_fn is not None and c.rollout_horizon == 0:
             val = self.value_fn
         else:
-            val = rollout_value_fn(model, reward_fn, self.bounds, self.rollout_horizon, params,
-                                   self.action_repeat, self.discount, self._gen, self.value_fn)
+            val = rollout_value_fn(model, reward_fn, self.bounds, c.rollout_horizon, params,
+                                   c.action_repeat, c.discount, self._gen, self.value_fn)
         root_actions = None
-        if (self.warm_start and self.plan_ is not None and self.plan_.shape[0] > 1
+        if (c.warm_start and self.plan_ is not None and self.plan_.shape[0] > 1
                 and self.discrete_actions is None):
             root_actions = shift_plan(self.plan_, 1)[:1]
         sampler = None if self.discrete_actions is not None else (

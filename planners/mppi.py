@@ -6,6 +6,7 @@ The nominal plan, shifted by one decision, warm-starts the next control step.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -13,8 +14,9 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
 from planners.base import Bounds, Objective, RewardFn, make_objective, shift_plan
+from planners.config import ConfiguredPlanner, check_at_least_one, check_discount, check_non_negative, configured
 
-__all__ = ["MPPIPlanner", "mppi_optimize"]
+__all__ = ["MPPIConfig", "MPPIPlanner", "mppi_optimize"]
 
 
 @torch.no_grad()
@@ -46,19 +48,36 @@ def mppi_optimize(objective: Objective, bounds: Bounds, mean: torch.Tensor, nois
     return mean, best_plan, best_ret
 
 
-class MPPIPlanner:
-    """Receding-horizon MPPI; noise_std is a fraction of the half range of the box."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MPPIConfig:
+    """MPPI's settings. Budget per control step: samples x iterations plans of horizon x
+    action_repeat model steps; noise_std is a fraction of the half range of the box."""
 
-    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, samples: int = 500,
-                 iterations: int = 1, noise_std: float = 0.5, temperature: float = 1.0,
-                 action_repeat: int = 1, discount: float = 1.0, seed: int = 0,
-                 device: torch.device | str | None = None):
-        if horizon < 1 or samples < 1 or iterations < 1 or action_repeat < 1:
-            raise InputError("horizon, samples, iterations and action_repeat must all be >= 1")
+    horizon: int = 20
+    samples: int = 500
+    iterations: int = 1
+    noise_std: float = 0.5
+    temperature: float = 1.0
+    action_repeat: int = 1
+    discount: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_at_least_one(horizon=self.horizon, samples=self.samples, iterations=self.iterations,
+                           action_repeat=self.action_repeat)
+        check_non_negative(noise_std=self.noise_std, temperature=self.temperature)
+        if self.temperature == 0:
+            raise InputError("temperature must be > 0, got 0")
+        check_discount(self.discount)
+
+
+class MPPIPlanner(ConfiguredPlanner):
+    """Receding-horizon MPPI from an `MPPIConfig` (or keyword overrides of the default one)."""
+
+    def __init__(self, action_low: Any, action_high: Any, config: MPPIConfig | None = None, *,
+                 device: torch.device | str | None = None, **overrides: Any):
+        self.config = configured(MPPIConfig, config, overrides)
         self.bounds = Bounds(action_low, action_high, device=device)
-        self.horizon, self.samples, self.iterations = horizon, samples, iterations
-        self.noise_std, self.temperature = noise_std, temperature
-        self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
         self.reset()
 
     def reset(self) -> None:
@@ -66,18 +85,18 @@ class MPPIPlanner:
         self.mean_: torch.Tensor | None = None
         self.plan_: torch.Tensor | None = None
         self.last_return: float | None = None
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:
         """The first action [A] of the updated nominal plan from a single state."""
-        b = self.bounds
-        mean = (b.center.expand(self.horizon, b.dim).clone() if self.mean_ is None
+        b, c = self.bounds, self.config
+        mean = (b.center.expand(c.horizon, b.dim).clone() if self.mean_ is None
                 else shift_plan(self.mean_, 1, fill=b.center))
-        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
-                                   action_repeat=self.action_repeat)
-        mean, _, ret = mppi_optimize(objective, b, mean, self.noise_std * b.half_range, samples=self.samples,
-                                     iterations=self.iterations, temperature=self.temperature, generator=self._gen)
+        objective = make_objective(model, reward_fn, state, params=params, discount=c.discount,
+                                   action_repeat=c.action_repeat)
+        mean, _, ret = mppi_optimize(objective, b, mean, c.noise_std * b.half_range, samples=c.samples,
+                                     iterations=c.iterations, temperature=c.temperature, generator=self._gen)
         self.mean_ = mean
         self.plan_ = b.clip(mean)
         self.last_return = float(ret)

@@ -6,6 +6,7 @@ equal number of model calls.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -13,8 +14,9 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
 from planners.base import Bounds, Objective, RewardFn, make_objective
+from planners.config import ConfiguredPlanner, check_at_least_one, check_discount, configured
 
-__all__ = ["RandomShootingPlanner", "random_shooting_optimize"]
+__all__ = ["RandomShootingConfig", "RandomShootingPlanner", "random_shooting_optimize"]
 
 
 @torch.no_grad()
@@ -38,33 +40,46 @@ def random_shooting_optimize(objective: Objective, bounds: Bounds, *, samples: i
     return plans[best], returns[best]
 
 
-class RandomShootingPlanner:
-    """Receding-horizon random shooting: N uniform plans of H decisions per control step
-    (continuous in the box, or over a discrete action set [K, A])."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RandomShootingConfig:
+    """Random shooting's settings. Budget per control step: samples plans of horizon x
+    action_repeat model steps."""
 
-    def __init__(self, action_low: Any, action_high: Any, horizon: int = 20, samples: int = 1000,
-                 action_repeat: int = 1, discount: float = 1.0, discrete_actions: Any = None, seed: int = 0,
-                 device: torch.device | str | None = None):
-        if horizon < 1 or samples < 1 or action_repeat < 1:
-            raise InputError("horizon, samples and action_repeat must all be >= 1")
+    horizon: int = 20
+    samples: int = 1000
+    action_repeat: int = 1
+    discount: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_at_least_one(horizon=self.horizon, samples=self.samples, action_repeat=self.action_repeat)
+        check_discount(self.discount)
+
+
+class RandomShootingPlanner(ConfiguredPlanner):
+    """Receding-horizon random shooting: N uniform plans of H decisions per control step
+    (continuous in the box, or over a discrete action set `discrete_actions` [K, A])."""
+
+    def __init__(self, action_low: Any, action_high: Any, config: RandomShootingConfig | None = None, *,
+                 discrete_actions: Any = None, device: torch.device | str | None = None, **overrides: Any):
+        self.config = configured(RandomShootingConfig, config, overrides)
         self.bounds = Bounds(action_low, action_high, device=device)
         self.discrete_actions = self.bounds.discrete(discrete_actions)
-        self.horizon, self.samples = horizon, samples
-        self.action_repeat, self.discount, self.seed = action_repeat, discount, seed
         self.reset()
 
     def reset(self) -> None:
         """Reseeds the sampler (random shooting keeps no plan between steps)."""
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.seed)
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
         self.plan_: torch.Tensor | None = None
         self.last_return: float | None = None
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:
         """The first action [A] of the best random plan from a single state."""
-        objective = make_objective(model, reward_fn, state, params=params, discount=self.discount,
-                                   action_repeat=self.action_repeat)
-        plan, ret = random_shooting_optimize(objective, self.bounds, samples=self.samples, horizon=self.horizon,
+        c = self.config
+        objective = make_objective(model, reward_fn, state, params=params, discount=c.discount,
+                                   action_repeat=c.action_repeat)
+        plan, ret = random_shooting_optimize(objective, self.bounds, samples=c.samples, horizon=c.horizon,
                                              generator=self._gen, discrete_actions=self.discrete_actions)
         self.plan_, self.last_return = plan, float(ret)
         return plan[0].clone()

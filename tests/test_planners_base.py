@@ -77,19 +77,19 @@ def test_make_builds_every_planner_from_common_knobs():
     import planners
 
     lo, hi = -torch.ones(2), torch.ones(2)
-    cem = planners.make("cem", lo, hi, horizon=5, samples=40, iterations=2, terminal_weight=3.0, restarts=8)
+    cem = planners.make("cem", (lo, hi), horizon=5, samples=40, iterations=2, terminal_weight=3.0, restarts=8)
     assert isinstance(cem, planners.CEMPlanner) and (cem.population, cem.elites, cem.terminal_weight) == (40, 4, 3.0)
-    grad = planners.make("gradient", lo, hi, horizon=5, iterations=3, restarts=8, lr=0.3, samples=None)
+    grad = planners.make("gradient", (lo, hi), horizon=5, iterations=3, restarts=8, lr=0.3, samples=None)
     assert (grad.restarts, grad.iterations, grad.lr) == (8, 3, 0.3)
-    assert planners.make("mppi", lo, hi, horizon=5, samples=30).samples == 30
-    assert planners.make("random", lo, hi, horizon=5, samples=30).samples == 30
-    mcts = planners.make("mcts", lo, hi, horizon=4, samples=16)
+    assert planners.make("mppi", (lo, hi), horizon=5, samples=30).samples == 30
+    assert planners.make("random", (lo, hi), horizon=5, samples=30).samples == 30
+    mcts = planners.make("mcts", (lo, hi), horizon=4, samples=16)
     assert (mcts.cfg.num_expansions, mcts.cfg.max_depth) == (16, 4)
-    assert planners.make("cem", lo, hi, horizon=5).population == planners.CEMPlanner(lo, hi).population  # None: default
+    assert planners.make("cem", (lo, hi), horizon=5).population == planners.CEMPlanner(lo, hi).population
     with pytest.raises(ValueError, match="unknown planner option"):
-        planners.make("cem", lo, hi, horizn=5)
+        planners.make("cem", (lo, hi), horizn=5)
     with pytest.raises(ValueError, match="unknown planner 'sac'"):
-        planners.make("sac", lo, hi)
+        planners.make("sac", (lo, hi))
 
 
 def test_optimisers_take_any_objective_not_a_model():

@@ -48,7 +48,7 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
     sampling planners' populations and MCTS's expansions)."""
     import planners
 
-    return planners.make(name, task.action_low, task.action_high, horizon=args.horizon,
+    return planners.make(name, (task.action_low, task.action_high), horizon=args.horizon,
                          action_repeat=args.action_repeat, seed=args.seed, device=device, iterations=args.iterations,
                          samples=args.samples, restarts=args.restarts, lr=args.plan_lr, smoothness=args.smoothness,
                          warm_restarts=args.warm_restarts, warm_noise=args.warm_noise,

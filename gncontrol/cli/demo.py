@@ -219,9 +219,9 @@ def reference_episode(task, config, steps: int, seed: int) -> dict:
     from envs.true_model import TaskEnv, TrueModel
 
     model = TrueModel.from_task(task)
-    planner = planners.CEMPlanner(task.action_low, task.action_high, horizon=config.horizon, population=200,
-                                  elites=20, iterations=4, action_repeat=config.action_repeat, seed=seed,
-                                  terminal_weight=config.terminal_weight)
+    planner = planners.make("cem", (task.action_low, task.action_high), planners.CEMConfig(
+        horizon=config.horizon, population=200, elites=20, iterations=4, action_repeat=config.action_repeat, seed=seed,
+        terminal_weight=config.terminal_weight))
     env = TaskEnv(task, seed=seed, true_model=model)
     reward = task.reward if config.plan_reward is None else get_task(config.plan_reward).reward
     print(f"reference: CEM through the true simulator on the same episode (env seed {seed})")
