@@ -41,13 +41,15 @@ def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: 
 
 def train(kind: str, train_sets, val_sets, args, out: Path):
     """A model of `kind` trained with the benchmark's budget."""
+    from envs.mujoco_graph import positions_for
     from gncontrol.forward.graph_forward import ForwardModelConfig
     from gncontrol.forward.training import TrainConfig, train_forward_model
 
     s = train_sets[0]
     cfg = ForwardModelConfig(kind, (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1]),
                              latent=args.latent, hidden=tuple(args.hidden), num_nodes=s.num_nodes,
-                             num_edges=s.num_edges, positions=args.positions)
+                             num_edges=s.num_edges,
+                             positions=positions_for(train_sets, getattr(args, "positions", "auto")))
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
                        noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=args.steps,
                        seed=args.seed, sequence_length=args.sequence_length if kind == "recurrent" else 1)
@@ -85,9 +87,10 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.02, help="training input noise (normalised state units)")
     ap.add_argument("--controller", default="uniform", choices=["uniform", "ou"],
                     help="random controls: independent uniform per step, or temporally correlated (OU)")
-    ap.add_argument("--positions", default="relative", choices=["relative", "legacy", "absolute"],
-                    help="x, y inputs (gncontrol.body_state.relative_positions): translation invariant, the "
-                    "pre-2026-12 centring over all nodes, or absolute")
+    ap.add_argument("--positions", default="auto", choices=["auto", "relative", "legacy", "absolute"],
+                    help="x, y inputs (gncontrol.body_state.relative_positions): as `gncontrol train` chooses "
+                    "(auto: envs.mujoco_graph.positions_for), translation invariant, the pre-2026-12 centring over "
+                    "all nodes, or absolute")
     ap.add_argument("--kinds", nargs="+", default=["gn", "mlp"], choices=["gn", "mlp", "recurrent"],
                     help="models of the single-system table")
     ap.add_argument("--sequence-length", type=int, default=8,

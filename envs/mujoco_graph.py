@@ -49,6 +49,7 @@ from gncontrol.systems import GraphSystem
 __all__ = [
     "MujocoGraph", "STATE_SIZE", "STATIC_GLOBAL_FEATURES", "STATIC_NODE_FEATURES",
     "STATIC_EDGE_FEATURES", "JOINT_TYPES", "quat_to_mat", "states_from_graph", "position_mode",
+    "positions_for",
 ]
 
 STATE_SIZE = 13
@@ -105,6 +106,15 @@ def position_mode(static_edges: Any, senders: Any) -> str:
     slide = e[:, STATIC_EDGE_FEATURES.index("type_slide")] > 0.5
     limited = e[:, STATIC_EDGE_FEATURES.index("limited")] > 0.5
     return "absolute" if bool(np.any(slide & limited & (send == 0))) else "relative"
+
+
+def positions_for(systems: Any, positions: str = "auto") -> str:
+    """The x, y input mode of a model trained on `systems` (objects with static_edges and senders):
+    `positions` itself unless "auto", which is "absolute" if any system's `position_mode` is."""
+    if positions != "auto":
+        return positions
+    modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
+    return "absolute" if "absolute" in modes else "relative"
 
 
 class MujocoGraph:

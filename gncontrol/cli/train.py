@@ -33,12 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "auto") -> object:
     """The ForwardModelConfig of a `kind` model matching the data's static feature sizes ("auto" positions:
     absolute if any system's dynamics depend on where it is, envs.mujoco_graph.position_mode)."""
-    from envs.mujoco_graph import position_mode
+    from envs.mujoco_graph import positions_for
     from gncontrol.forward.graph_forward import ForwardModelConfig
 
-    if positions == "auto":
-        modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
-        positions = "absolute" if "absolute" in modes else "relative"
+    positions = positions_for(systems, positions)
 
     s0 = systems[0]
     sizes = (s0.static_nodes.shape[-1], s0.static_edges.shape[-1], s0.static_globals.shape[-1])
