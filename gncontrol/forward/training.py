@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -24,8 +26,9 @@ from gncontrol.forward.transitions import SystemTrajectories, TransitionBatch, s
 from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
 
-__all__ = ["TrainConfig", "lr_at", "step_generator", "restore", "optimiser_to", "prepare_training",
-           "train_forward_model", "load_forward_model", "fit_model_normalisers", "distributed_context"]
+__all__ = ["TrainConfig", "lr_at", "step_generator", "seed_input_noise", "run_training_steps", "restore",
+           "optimiser_to", "prepare_training", "train_forward_model", "load_forward_model", "fit_model_normalisers",
+           "distributed_context"]
 
 CHECKPOINT_KIND = "forward_model"
 
@@ -78,6 +81,57 @@ def lr_at(config: TrainConfig, step: int) -> float:
 def step_generator(config: TrainConfig, step: int, rank: int) -> torch.Generator:
     """The generator of one training step's batch and noise, seeded by (seed, step, rank): exact resume."""
     return torch.Generator().manual_seed(config.seed * 1_000_003 + step * 4099 + rank)
+
+
+def seed_input_noise(gen: torch.Generator) -> None:
+    """Seeds torch's global generator (the models' input noise) from one step's generator: exact resume."""
+    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+
+
+def run_training_steps(config: TrainConfig, start: int, end: int, *,
+                       step_loss: Callable[[torch.Generator], torch.Tensor], optimiser: torch.optim.Optimizer,
+                       parameters: Any, guard: RunGuard, save: Callable[[int], None], writer: Any = None,
+                       validate: Callable[[], float] | None = None, desc: str = "train", progress: bool = True,
+                       rank: int = 0) -> None:
+    """Steps start..end-1 of a run, the loop every trainer shares: the LR schedule (`lr_at`),
+    `step_loss(step_generator(config, step, rank))`, a guarded optimiser step, loss and LR to
+    TensorBoard every 50 steps, `validate()` every config.val_every steps, `save(step)` every
+    config.checkpoint_every steps and at the end, and on Ctrl-C the last completed step saved.
+
+    Logging and validation happen where `writer` is given (rank 0); `validate` may be None.
+    """
+    bar = tqdm(range(start, end), initial=start, total=config.steps, desc=desc,
+               disable=not progress or rank != 0, dynamic_ncols=True)
+    done = start
+    try:
+        with deferred_interrupt() as interrupt_requested:
+            for step in bar:
+                for group in optimiser.param_groups:
+                    group["lr"] = lr_at(config, step)
+                loss = step_loss(step_generator(config, step, rank))
+                guard.optimise(loss, step + 1, optimiser, parameters, config.grad_clip)
+                done = step + 1
+                if writer is not None:
+                    if done % 50 == 0 or done == end:
+                        guard.check()
+                        writer.add_scalar("train/loss", loss.item(), done)
+                        writer.add_scalar("train/lr", lr_at(config, step), done)
+                        bar.set_postfix(loss=f"{loss.item():.4f}")
+                    if validate is not None and (done % config.val_every == 0 or done == config.steps):
+                        writer.add_scalar("val/one_step_loss", validate(), done)
+                if done % config.checkpoint_every == 0 or done == end:
+                    save(done)
+                if interrupt_requested():
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        bar.close()
+        if rank == 0:
+            guard.interrupted(done, not guard.updating, save)
+        raise
+    finally:
+        if writer is not None:
+            writer.flush()
+            writer.close()
 
 
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_final", "noise_std", "seed", "grad_clip", "sequence_length",
@@ -223,49 +277,23 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                          f"a '{model_config.kind}' model has none: use sequence_length 1")
     if not 0 <= config.burn_in < config.sequence_length:
         raise InputError(f"burn_in must be in [0, sequence_length={config.sequence_length}), got {config.burn_in}")
+    def step_loss(gen: torch.Generator) -> torch.Tensor:
+        if sequences:
+            seq = [_batch_to(x, device) for x in sample_sequences(train_sets, config.batch_size // world,
+                                                                  config.sequence_length, gen)]
+            seed_input_noise(gen)
+            return wrapped(seq, noise_std=config.noise_std, burn_in=config.burn_in)
+        b = sample_batch(train_sets, config.batch_size // world, gen)
+        seed_input_noise(gen)
+        return wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device), b.system.to(device),
+                       config.noise_std)
+
     end = config.steps if stop_after is None else min(stop_after, config.steps)
-    bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train",
-               disable=not progress or rank != 0, dynamic_ncols=True)
-    done = start
-    try:
-        with deferred_interrupt() as interrupt_requested:
-            for step in bar:
-                for group in optimiser.param_groups:
-                    group["lr"] = lr_at(config, step)
-                gen = step_generator(config, step, rank)
-                if sequences:
-                    seq = [_batch_to(x, device) for x in sample_sequences(train_sets, config.batch_size // world,
-                                                                          config.sequence_length, gen)]
-                    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
-                    loss = wrapped(seq, noise_std=config.noise_std, burn_in=config.burn_in)
-                else:
-                    b = sample_batch(train_sets, config.batch_size // world, gen)
-                    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
-                    loss = wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
-                                   b.system.to(device), config.noise_std)
-                guard.optimise(loss, step + 1, optimiser, model.parameters(), config.grad_clip)
-                done = step + 1
-                if writer is not None:
-                    if done % 50 == 0 or done == end:
-                        guard.check()
-                        writer.add_scalar("train/loss", loss.item(), done)
-                        writer.add_scalar("train/lr", lr_at(config, step), done)
-                        bar.set_postfix(loss=f"{loss.item():.4f}")
-                    if val_sets and (done % config.val_every == 0 or done == config.steps):
-                        writer.add_scalar("val/one_step_loss", validation_loss(model, val_sets, device), done)
-                if done % config.checkpoint_every == 0 or done == end:
-                    save(done)
-                if interrupt_requested():
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        bar.close()
-        if rank == 0:
-            guard.interrupted(done, not guard.updating, save)
-        raise
-    finally:
-        if writer is not None:
-            writer.flush()
-            writer.close()
+    run_training_steps(config, start, end, step_loss=step_loss, optimiser=optimiser,
+                       parameters=list(model.parameters()),
+                       guard=guard, save=save, writer=writer,
+                       validate=(lambda: validation_loss(model, val_sets, device)) if val_sets else None,
+                       desc="train", progress=progress, rank=rank)
     return model
 
 

@@ -5,8 +5,9 @@ window of W steps starting anywhere (the encoder's input) and K transitions anyw
 in the same episode (the forward model's one-step targets, read with the window's latent), or
 with `horizon` H > 1, K starts of H-step sequences (an H-step rollout loss through the model's
 own predictions: long-rollout errors reveal wrong parameters far more than one step does).
-Optimiser, learning-rate decay, input noise, per-step generators (exact resume) and
-validation follow gncontrol.forward.training (TrainConfig, its LR schedule and step seeding).
+The step loop (learning-rate decay, input noise, per-step generators for exact resume,
+validation, checkpoints, Ctrl-C) is gncontrol.forward.training.run_training_steps, shared with the
+forward models.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
-from gncontrol.forward.training import TrainConfig, lr_at, prepare_training, step_generator
+from gncontrol.forward.training import TrainConfig, prepare_training, run_training_steps, seed_input_noise
 from gncontrol.forward.transitions import SystemTrajectories
-from gncontrol.run_guard import RunGuard, deferred_interrupt
+from gncontrol.run_guard import RunGuard
 from gncontrol.sysid.model import IdentificationWindow, SystemIDConfig, SystemIDModel
 from gncontrol.system_signature import signature_of
 
@@ -141,42 +141,19 @@ def train_system_id(model_config: SystemIDConfig, train_sets: list[SystemTraject
             "metadata": metadata or {}})
         guard.saved = step
 
+    def step_loss(gen: torch.Generator) -> torch.Tensor:
+        batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen,
+                                      horizon).to(device) for d in train_sets]
+        seed_input_noise(gen)
+        return sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
+                         config.noise_std) for b in batches) / len(batches)
+
     end = config.steps if stop_after is None else min(stop_after, config.steps)
-    bar = tqdm(range(start, end), initial=start, total=config.steps, desc="train system-ID",
-               disable=not progress, dynamic_ncols=True)
-    done = start
-    try:
-        with deferred_interrupt() as interrupt_requested:
-            for step in bar:
-                for group in optimiser.param_groups:
-                    group["lr"] = lr_at(config, step)
-                gen = step_generator(config, step, 0)
-                batches = [sample_sysid_batch(d, n_windows, targets_per_window, model_config.window, gen,
-                                              horizon).to(device) for d in train_sets]
-                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))  # the input noise
-                loss = sum(model(b.window, b.state, b.action, b.next_nodes, b.system, b.targets_per_window,
-                                 config.noise_std) for b in batches) / len(batches)
-                guard.optimise(loss, step + 1, optimiser, model.parameters(), config.grad_clip)
-                done = step + 1
-                if done % 50 == 0 or done == end:
-                    guard.check()
-                    writer.add_scalar("train/loss", loss.item(), done)
-                    writer.add_scalar("train/lr", lr_at(config, step), done)
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-                if val_sets and (done % config.val_every == 0 or done == config.steps):
-                    writer.add_scalar("val/one_step_loss",
-                                      validation_loss(model, val_sets, model_config.window, device), done)
-                if done % config.checkpoint_every == 0 or done == end:
-                    save(done)
-                if interrupt_requested():
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        bar.close()
-        guard.interrupted(done, not guard.updating, save)
-        raise
-    finally:
-        writer.flush()
-        writer.close()
+    run_training_steps(config, start, end, step_loss=step_loss, optimiser=optimiser,
+                       parameters=list(model.parameters()),
+                       guard=guard, save=save, writer=writer,
+                       validate=(lambda: validation_loss(model, val_sets, model_config.window, device))
+                       if val_sets else None, desc="train system-ID", progress=progress)
     return model
 
 
