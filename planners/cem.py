@@ -21,7 +21,6 @@ from planners.config import (
     check_choice,
     check_discount,
     check_non_negative,
-    configured,
 )
 
 __all__ = ["CEMConfig", "CEMPlanner", "cem_optimize"]
@@ -95,20 +94,14 @@ class CEMConfig:
 
 
 class CEMPlanner(ConfiguredPlanner):
-    """Receding-horizon CEM from a `CEMConfig` (or keyword overrides of the default one)."""
+    """Receding-horizon CEM: `CEMPlanner(low, high, CEMConfig(...))` or keyword overrides of the defaults."""
 
-    def __init__(self, action_low: Any, action_high: Any, config: CEMConfig | None = None, *,
-                 device: torch.device | str | None = None, **overrides: Any):
-        self.config = configured(CEMConfig, config, overrides)
-        self.bounds = Bounds(action_low, action_high, device=device)
-        self.reset()
+    config_class = CEMConfig
 
     def reset(self) -> None:
         """Forgets the warm-start mean and reseeds the sampler."""
+        super().reset()
         self.mean_: torch.Tensor | None = None  # [H, A]
-        self.plan_: torch.Tensor | None = None
-        self.last_return: float | None = None
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:

@@ -16,7 +16,10 @@ import dataclasses
 import math
 from typing import Any, TypeVar
 
+import torch
+
 from gncontrol.errors import InputError
+from planners.base import Bounds
 
 __all__ = ["ConfiguredPlanner", "configured", "check_at_least_one", "check_non_negative", "check_choice",
            "check_discount"]
@@ -39,10 +42,28 @@ def configured(cls: type[C], config: C | None, overrides: dict[str, Any]) -> C:
 
 
 class ConfiguredPlanner:
-    """Base of the planners built from a frozen config: `self.config`, whose fields also read as
-    attributes of the planner (`planner.horizon`); they cannot be set there (make a new config)."""
+    """Base of the planners built from a frozen config: `self.config` (a `config_class`, or
+    keyword overrides of its defaults), whose fields also read as attributes of the planner
+    (`planner.horizon`) but cannot be set there (make a new config); `self.bounds`; `reset()`."""
 
+    config_class: type
     config: Any
+
+    def __init__(self, action_low: Any, action_high: Any, config: Any = None, *,
+                 device: torch.device | str | None = None, **overrides: Any):
+        self.config = configured(self.config_class, config, overrides)
+        self.bounds = Bounds(action_low, action_high, device=device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets any warm-start plan and reseeds the planner's generator."""
+        self.plan_: torch.Tensor | None = None
+        self.last_return: float | None = None
+        self.reseed()
+
+    def reseed(self) -> None:
+        """A fresh generator seeded by config.seed, on the bounds' device."""
+        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def __getattr__(self, name: str) -> Any:
         config = self.__dict__.get("config")

@@ -30,7 +30,6 @@ from planners.config import (
     check_choice,
     check_discount,
     check_non_negative,
-    configured,
 )
 
 __all__ = ["GradientConfig", "GradientPlanner", "gradient_shooting", "action_rate_penalty"]
@@ -170,18 +169,12 @@ class GradientPlanner(ConfiguredPlanner):
     cost-to-go (`predicted_return`).
     """
 
-    def __init__(self, action_low: Any, action_high: Any, config: GradientConfig | None = None, *,
-                 device: torch.device | str | None = None, **overrides: Any):
-        self.config = configured(GradientConfig, config, overrides)
-        self.bounds = Bounds(action_low, action_high, device=device)
-        self.reset()
+    config_class = GradientConfig
 
     def reset(self) -> None:
-        """Forgets the warm-start plan and reseeds the restart noise."""
-        self.plan_: torch.Tensor | None = None  # [H, A] best plan of the last call
-        self.last_return: float | None = None
+        """Forgets the warm-start plan (plan_ [H, A], the best plan of the last call) and reseeds the restart noise."""
+        super().reset()
         self.history: list[float] = []
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def initial_plans(self) -> torch.Tensor:
         """[R, H, A] starting plans: warm start (shifted previous plan) then random restarts."""

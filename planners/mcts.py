@@ -34,7 +34,6 @@ from planners.config import (
     check_choice,
     check_discount,
     check_non_negative,
-    configured,
 )
 
 __all__ = ["MCTSConfig", "MCTSPlannerConfig", "Node", "search", "model_recurrent_fn", "rollout_value_fn", "MCTSPlanner"]
@@ -313,22 +312,20 @@ class MCTSPlanner(ConfiguredPlanner):
     (rollout_horizon 0) or completes the rollout.
     """
 
+    config_class = MCTSPlannerConfig
+
     def __init__(self, action_low: Any, action_high: Any, config: MCTSPlannerConfig | None = None, *,
                  discrete_actions: Any = None, value_fn: ValueFn | None = None,
                  device: torch.device | str | None = None, **overrides: Any):
-        self.config = configured(MCTSPlannerConfig, config, overrides)
+        super().__init__(action_low, action_high, config, device=device, **overrides)
         self.cfg = self.config.search_config()
-        self.bounds = Bounds(action_low, action_high, device=device)
         self.discrete_actions = self.bounds.discrete(discrete_actions)
         self.value_fn = value_fn
-        self.reset()
 
     def reset(self) -> None:
-        """Forgets the warm-start plan and reseeds the sampler."""
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
-        self.plan_: torch.Tensor | None = None  # [depth, A] greedy path of the last tree
+        """Forgets the warm-start plan (plan_ [depth, A], the greedy path of the last tree) and reseeds the sampler."""
+        super().reset()
         self.root_: Node | None = None
-        self.last_return: float | None = None
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
 from planners.base import Bounds, Objective, RewardFn, make_objective, shift_plan
-from planners.config import ConfiguredPlanner, check_at_least_one, check_discount, check_non_negative, configured
+from planners.config import ConfiguredPlanner, check_at_least_one, check_discount, check_non_negative
 
 __all__ = ["MPPIConfig", "MPPIPlanner", "mppi_optimize"]
 
@@ -72,20 +72,14 @@ class MPPIConfig:
 
 
 class MPPIPlanner(ConfiguredPlanner):
-    """Receding-horizon MPPI from an `MPPIConfig` (or keyword overrides of the default one)."""
+    """Receding-horizon MPPI: `MPPIPlanner(low, high, MPPIConfig(...))` or keyword overrides of the defaults."""
 
-    def __init__(self, action_low: Any, action_high: Any, config: MPPIConfig | None = None, *,
-                 device: torch.device | str | None = None, **overrides: Any):
-        self.config = configured(MPPIConfig, config, overrides)
-        self.bounds = Bounds(action_low, action_high, device=device)
-        self.reset()
+    config_class = MPPIConfig
 
     def reset(self) -> None:
         """Forgets the nominal plan and reseeds the sampler."""
+        super().reset()
         self.mean_: torch.Tensor | None = None
-        self.plan_: torch.Tensor | None = None
-        self.last_return: float | None = None
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:

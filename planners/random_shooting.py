@@ -14,7 +14,7 @@ import torch
 from gncontrol.dynamics import DynamicsModel, State
 from gncontrol.errors import InputError
 from planners.base import Bounds, Objective, RewardFn, make_objective
-from planners.config import ConfiguredPlanner, check_at_least_one, check_discount, configured
+from planners.config import ConfiguredPlanner, check_at_least_one, check_discount
 
 __all__ = ["RandomShootingConfig", "RandomShootingPlanner", "random_shooting_optimize"]
 
@@ -60,18 +60,12 @@ class RandomShootingPlanner(ConfiguredPlanner):
     """Receding-horizon random shooting: N uniform plans of H decisions per control step
     (continuous in the box, or over a discrete action set `discrete_actions` [K, A])."""
 
+    config_class = RandomShootingConfig
+
     def __init__(self, action_low: Any, action_high: Any, config: RandomShootingConfig | None = None, *,
                  discrete_actions: Any = None, device: torch.device | str | None = None, **overrides: Any):
-        self.config = configured(RandomShootingConfig, config, overrides)
-        self.bounds = Bounds(action_low, action_high, device=device)
+        super().__init__(action_low, action_high, config, device=device, **overrides)
         self.discrete_actions = self.bounds.discrete(discrete_actions)
-        self.reset()
-
-    def reset(self) -> None:
-        """Reseeds the sampler (random shooting keeps no plan between steps)."""
-        self._gen = torch.Generator(device=self.bounds.low.device).manual_seed(self.config.seed)
-        self.plan_: torch.Tensor | None = None
-        self.last_return: float | None = None
 
     def plan(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
              params: Any = None) -> torch.Tensor:

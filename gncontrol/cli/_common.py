@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from gncontrol.cli._options import (
     DEVICE_FORMS,
@@ -253,3 +254,21 @@ def training_start(args: argparse.Namespace, kind: str) -> tuple[bool, int | Non
     if args.resume and start is None:
         print(f"--resume: no {ckpt} yet, training from scratch")
     return True, start
+
+
+def training_run_inputs(args: argparse.Namespace, kind: str) -> tuple[Any, int | None, list] | None:
+    """What `train` and `train-sysid` check before any work: --data given, the device, the output
+    (`training_start`); then the loaded systems. None when there is nothing to train."""
+    if not args.data:
+        raise InputError("--data needs at least one HDF5 file")
+    device = resolve_device(args.device)
+    needed, start = training_start(args, kind)
+    if not needed:
+        return None
+    return device, start, load_systems(args.data)
+
+
+def say_trained(args: argparse.Namespace, start: int | None) -> None:
+    """The one line a finished training run prints: steps trained, where the model and logs are."""
+    done = f"resumed at step {start}, trained to step {args.steps}" if start else f"trained {args.steps} steps"
+    print(f"{done}; model written to {args.out}/model.pt; TensorBoard logs in {args.out}/tb")

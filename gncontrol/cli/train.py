@@ -52,17 +52,13 @@ def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "
 
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
-    from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args, training_start
+    from gncontrol.cli._common import say_trained, train_config_from_args, training_run_inputs
     from gncontrol.forward.training import CHECKPOINT_KIND, train_forward_model
 
-    if not args.data:
-        raise InputError("--data needs at least one HDF5 file")
-    device = resolve_device(args.device)
-    needed, start = training_start(args, CHECKPOINT_KIND)
-    if not needed:
+    inputs = training_run_inputs(args, CHECKPOINT_KIND)
+    if inputs is None:
         return 0
-    ckpt = f"{args.out}/model.pt"
-    systems = load_systems(args.data)
+    device, start, systems = inputs
     splits = [s.split(args.val_fraction) for s in systems]
     config = dataclasses.replace(train_config_from_args(args), sequence_length=args.sequence_length,
                                  burn_in=args.burn_in)
@@ -70,6 +66,5 @@ def run(args: argparse.Namespace) -> int:
     train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],
                         config, args.out, device=device, resume=args.resume,
                         metadata={"data": list(args.data)})
-    done = f"resumed at step {start}, trained to step {args.steps}" if start else f"trained {args.steps} steps"
-    print(f"{done}; model written to {ckpt}; TensorBoard logs in {args.out}/tb")
+    say_trained(args, start)
     return 0

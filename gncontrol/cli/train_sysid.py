@@ -30,18 +30,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Loads data, trains with progress bar and TensorBoard, writes OUT/model.pt."""
-    from gncontrol.cli._common import load_systems, resolve_device, train_config_from_args, training_start
+    from gncontrol.cli._common import say_trained, train_config_from_args, training_run_inputs
     from gncontrol.sysid.model import SystemIDConfig
     from gncontrol.sysid.training import CHECKPOINT_KIND, train_system_id
 
-    if not args.data:
-        raise InputError("--data needs at least one HDF5 file")
-    device = resolve_device(args.device)
-    needed, start = training_start(args, CHECKPOINT_KIND)
-    if not needed:
+    inputs = training_run_inputs(args, CHECKPOINT_KIND)
+    if inputs is None:
         return 0
-    ckpt = f"{args.out}/model.pt"
-    systems = load_systems(args.data)
+    device, start, systems = inputs
     for s in systems:
         if s.episode_length < args.window:
             raise InputError(f"{s.name}: episodes of {s.episode_length} steps are shorter than --window "
@@ -55,6 +51,5 @@ def run(args: argparse.Namespace) -> int:
     train_system_id(model_config, [t for t, _ in splits], [v for _, v in splits], config, args.out,
                     targets_per_window=args.targets_per_window, device=device,
                     resume=args.resume, metadata={"data": list(args.data)}, horizon=args.horizon)
-    done = f"resumed at step {start}, trained to step {args.steps}" if start else f"trained {args.steps} steps"
-    print(f"{done}; model written to {ckpt}; TensorBoard logs in {args.out}/tb")
+    say_trained(args, start)
     return 0
