@@ -17,6 +17,11 @@ episode is both the agent's experience and its evaluation, so `IterationResult.e
 counts ALL real environment steps used up to and including that episode (random data included).
 
     results = run_online_mpc(MPCAgentConfig(task="cartpole-swingup"), writer=SummaryWriter(...))
+
+With `checkpoint=PATH` the agent's whole state (model and optimiser, its own episodes, the
+results so far, torch's RNG) is saved atomically after every iteration, and a run started
+again with the same config and path continues after the last saved iteration, ending with the
+same learning curve as an uninterrupted run (the random data is re-collected from its seed).
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ from agents.model_learning import append_episode, empty_like, fit_model, new_mod
 from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
 
-__all__ = ["MPCAgentConfig", "IterationResult", "make_planner", "run_online_mpc"]
+__all__ = ["MPCAgentConfig", "IterationResult", "make_planner", "run_online_mpc", "curve_rows", "planned_iterations",
+           "CHECKPOINT_KIND"]
+
+CHECKPOINT_KIND = "mpc_agent"
+CURVE_FIELDS = ("iteration", "env_steps", "episode_return", "model_loss", "seconds", "plan_time_per_step",
+                "model_seconds", "episode_seconds")
 
 
 @dataclasses.dataclass
@@ -49,6 +59,9 @@ class MPCAgentConfig:
     episode_seed: int | None = None  # env seed of every MPC episode; None: seed + 1000
     plan_reward: str | None = None  # plan with this registered task's reward (same body); None: the task's
     iterations: int = 4
+    # > 0: a fixed budget of real env steps (random data included); the loop runs as many MPC
+    # episodes as fit in it, and `iterations` is ignored
+    env_step_budget: int = 0
     train_steps: int = 1500
     finetune_steps: int = 400
     batch_size: int = 64
@@ -95,15 +108,63 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
                          restarts=config.restarts, lr=config.plan_lr, terminal_weight=config.terminal_weight)
 
 
+def curve_rows(results: list[IterationResult]) -> list[dict]:
+    """The learning curve as rows (one per MPC episode: env steps so far, return, model loss, times)."""
+    return [{k: getattr(r, k) for k in CURVE_FIELDS} for r in results]
+
+
+def planned_iterations(config: MPCAgentConfig, random_steps: int, mpc_steps: int) -> int:
+    """How many MPC episodes the run holds: config.iterations, or as many as fit in env_step_budget."""
+    if config.env_step_budget <= 0:
+        return config.iterations
+    n = (config.env_step_budget - random_steps) // mpc_steps
+    if n < 1:
+        raise InputError(f"env_step_budget {config.env_step_budget} leaves no room for an MPC episode of "
+                         f"{mpc_steps} steps after {random_steps} random steps")
+    return n
+
+
+def _saved_state(config: MPCAgentConfig, it: int, env_steps: int, model: Any, opt: Any, agent_data: Any,
+                 results: list[IterationResult]) -> dict:
+    """The agent's whole state after iteration `it` (what an exact resume needs)."""
+    return {"config": dataclasses.asdict(config), "iteration": it, "env_steps": env_steps,
+            "model": model.state_dict(), "optimiser": opt.state_dict(),
+            "agent_states": agent_data.states, "agent_actions": agent_data.actions,
+            "results": [{**row, "rewards": list(r.rewards)} for row, r in zip(curve_rows(results), results)],
+            "torch_rng": torch.get_rng_state()}
+
+
+def _resumed(path: Any, config: MPCAgentConfig) -> dict | None:
+    """The saved state at `path` if there is one; refuses one saved with another config."""
+    from pathlib import Path
+
+    from gncontrol.checkpoints import load_checkpoint
+
+    if path is None or not Path(path).exists():
+        return None
+    state = load_checkpoint(path, CHECKPOINT_KIND)
+    saved = state["config"]
+    mine = dataclasses.asdict(config)
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, (tuple, list)) else v
+
+    differ = sorted(k for k in mine if plain(saved.get(k)) != plain(mine[k]))
+    if differ:
+        raise InputError(f"{path} holds an MPC agent run with other settings ({', '.join(differ)}); "
+                         "use another checkpoint path, or the same settings to resume")
+    return state
+
+
 def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = None, writer: Any = None,
                    progress: bool = False, log: Any = None, render_last: Any = None,
-                   on_model: Any = None) -> list[IterationResult]:
+                   on_model: Any = None, checkpoint: Any = None) -> list[IterationResult]:
     """Runs the loop of the module doc; returns one IterationResult per MPC episode.
 
     `writer` (TensorBoard SummaryWriter) gets mpc_agent/return against env steps and the model
     loss; `log(str)` (e.g. print) gets one line per iteration and phase. `render_last(env)`, if
     given, returns the frame callback for the last episode (planners.run_episode's `render`).
     `on_model(model, data_sets)` is called with the final model and its data (e.g. to save them).
+    `checkpoint`: a path where the state is saved after each iteration and resumed from (module doc).
     """
     from envs.tasks import get_task, same_system
     from envs.true_model import TaskEnv
@@ -130,17 +191,35 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         log(f"mpc_agent {config.task}: {data.num_episodes} random episodes x {data.episode_length} steps "
             f"({config.task}{''.join(', ' + t for t in config.extra_data_tasks)}), "
             f"{time.perf_counter() - t0:.0f} s; training the GN for {config.train_steps} steps")
+    mpc_steps = config.mpc_steps or config.episode_steps
+    iterations = planned_iterations(config, env_steps, mpc_steps)
     model = new_model(data, latent=config.latent, hidden=config.hidden, seed=config.seed, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    losses = fit_model(model, [data], config.train_steps, config.batch_size, seed=config.seed, optimiser=opt)
-    params = task.graph().graph_system(device)
-    mpc_steps = config.mpc_steps or config.episode_steps
     agent_data = empty_like(data, name=f"{config.task}-agent", steps=mpc_steps)
-    episode_seed = config.seed + 1000 if config.episode_seed is None else config.episode_seed
     results: list[IterationResult] = []
+    first = 0
+    saved = _resumed(checkpoint, config)
+    if saved is None:
+        losses = fit_model(model, [data], config.train_steps, config.batch_size, seed=config.seed, optimiser=opt)
+    else:  # continue after the last saved iteration, exactly as the uninterrupted run would
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimiser"])
+        model.requires_grad_(False)
+        model.eval()
+        agent_data = dataclasses.replace(agent_data, states=saved["agent_states"], actions=saved["agent_actions"],
+                                         **_static_of(data, saved["agent_states"].shape[0]))
+        results = [IterationResult(**r) for r in saved["results"]]
+        first, env_steps = saved["iteration"] + 1, saved["env_steps"]
+        torch.set_rng_state(saved["torch_rng"])
+        losses = []
+        if log is not None:
+            log(f"mpc_agent {config.task}: resumed from {checkpoint} after iteration {saved['iteration']} "
+                f"({env_steps} env steps)")
+    params = task.graph().graph_system(device)
+    episode_seed = config.seed + 1000 if config.episode_seed is None else config.episode_seed
     sets = [data]
     t_model = t0
-    for it in range(config.iterations):
+    for it in range(first, iterations):
         if it > 0:
             t_model = time.perf_counter()
             for g in opt.param_groups:
@@ -178,6 +257,18 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
             log(f"mpc_agent {config.task} iter {it}: env steps {env_steps}, return {ep.episode_return:.1f}, "
                 f"model loss {loss:.4f}, planning {ep.plan_time_per_step * 1000:.0f} ms per control step, "
                 f"{res.seconds:.0f} s")
+        if checkpoint is not None:
+            from gncontrol.checkpoints import save_checkpoint
+
+            save_checkpoint(checkpoint, CHECKPOINT_KIND, _saved_state(config, it, env_steps, model, opt, agent_data,
+                                                                      results))
     if on_model is not None:
         on_model(model, sets if config.mix == "pooled" else [data, agent_data])
     return results
+
+
+def _static_of(data: Any, episodes: int) -> dict:
+    """The nominal static graph of `data`, repeated for `episodes` agent episodes (as append_episode stores)."""
+    return {"static_nodes": data.static_nodes[:1].expand(episodes, *data.static_nodes.shape[1:]).clone(),
+            "static_edges": data.static_edges[:1].expand(episodes, *data.static_edges.shape[1:]).clone(),
+            "static_globals": data.static_globals[:1].expand(episodes, *data.static_globals.shape[1:]).clone()}

@@ -46,3 +46,42 @@ def test_online_mpc_loop_collects_finetunes_and_reports():
 def test_unknown_planner_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown planner"):
         make_planner(MPCAgentConfig(planner="nope"), get_task("pendulum-swingup"))
+
+
+TINY = dict(task="cartpole-swingup", random_episodes=2, episode_steps=12, train_steps=10, finetune_steps=6,
+            latent=16, hidden=(16,), horizon=3, action_repeat=2, population=16, elites=4, plan_iterations=1)
+
+
+def test_a_killed_run_resumes_to_the_same_learning_curve(tmp_path):
+    from agents.mpc_agent import curve_rows
+
+    cfg = MPCAgentConfig(**TINY, iterations=3)
+    full = run_online_mpc(cfg)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_second(line):
+        if "iter 1" in line:
+            raise Killed  # iteration 1 logs before it saves: the run dies with iteration 0 saved
+
+    ckpt = tmp_path / "agent.pt"
+    with pytest.raises(Killed):
+        run_online_mpc(cfg, log=kill_after_second, checkpoint=ckpt)
+    lines = []
+    resumed = run_online_mpc(cfg, log=lines.append, checkpoint=ckpt)
+    assert any("resumed from" in ln and "after iteration 0" in ln for ln in lines)
+    keys = ("iteration", "env_steps", "episode_return", "model_loss")
+    assert [[r[k] for k in keys] for r in curve_rows(resumed)] == [[r[k] for k in keys] for r in curve_rows(full)]
+    assert [r.rewards for r in resumed] == [r.rewards for r in full]
+    with pytest.raises(ValueError, match="other settings .*horizon"):
+        run_online_mpc(MPCAgentConfig(**{**TINY, "horizon": 4}, iterations=3), checkpoint=ckpt)
+
+
+def test_env_step_budget_sets_the_number_of_episodes():
+    from agents.mpc_agent import planned_iterations
+
+    cfg = MPCAgentConfig(**TINY, env_step_budget=2 * 12 + 3 * 12 + 5)
+    assert planned_iterations(cfg, 24, 12) == 3
+    with pytest.raises(ValueError, match="leaves no room"):
+        planned_iterations(MPCAgentConfig(**TINY, env_step_budget=30), 24, 12)
