@@ -91,6 +91,27 @@ def empty_like(data: SystemTrajectories, name: str | None = None, steps: int | N
                                static_globals=data.static_globals[:0])
 
 
+def transitions_as_trajectories(template: SystemTrajectories, states: torch.Tensor, actions: torch.Tensor,
+                                next_states: torch.Tensor) -> SystemTrajectories:
+    """K single transitions (states [K, N, 13], actions [K, A], next_states [K, N, 13]) as K one-step
+    episodes of `template`'s system (its first static graph), so fit_model trains on replay data."""
+    k = states.shape[0]
+    if actions.shape[0] != k or next_states.shape != states.shape:
+        raise InputError(f"states {tuple(states.shape)}, actions {tuple(actions.shape)} and next_states "
+                         f"{tuple(next_states.shape)} must hold the same K transitions")
+    dtype = template.states.dtype
+    out = dataclasses.replace(template, states=torch.stack([states, next_states], 1).to(dtype),
+                              actions=actions[:, None].to(dtype), **nominal_statics(template, k))
+    out.check()
+    return out
+
+
+def nominal_statics(data: SystemTrajectories, episodes: int) -> dict[str, torch.Tensor]:
+    """`data`'s first static graph repeated for `episodes` episodes: static_nodes / _edges / _globals [K, ...]."""
+    return {name: getattr(data, name)[:1].expand(episodes, *getattr(data, name).shape[1:]).clone()
+            for name in ("static_nodes", "static_edges", "static_globals")}
+
+
 def append_episode(data: SystemTrajectories, states: torch.Tensor | np.ndarray, actions: torch.Tensor | np.ndarray,
                    static_from: SystemTrajectories | None = None) -> SystemTrajectories:
     """`data` plus one episode of the same system: states [T+1, N, 13], actions [T, A] (T = data's).

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
+from agents.model_learning import append_episode, empty_like, fit_model, new_model, nominal_statics, random_data
 from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
 
@@ -207,7 +207,7 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         model.requires_grad_(False)
         model.eval()
         agent_data = dataclasses.replace(agent_data, states=saved["agent_states"], actions=saved["agent_actions"],
-                                         **_static_of(data, saved["agent_states"].shape[0]))
+                                         **nominal_statics(data, saved["agent_states"].shape[0]))
         results = [IterationResult(**r) for r in saved["results"]]
         first, env_steps = saved["iteration"] + 1, saved["env_steps"]
         torch.set_rng_state(saved["torch_rng"])
@@ -266,9 +266,3 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         on_model(model, sets if config.mix == "pooled" else [data, agent_data])
     return results
 
-
-def _static_of(data: Any, episodes: int) -> dict:
-    """The nominal static graph of `data`, repeated for `episodes` agent episodes (as append_episode stores)."""
-    return {"static_nodes": data.static_nodes[:1].expand(episodes, *data.static_nodes.shape[1:]).clone(),
-            "static_edges": data.static_edges[:1].expand(episodes, *data.static_edges.shape[1:]).clone(),
-            "static_globals": data.static_globals[:1].expand(episodes, *data.static_globals.shape[1:]).clone()}
