@@ -52,13 +52,14 @@ class MBPOConfig:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
-def make_sac(task: str, seed: int = 0, **sac_options: Any) -> Any:
-    """Stable-Baselines3 SAC ("MlpPolicy") on the task's real env (envs.gym_wrapper.TaskEnv, flat body states)."""
+def make_sac(task: str, seed: int = 0, episode_length: int | None = None, **sac_options: Any) -> Any:
+    """Stable-Baselines3 SAC ("MlpPolicy") on the task's real env (envs.gym_wrapper.TaskEnv, flat body
+    states; episodes of `episode_length` steps, default the task's)."""
     import stable_baselines3 as sb3
 
     from envs.gym_wrapper import TaskEnv
 
-    env = TaskEnv(task)
+    env = TaskEnv(task, episode_length=episode_length)
     env.reset(seed=seed)
     return sb3.SAC("MlpPolicy", env, seed=seed, verbose=0, **sac_options)
 

@@ -93,6 +93,21 @@ def recipe_for(args: argparse.Namespace) -> dict:
     return recipe
 
 
+def agent_config(args: argparse.Namespace, recipe: dict, mpc_steps: int) -> object:
+    """The online MPC agent's config (agents.mpc_agent.MPCAgentConfig) of the demo's options and recipe."""
+    from agents.mpc_agent import MPCAgentConfig
+
+    return MPCAgentConfig(
+        task=args.task, random_episodes=args.episodes, extra_data_tasks=tuple(recipe["extra_data_tasks"]),
+        episode_steps=args.episode_steps, mpc_steps=mpc_steps, episode_seed=args.seed,
+        plan_reward=recipe["plan_reward"], iterations=recipe["rounds"], train_steps=args.train_steps,
+        finetune_steps=args.finetune_steps, batch_size=args.batch_size, latent=args.latent,
+        hidden=tuple(args.hidden), planner=recipe["planner"], horizon=recipe["horizon"],
+        action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
+        restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
+        population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10), seed=args.seed)
+
+
 def check_out(out, wanted: dict) -> None:
     """Refuses an OUT that holds another demo (other options), so one demo never overwrites another's
     results by accident; records the options otherwise. The same options re-run fresh into OUT."""
@@ -117,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.tensorboard import SummaryWriter
 
-    from agents.mpc_agent import MPCAgentConfig, run_online_mpc
+    from agents.mpc_agent import run_online_mpc
     from envs.tasks import get_task, random_policy_return
     from gncontrol.cli._common import check_output_dir, resolve_device
     from gncontrol.cli._mpc import frame_recorder, save_gif
@@ -133,15 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if recipe["planner"] not in ("gradient", "cem"):
         raise InputError(f"the demo's online loop plans with --planner gradient or cem, got {recipe['planner']}")
     steps = args.mpc_steps or task.episode_length
-    config = MPCAgentConfig(
-        task=args.task, random_episodes=args.episodes, extra_data_tasks=tuple(recipe["extra_data_tasks"]),
-        episode_steps=args.episode_steps, mpc_steps=steps, episode_seed=args.seed,
-        plan_reward=recipe["plan_reward"], iterations=recipe["rounds"], train_steps=args.train_steps,
-        finetune_steps=args.finetune_steps, batch_size=args.batch_size, latent=args.latent,
-        hidden=tuple(args.hidden), planner=recipe["planner"], horizon=recipe["horizon"],
-        action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
-        restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
-        population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10), seed=args.seed)
+    config = agent_config(args, recipe, steps)
     check_out(out, {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()})
     t_start = time.time()
     print(f"demo {args.task}: {config.random_episodes} random episodes x {config.episode_steps} steps"
