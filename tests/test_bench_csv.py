@@ -1,14 +1,20 @@
-"""Every benchmark writes its rows as CSV through the shared helper (benchmarks.common)."""
+"""Every benchmark writes its rows as CSV: the shared helper (benchmarks.common) and each script's --csv option."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib
+import pkgutil
+import re
 
 import pytest
 
+import benchmarks
 from benchmarks import common
 from benchmarks.common import RESULTS, RUNS, CSVRows, add_csv_argument, csv_path, write_csv
+
+BENCHMARKS = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__))
 
 
 def read(path) -> list[dict]:
@@ -70,3 +76,19 @@ def test_csv_rows_rewrite_the_file_after_each_row_and_say_where_at_the_end(tmp_p
     assert read(rows.path) == [{"system": "a", "error": "0.5", "ratio": "2.0"},
                                {"system": "b", "error": "0.25", "ratio": ""}]
     assert capsys.readouterr().out.splitlines()[-1] == f"rows written to {rows.path}"
+
+
+def test_every_benchmark_is_checked():
+    assert {"suite", "plan_speed", "control", "agents", "gn_throughput", "hamiltonian"} <= set(BENCHMARKS)
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_main_has_a_csv_option(name, capsys):
+    module = importlib.import_module(f"benchmarks.{name}")
+    if not callable(getattr(module, "main", None)):
+        pytest.skip(f"benchmarks.{name} is a helper module (no main)")
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    options = re.findall(r"^\s+(-[-\w]+)", capsys.readouterr().out, flags=re.MULTILINE)
+    assert "--csv" in options, f"benchmarks.{name} has no --csv option (benchmarks.common.add_csv_argument)"
