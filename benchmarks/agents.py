@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 
 def mean_last(xs: list[float], k: int = 3) -> float:
     """Mean of the last k values (the agent's final return)."""
@@ -70,8 +72,8 @@ def plot(curves: dict, path: Path) -> Path:
     return path
 
 
-def main() -> int:
-    """Runs every agent on every task and prints the comparison."""
+def main(argv: list[str] | None = None) -> int:
+    """Runs every agent on every task and prints the comparison; writes one CSV row per (task, agent)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small budgets (minutes)")
     p.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "pendulum-swingup"])
@@ -83,7 +85,8 @@ def main() -> int:
     p.add_argument("--agents", nargs="+", default=["mpc", "svg0", "svg1"])
     p.add_argument("--out", default="runs/bench_agents")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    add_csv_argument(p, "agents")
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
     from torch.utils.tensorboard import SummaryWriter
 
@@ -134,14 +137,19 @@ def main() -> int:
         curves[task] = cur
 
     print("\n=== results ===")
+    rows = CSVRows(csv_path(args, "agents"))
     for task, res in results.items():
         print(f"[{task}] ({res['seconds']:.0f} s)")
+        by_agent = {name: {"task": task, "agent": name, "env_steps": res[name]["env_steps"][-1],
+                           "final_return": mean_last(res[name]["returns"]), "seconds": res[name]["seconds"]}
+                    for name in ("svg0", "mpc", "svg1", "dyna") if name in res}
         if "svg0" in res:
             mf_steps, mf_final = res["svg0"]["env_steps"][-1], mean_last(res["svg0"]["returns"])
             print(f"  model-free svg0: final return {mf_final:.1f} (mean of last 3 episodes) after "
                   f"{mf_steps} env steps")
             warm = SVGConfig().warmup_episodes
             random_level = mean_last(res["svg0"]["returns"][:warm], warm)
+            by_agent["svg0"]["random_warmup_return"] = random_level
             if mf_final <= random_level + 1e-6:
                 print(f"  svg0 learned nothing (final {mf_final:.1f} <= its random warm-up mean "
                       f"{random_level:.1f}): no steps-to-reach comparison on this task")
@@ -151,6 +159,8 @@ def main() -> int:
                 s = steps_to_reach(res[name]["env_steps"], res[name]["returns"], mf_final)
                 ratio = None if s is None else s / mf_steps
                 res[name]["steps_to_mf_final"], res[name]["ratio_vs_mf"] = s, ratio
+                by_agent[name].update(steps_to_svg0_final="" if s is None else s,
+                                      ratio_vs_svg0_steps="" if ratio is None else ratio)
                 if s is None:
                     msg = "never (within its budget)"
                 else:
@@ -160,6 +170,7 @@ def main() -> int:
         if "mpc" in res:
             r = res["mpc"]["returns"]
             verdict = "last beats first" if r[-1] > r[0] else "last does NOT beat first"
+            by_agent["mpc"].update(first_return=r[0], last_return=r[-1])
             print(f"  mpc agent: first iteration return {r[0]:.1f}, last {r[-1]:.1f} ({verdict}); "
                   f"all {[round(x, 1) for x in r]}")
         for name in ("svg1", "dyna"):
@@ -167,12 +178,16 @@ def main() -> int:
                 b = res[name]["env_steps"][-1]
                 s1 = mean_last(res[name]["returns"])
                 s0 = at_budget(res["svg0"]["env_steps"], res["svg0"]["returns"], b)
+                by_agent[name].update(svg0_at_same_budget=s0, ratio_vs_svg0_at_budget=s1 / max(abs(s0), 1e-9))
                 print(f"  same budget ({b} env steps): {name} {s1:.1f} vs svg0 {s0:.1f} "
                       f"(RATIO {s1 / max(abs(s0), 1e-9):.2f})")
+        for agent_row in by_agent.values():
+            rows.add({**agent_row, "episode_steps": ep_steps, "seed": args.seed})
     png = plot(curves, out / "returns.png")
     (out / "results.json").write_text(json.dumps(results, indent=2))
     writer.close()
     print(f"wrote {png}, {out / 'results.json'}, {out / 'tb'}")
+    rows.save()
     return 0
 
 

@@ -21,6 +21,8 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 
 def baseline(task_name: str, episodes: int, steps: int, seed: int) -> float:
     """Transitions/s of a plain env.step loop (env built before timing)."""
@@ -57,13 +59,15 @@ def ours(task_name: str, episodes: int, steps: int, seed: int, workers: int) -> 
         return episodes * steps / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    """Runs the comparison and prints configuration, machine and ratios."""
+def main(argv: list[str] | None = None) -> None:
+    """Runs the comparison and prints configuration, machine and ratios; writes the rows as CSV."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a few seconds per task")
     p.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "cheetah-run", "swimmer6"])
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    add_csv_argument(p, "collect_throughput")
+    args = p.parse_args(argv)
+    rows = CSVRows(csv_path(args, "collect_throughput"))
     torch.set_num_threads(1)
     episodes, steps = (4, 250) if args.quick else (8, 1000)
     print(f"config: tasks={args.tasks} episodes={episodes} steps={steps} seed={args.seed} quick={args.quick}")
@@ -76,6 +80,10 @@ def main() -> None:
         one = ours(name, episodes, steps, args.seed, 1)
         two = ours(name, episodes, steps, args.seed, 2)
         print(f"{name:18s} {base:11.0f} {one:10.0f} {one / base:8.2f} {two:10.0f} {two / base:8.2f}", flush=True)
+        rows.add({"task": name, "env_step_per_s": base, "ours_1p_per_s": one, "ratio_1p": one / base,
+                  "ours_2p_per_s": two, "ratio_2p": two / base, "episodes": episodes, "steps": steps,
+                  "seed": args.seed})
+    rows.save()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 # task -> [(reward planned with, scored on "env" (the env's own reward) or on the "planned" reward)]
 # Pendulum's own reward is sparse (no gradient, and sampling planners see zeros): plan with the
 # smooth variant, score with the env's. Cheetah backward has no env reward of its own.
@@ -64,7 +66,7 @@ def learned_model(task: str, kind: str, args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs every (task, reward, model, planner) episode and prints a markdown table."""
+    """Runs every (task, reward, model, planner) episode and prints a markdown table; writes its rows as CSV."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="pendulum and cartpole, 100-step episodes, tiny models")
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default="runs/bench_data")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
+    add_csv_argument(p, "control")
     args = p.parse_args(argv)
     if args.quick:
         args.tasks = [t for t in args.tasks if t in QUICK_TASKS] or QUICK_TASKS
@@ -110,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| task | planned reward | model | planner | return | / true-model planner | / random | "
           "mean speed | plan ms per control step | real-time factor |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    table = CSVRows(csv_path(args, "control"))
+    config = {"horizon": args.horizon, "repeat": args.repeat, "samples": args.samples,
+              "iterations": args.iterations, "grad_iterations": args.grad_iterations, "restarts": args.restarts,
+              "terminal_weight": args.terminal_weight, "seed": args.seed}
     for task_name in args.tasks:
         task = get_task(task_name)
         steps = args.steps or task.episode_length
@@ -135,14 +142,22 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append((kind, planner_name, ret, res.plan_time_per_step, speed,
                                  time.perf_counter() - t0))
             best_true = max([r[2] for r in rows if r[0] == "true"], default=float("nan"))
-            for kind, planner_name, ret, per_step, speed, _ in rows:
+            for kind, planner_name, ret, per_step, speed, wall in rows:
+                over_true = ret / best_true if best_true > 0 else float("nan")
+                over_random = ret / random_ret if random_ret > 1e-6 and scored_by == "env" else float("nan")
                 print(f"| {task_name} | {reward_name} | {kind} | {planner_name} | {ret:.1f} | "
-                      f"{ret / best_true if best_true > 0 else float('nan'):.2f} | "
-                      f"{ret / random_ret if random_ret > 1e-6 and scored_by == 'env' else float('nan'):.1f} | "
-                      f"{speed:+.2f} | "
-                      f"{per_step * 1e3:.0f} | {per_step / task.control_timestep:.1f} |", flush=True)
+                      f"{over_true:.2f} | {over_random:.1f} | {speed:+.2f} | {per_step * 1e3:.0f} | "
+                      f"{per_step / task.control_timestep:.1f} |", flush=True)
+                table.add({"task": task_name, "planned_reward": reward_name, "model": kind, "planner": planner_name,
+                           "return": ret, "over_true_model_planner": over_true, "over_random": over_random,
+                           "mean_speed": speed, "plan_ms_per_control_step": per_step * 1e3,
+                           "real_time_factor": per_step / task.control_timestep, "episode_wall_s": wall, "steps": steps,
+                           **config})
             if scored_by == "env":
                 print(f"| {task_name} | {reward_name} | random actions | - | {random_ret:.1f} | | | | | |", flush=True)
+                table.add({"task": task_name, "planned_reward": reward_name, "model": "random actions",
+                           "planner": "-", "return": random_ret, "steps": steps, **config})
+    table.save()
     return 0
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 SYSTEMS = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run", "walker-walk"]
 MULTI = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run"]
 SWIM_TRAIN = [3, 4, 5, 6, 8, 9]
@@ -64,11 +66,13 @@ def errors(model, data, horizons, device) -> list[float]:
 
 
 def fmt_row(cells) -> str:
+    """A markdown table row of `cells`, floats to 4 decimals (the tables of benchmarks/RESULTS.md)."""
     return "| " + " | ".join(f"{c:.4f}" if isinstance(c, float) else str(c) for c in cells) + " |"
 
 
-def main() -> None:
-    """Runs the three tables and prints them as markdown (ready for benchmarks/RESULTS.md)."""
+def main(argv: list[str] | None = None) -> None:
+    """Runs the three tables and prints them as markdown (ready for benchmarks/RESULTS.md); writes their rows
+    as one CSV (column `table`: single, multi or zeroshot)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small data and budget (minutes)")
     ap.add_argument("--episodes", type=int, default=200)
@@ -95,7 +99,8 @@ def main() -> None:
                     help="models of the single-system table")
     ap.add_argument("--sequence-length", type=int, default=8,
                     help="recurrent model: training windows of this many transitions (truncated BPTT)")
-    args = ap.parse_args()
+    add_csv_argument(ap, "forward_models")
+    args = ap.parse_args(argv)
     if args.quick:
         args.episodes, args.episode_steps, args.steps = 30, 120, 1500
         args.latent, args.hidden = 64, [64]
@@ -108,6 +113,16 @@ def main() -> None:
     print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system ({args.controller} random "
           f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}, input noise {args.noise}; "
           f"MLPs {args.hidden} -> latent {args.latent}; seed {args.seed}; positions {args.positions}")
+    table = CSVRows(csv_path(args, "forward_models"))
+    config = {"episodes": args.episodes, "episode_steps": args.episode_steps, "controller": args.controller,
+              "train_steps": args.steps, "batch_size": args.batch_size, "latent": args.latent,
+              "hidden": " ".join(map(str, args.hidden)), "noise": args.noise, "positions": args.positions,
+              "seed": args.seed}
+
+    def add(name: str, system: str, model: str, errs: list[float], hs: list[int], **cells) -> None:
+        """One CSV row of table `name`: the errors at horizons `hs`, extra cells, the configuration."""
+        table.add({"table": name, "system": system, "model": model,
+                   **{f"error_{h}step": e for h, e in zip(hs, errs)}, **cells, **config})
 
     if "single" in args.tables:
         print("\n### GN vs MLP vs constant (normalised rollout error; constant = 1)\n")
@@ -121,10 +136,13 @@ def main() -> None:
                 t0 = time.time()
                 model = train(kind, [train_set], [val_set], args, out / task / kind)
                 res[kind] = errors(model, val_set, horizons, args.device)
-                print(fmt_row([task, kind.upper(), *res[kind], f"{time.time() - t0:.0f}"]), flush=True)
+                train_s = time.time() - t0
+                print(fmt_row([task, kind.upper(), *res[kind], f"{train_s:.0f}"]), flush=True)
+                add("single", task, kind.upper(), res[kind], horizons, train_s=train_s)
             if "gn" in res and "mlp" in res:
-                print(fmt_row([task, "GN/MLP ratio", *[g / m for g, m in zip(res["gn"], res["mlp"])], ""]),
-                      flush=True)
+                ratios = [g / m for g, m in zip(res["gn"], res["mlp"])]
+                print(fmt_row([task, "GN/MLP ratio", *ratios, ""]), flush=True)
+                add("single", task, "GN/MLP ratio", ratios, horizons)
 
     if "multi" in args.tables:
         print("\n### One GN trained on several systems at once (normalised rollout error)\n")
@@ -134,7 +152,9 @@ def main() -> None:
                   for t in MULTI]
         model = train("gn", [s[0] for s in splits], [s[1] for s in splits], args, out / "multi")
         for task, (_, val_set) in zip(MULTI, splits):
-            print(fmt_row([task, *errors(model, val_set, horizons, args.device)]), flush=True)
+            errs = errors(model, val_set, horizons, args.device)
+            print(fmt_row([task, *errs]), flush=True)
+            add("multi", task, "GN", errs, horizons)
 
     if "zeroshot" in args.tables:
         print(f"\n### Zero-shot swimmers: GN trained on {SWIM_TRAIN} links (normalised rollout error)\n")
@@ -149,6 +169,9 @@ def main() -> None:
         for n in sorted(sets):
             e = errors(model, splits[n][1], [20, 100], args.device)
             print(fmt_row([n, "yes" if n in SWIM_TRAIN else "no", *e]), flush=True)
+            add("zeroshot", f"swimmer{n}", "GN", e, [20, 100], links=n,
+                seen_in_training="yes" if n in SWIM_TRAIN else "no")
+    table.save()
 
 
 if __name__ == "__main__":

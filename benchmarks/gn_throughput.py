@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from benchmarks._timing import interleaved
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
 from gncontrol.forward import fast_path
 from gncontrol.gn.blocks import GraphSizes
 from gncontrol.gn.graphs import Graph, tile
@@ -147,13 +148,16 @@ def run_workload(n: int, batch: int, reps: int, device: torch.device, with_pyg: 
     return {**{k: batch / v for k, v in t.items()}, "diff": diff}
 
 
-def main() -> None:
-    """Prints configuration, machine, graphs/s of each implementation, and the ratios fast / ours and ours / PyG."""
+def main(argv: list[str] | None = None) -> None:
+    """Prints configuration, machine, graphs/s of each implementation, and the ratios fast / ours and ours / PyG;
+    writes the rows as CSV."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    args = ap.parse_args()
+    add_csv_argument(ap, "gn_throughput")
+    args = ap.parse_args(argv)
+    rows = CSVRows(csv_path(args, "gn_throughput"))
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -176,6 +180,12 @@ def main() -> None:
         ratio = f"{r['ours'] / r['pyg']:9.2f}" if "pyg" in r else f"{'-':>9s}"
         print(f"{name:42s} {r['ours']:12.0f} {r['fast']:12.0f} {pyg} {r['fast'] / r['ours']:9.2f} {ratio} "
               f"{r['diff']:10.1e}")
+        rows.add({"workload": name, "ours_graphs_per_s": r["ours"], "fast_graphs_per_s": r["fast"],
+                  "metalayer_graphs_per_s": r.get("pyg", ""), "fast_over_ours": r["fast"] / r["ours"],
+                  "ours_over_pyg": r["ours"] / r["pyg"] if "pyg" in r else "", "max_abs_diff": r["diff"],
+                  "reps": reps, "device": str(device), "threads": torch.get_num_threads(),
+                  "torch_geometric": pyg_version or ""})
+    rows.save()
 
 
 if __name__ == "__main__":

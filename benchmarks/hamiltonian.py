@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import machine
+from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine
 from envs.particles.hamiltonian_systems import authors_dataset, make_dataset, make_system
 from gncontrol.hamiltonian.hnn import HNN, BaselineMLP, fit_derivatives
 from gncontrol.hamiltonian.metrics import derivative_mse, energy_mse, model_rollout_ivp
@@ -150,7 +150,7 @@ def hnn_task(task: str, quick: bool, seed: int, device: str, data_source: str = 
     return out
 
 
-def run_hnn(args: argparse.Namespace) -> None:
+def run_hnn(args: argparse.Namespace, table: CSVRows) -> None:
     """The HNN table: per task and seed, derivative and energy MSE of baseline and HNN, ratios."""
     protocols = ("notebook", "rescaled", "fixed")
     for task in args.tasks:
@@ -167,6 +167,9 @@ def run_hnn(args: argparse.Namespace) -> None:
         for seed in seeds:
             r = hnn_task(task, args.quick, seed, args.device, args.hnn_data)
             rows.append(r)
+            table.add({"section": "hnn", "task": task, "seed": seed, "data": args.hnn_data if dim2 else "ours", **r,
+                       **{f"energy_{p}_ratio": r[f"base_energy_{p}"] / max(r[f"hnn_energy_{p}"], 1e-30)
+                          for p in shown}})
             cells = [f"{r[f'base_energy_{p}']:.3g} / {r[f'hnn_energy_{p}']:.3g} "
                      f"({r[f'base_energy_{p}'] / max(r[f'hnn_energy_{p}'], 1e-30):.0f}x)" for p in shown]
             print(f"| {seed} | {r['base_test_mse']:.3g} | {r['hnn_test_mse']:.3g} | " + " | ".join(cells)
@@ -180,6 +183,13 @@ def run_hnn(args: argparse.Namespace) -> None:
             b = np.array([r[f"base_energy_{p}"] for r in rows])
             h = np.array([r[f"hnn_energy_{p}"] for r in rows])
             ratios = b / np.maximum(h, 1e-30)
+            table.add({"section": "hnn summary", "task": task, "protocol": p, "seeds": len(rows),
+                       "mean_energy_base": float(b.mean()), "mean_energy_hnn": float(h.mean()),
+                       "ratio_of_means": float(b.mean() / h.mean()), "ratio_min": float(ratios.min()),
+                       "ratio_median": float(np.median(ratios)), "ratio_max": float(ratios.max()),
+                       "ratio_geometric_mean": float(np.exp(np.log(ratios).mean())),
+                       "seeds_ge_100x": int((ratios >= 100).sum()), "paper_test_base": pb, "paper_test_hnn": ph,
+                       "paper_energy_base": peb, "paper_energy_hnn": peh})
             print(f"{task} [{p}] over {len(rows)} seeds: mean energy base {b.mean():.3g} / HNN "
                   f"{h.mean():.3g}; RATIO of means {b.mean() / h.mean():.0f}x; per-seed ratios "
                   f"min {ratios.min():.1f}x median {np.median(ratios):.1f}x max {ratios.max():.1f}x, "
@@ -188,7 +198,8 @@ def run_hnn(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parses arguments, prints the configuration and machine, runs the chosen sections."""
+    """Parses arguments, prints the configuration and machine, runs the chosen sections; writes their rows as one
+    CSV (column `section`)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--section", choices=["hnn", "ogn", "nhf", "hgn", "swingup", "pixels"], nargs="+",
                    default=["hnn"])
@@ -224,18 +235,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="also fit the paper's PixelHNN baseline on the same scenes for N steps (batch 64)")
     p.add_argument("--hgn-variants", nargs="*", default=["leapfrog"],
                    choices=["leapfrog", "euler", "no_f_psi", "deterministic", "separable"])
+    add_csv_argument(p, "hamiltonian")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"config: {vars(args)}")
     print(f"machine: {machine()}")
+    table = CSVRows(csv_path(args, "hamiltonian"))
     for section in args.section:
         print(f"\n## {section}")
         {"hnn": run_hnn, "ogn": run_ogn, "nhf": run_nhf, "hgn": run_hgn,
-         "swingup": run_swingup, "pixels": run_pixels}[section](args)
+         "swingup": run_swingup, "pixels": run_pixels}[section](args, table)
+    table.save()
     return 0
 
 
-def run_ogn(args: argparse.Namespace) -> None:
+def run_ogn(args: argparse.Namespace, table: CSVRows) -> None:
     """DeltaGN vs OGN vs HOGN on n-body springs: rollout position MSE and energy error."""
     from gncontrol.hamiltonian.ogn import NBodyGraphModel, fit_one_step
 
@@ -256,7 +270,7 @@ def run_ogn(args: argparse.Namespace) -> None:
     e0 = system.hamiltonian(truth[:, 0])
     variants = [("DeltaGN", "delta", "rk4"), ("OGN", "ogn", "rk4"), ("HOGN", "hogn", "rk4"),
                 ("HOGN", "hogn", "leapfrog")]
-    results = {}
+    results, rows = {}, {}
     print("| model | integrator | one-step test MSE | rollout position MSE | energy MSE | train s |")
     print("|---|---|---|---|---|---|")
     for label, kind, method in variants:
@@ -278,13 +292,20 @@ def run_ogn(args: argparse.Namespace) -> None:
         results[(label, method)] = e_mse
         print(f"| {label} | {method if kind != 'delta' else '-'} | {float(one):.3g} | {pos_mse:.3g} | "
               f"{e_mse:.3g} | {train_s:.0f} |", flush=True)
+        rows[(label, method)] = table.add({
+            "section": "ogn", "task": "nbody_springs", "model": label, "integrator": method if kind != "delta" else "-",
+            "one_step_test_mse": float(one), "rollout_position_mse": pos_mse, "energy_mse": e_mse, "train_s": train_s,
+            "steps": steps, "n_train": n_train, "horizon": horizon})
     hogn = results[("HOGN", "rk4")]
+    for key, row in rows.items():
+        row["energy_mse_over_hogn_rk4"] = results[key] / hogn
+    table.write()
     print(f"energy-error RATIO vs HOGN(rk4): DeltaGN {results[('DeltaGN', 'rk4')] / hogn:.2f}x, "
           f"OGN {results[('OGN', 'rk4')] / hogn:.2f}x, HOGN-leapfrog "
           f"{results[('HOGN', 'leapfrog')] / hogn:.2f}x")
 
 
-def run_nhf(args: argparse.Namespace) -> None:
+def run_nhf(args: argparse.Namespace, table: CSVRows) -> None:
     """NHF on a 2-D mixture of 4 Gaussians: test ELBO vs the best single Gaussian, invertibility."""
     from gncontrol.hamiltonian.nhf import NeuralHamiltonianFlow, fit_nhf
 
@@ -312,12 +333,16 @@ def run_nhf(args: argparse.Namespace) -> None:
     q1, p1 = f64.forward_flow(z[:, :2], z[:, 2:])
     q0, p0 = f64.inverse_flow(q1, p1)
     inv = float(torch.cat([q0, p0], -1).sub(z).abs().max().detach())
-    print(f"NHF ({steps} steps, {time.time() - t0:.0f}s): test ELBO {elbo:.3f} nats; best single "
+    seconds = time.time() - t0
+    table.add({"section": "nhf", "task": "mixture of 4 Gaussians", "model": "NHF", "steps": steps, "seconds": seconds,
+               "test_elbo": elbo, "gaussian_loglik": gauss, "true_loglik": true_ll,
+               "gap_closed": (elbo - gauss) / (true_ll - gauss), "inversion_error": inv})
+    print(f"NHF ({steps} steps, {seconds:.0f}s): test ELBO {elbo:.3f} nats; best single "
           f"Gaussian log-lik {gauss:.3f}; true mixture log-lik {true_ll:.3f}; gap closed "
           f"{(elbo - gauss) / (true_ll - gauss):.2f} of the way; float64 inversion error {inv:.2e}")
 
 
-def run_hgn(args: argparse.Namespace) -> None:
+def run_hgn(args: argparse.Namespace, table: CSVRows) -> None:
     """HGN variants at a reduced size: 30-step pixel MSE vs a constant-first-frame baseline.
 
     Trains for --hgn-steps Adam steps or --hgn-minutes of wall time, whichever ends first,
@@ -354,9 +379,14 @@ def run_hgn(args: argparse.Namespace) -> None:
                                   args.hgn_pixel_hnn_steps, 64, False, args.seed)
             t_flat = test.flatten(2)
             first = torch.cat([t_flat[:, 0], t_flat[:, 1]], -1)
+            tr = pixel_unroll_mse(model, pairs[:n_test, 0], flat[:n_test])
+            te = pixel_unroll_mse(model, first, t_flat)
+            seconds = time.time() - t0
             print(f"  pixel HNN ({args.hgn_pixel_hnn_steps} steps): 30-step pixel MSE x1e4 train "
-                  f"{pixel_unroll_mse(model, pairs[:n_test, 0], flat[:n_test]) * 1e4:.2f} test "
-                  f"{pixel_unroll_mse(model, first, t_flat) * 1e4:.2f} ({time.time() - t0:.0f}s)", flush=True)
+                  f"{tr * 1e4:.2f} test {te * 1e4:.2f} ({seconds:.0f}s)", flush=True)
+            table.add({"section": "hgn", "task": scene, "model": "pixel HNN", "steps": args.hgn_pixel_hnn_steps,
+                       "train_mse_x1e4": tr * 1e4, "test_mse_x1e4": te * 1e4, "constant_mse_x1e4": const * 1e4,
+                       "constant_over_model": const / te, "seconds": seconds})
 
         def test_mse(model: HGN, frames: torch.Tensor) -> float:
             model.eval()
@@ -389,21 +419,35 @@ def run_hgn(args: argparse.Namespace) -> None:
                     va = test_mse(model, valid)
                     if va < best[0]:
                         best = (va, done, copy.deepcopy(model.state_dict()))
-                    print(f"    step {done} ({time.time() - t0:.0f}s): {train_len}-frame window mse x1e4 "
+                    te = test_mse(model, test)
+                    seconds = time.time() - t0
+                    print(f"    step {done} ({seconds:.0f}s): {train_len}-frame window mse x1e4 "
                           f"{mse.item() * 1e4:.2f}, kl {kl.item():.1f}, lambda {geco.lam:.3g}, "
-                          f"valid / test 30-step MSE x1e4 {va * 1e4:.2f} / {test_mse(model, test) * 1e4:.2f}",
+                          f"valid / test 30-step MSE x1e4 {va * 1e4:.2f} / {te * 1e4:.2f}",
                           flush=True)
+                    table.add({"section": "hgn curve", "task": scene, "model": f"HGN ({name})", "steps": done,
+                               "seconds": seconds, "window_frames": train_len, "window_mse_x1e4": mse.item() * 1e4,
+                               "kl": kl.item(), "geco_lambda": geco.lam, "valid_mse_x1e4": va * 1e4,
+                               "test_mse_x1e4": te * 1e4})
             tr = test_mse(model, train[:n_test])
             te = test_mse(model, test)
+            row = {"section": "hgn", "task": scene, "model": f"HGN ({name})", "steps": done,
+                   "train_mse_x1e4": tr * 1e4, "test_mse_x1e4": te * 1e4, "constant_mse_x1e4": const * 1e4,
+                   "constant_over_model": const / te}
             if best[2] is not None:  # early stopping on the validation sequences (GECO's lambda can
                 chosen = HGN(cfg)  # collapse late and wreck the reconstruction)
                 chosen.load_state_dict(best[2])
+                best_tr, best_te = test_mse(chosen, train[:n_test]), test_mse(chosen, test)
                 print(f"  HGN ({name}) at its best validation step {best[1]} (valid {best[0] * 1e4:.2f}): "
-                      f"30-step pixel MSE x1e4 train {test_mse(chosen, train[:n_test]) * 1e4:.2f} test "
-                      f"{test_mse(chosen, test) * 1e4:.2f}; the last step's numbers follow", flush=True)
+                      f"30-step pixel MSE x1e4 train {best_tr * 1e4:.2f} test "
+                      f"{best_te * 1e4:.2f}; the last step's numbers follow", flush=True)
+                row.update(best_step=best[1], best_valid_mse_x1e4=best[0] * 1e4, best_train_mse_x1e4=best_tr * 1e4,
+                           best_test_mse_x1e4=best_te * 1e4)
+            row["seconds"] = time.time() - t0
             print(f"  HGN ({name}): {done} steps, 30-step pixel MSE x1e4 train {tr * 1e4:.2f} "
                   f"test {te * 1e4:.2f} (RATIO constant baseline / HGN {const / te:.2f}x; "
-                  f"{time.time() - t0:.0f}s)", flush=True)
+                  f"{row['seconds']:.0f}s)", flush=True)
+            table.add(row)
             if args.hgn_save:
                 torch.save(model.state_dict(), args.hgn_save)
 
@@ -419,7 +463,7 @@ def window_length(step: int, final: int, curriculum: tuple[int, int] | None) -> 
     return min(final, start + (final - start) * step // max(ramp, 1))
 
 
-def run_pixels(args: argparse.Namespace) -> None:
+def run_pixels(args: argparse.Namespace, table: CSVRows) -> None:
     """Pixel pendulum (HNN task 5): pixel HNN vs pixel baseline, 30-step latent-unroll pixel MSE."""
     from envs.particles.render import pixel_pendulum_dataset
 
@@ -438,8 +482,12 @@ def run_pixels(args: argparse.Namespace) -> None:
         t0 = time.time()
         model = fit_pixel_hnn(train, train_next, steps, 200, baseline, args.seed, weight_decay=1e-5)
         mse = pixel_unroll_mse(model, test[:, 0], test[:, :30, :frame])
+        seconds = time.time() - t0
         print(f"  {label}: 30-step pixel MSE x1e4 {mse * 1e4:.2f} (RATIO constant / model "
-              f"{const / mse:.2f}x; {time.time() - t0:.0f}s)", flush=True)
+              f"{const / mse:.2f}x; {seconds:.0f}s)", flush=True)
+        table.add({"section": "pixels", "task": "pixel pendulum", "model": label, "steps": steps, "n_train": k,
+                   "test_mse_x1e4": mse * 1e4, "constant_mse_x1e4": const * 1e4, "constant_over_model": const / mse,
+                   "seconds": seconds})
 
 
 def fit_pixel_hnn(pairs: torch.Tensor, next_pairs: torch.Tensor, steps: int, batch: int, baseline: bool,
@@ -471,7 +519,7 @@ def pixel_unroll_mse(model, first_pairs: torch.Tensor, frames: torch.Tensor) -> 
     return float(((torch.stack(out, 1) - frames) ** 2).mean())
 
 
-def run_swingup(args: argparse.Namespace) -> None:
+def run_swingup(args: argparse.Namespace, table: CSVRows) -> None:
     """Pendulum swing-up by CEM-MPC through a learned HNN vs the true model vs doing nothing."""
     from envs.particles.hamiltonian_systems import TrueHamiltonianModel
     from planners import CEMPlanner
@@ -507,6 +555,8 @@ def run_swingup(args: argparse.Namespace) -> None:
         tail = ups[-steps // 4:]
         print(f"  {label}: mean height over the last quarter {np.mean(tail):+.2f} (max {max(ups):+.2f}; "
               f"+1 is upright)", flush=True)
+        table.add({"section": "swingup", "task": "pendulum", "model": label, "steps": steps,
+                   "mean_height_last_quarter": float(np.mean(tail)), "max_height": max(ups)})
 
 
 if __name__ == "__main__":

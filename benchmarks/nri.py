@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import machine
+from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,8 @@ def diagnose(checkpoint: str, n: int = 1000) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs (or re-reads) each system's recipe and prints the table with ratios."""
+    """Runs (or re-reads) each system's recipe and prints the table with ratios; writes its rows (or, with
+    --diagnose, the diagnostics as one row) as CSV."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke recipe on springs only")
     p.add_argument("--recipe", default="reduced", choices=("smoke", "reduced", "full"))
@@ -117,14 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--diagnose", default=None, metavar="CHECKPOINT",
                    help="print encoder-vs-decoder diagnostics of a trained single-layer NRI run and exit")
+    add_csv_argument(p, "nri")
     args = p.parse_args(argv)
+    table = CSVRows(csv_path(args, "nri"))
     if args.diagnose:
         import torch
 
         torch.set_num_threads(args.threads or 1)
         print(f"# NRI diagnostics of {args.diagnose}; machine: {machine()}")
-        for key, value in diagnose(args.diagnose).items():
+        res = diagnose(args.diagnose)
+        for key, value in res.items():
             print(f"{key}: {value:.4g}")
+        table.add({"checkpoint": args.diagnose, **res})
+        table.save()
         return 0
     if args.quick:
         args.recipe, args.systems = "smoke", "springs"
@@ -202,8 +208,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['name']} | {args.recipe} | {r['n_train']} | {r['epochs']} ({r['best_epoch']}) | "
               f"{r['train_time_s'] / 60:.1f} min | {acc_s} | {paper_acc} | {corr_s} | {ratio_acc} | {mse} | {st} | "
               f"{ratio} | {paper_mse} |")
+        table.add(csv_row(r, args.recipe))
+    table.save()
     return 0
 
+
+def csv_row(r: dict, recipe: str) -> dict:
+    """The CSV row of one run's table row: its cells as separate numbers (percentages; MSEs at h1 / h10 / h20, the
+    window MSEs for the I+C runs as the table shows them), blank where the table prints '-'."""
+    pap = PAPER[r["name"]]
+    window = r["name"] in ("fnri_ic", "nri_k4_ic") and bool(r["wmse"])
+
+    def pct(x: float | None):
+        return "" if x is None else 100 * x
+
+    blank = ["", "", ""]
+    if window:
+        mse, static = [r["wmse"][k] for k in ("1", "10", "20")], [r["static_wmse"][k] for k in ("1", "10", "20")]
+    elif r["mse"]:
+        mse, static = [r["mse"][h] for h in (0, 9, 19)], [r["static"][h] for h in (0, 9, 19)]
+    else:
+        mse = static = blank
+    paper = pap["wmse"] if window else pap.get("mse", blank)
+    row = {"run": r["name"], "recipe": recipe, "n_train": r["n_train"], "epochs": r["epochs"],
+           "best_epoch": r["best_epoch"], "train_time_s": r["train_time_s"], "data_time_s": r["data_time_s"],
+           "edge_acc_pct": pct(r["acc"]), "acc_layer0_pct": pct(r["layers"][0]), "acc_layer1_pct": pct(r["layers"][1]),
+           "paper_acc_pct": pap["acc"], "corr_pct": pct(r.get("corr")),
+           "acc_over_corr": "" if r.get("corr") is None or r["acc"] is None else r["acc"] / r["corr"],
+           "mse_kind": "window" if window else "horizon"}
+    for h, m, st, pm in zip((1, 10, 20), mse, static, paper):
+        row.update({f"mse_h{h}": m, f"static_h{h}": st, f"paper_mse_h{h}": pm})
+    row["mse_over_static_h10"] = "" if mse is blank else mse[1] / static[1]
+    return row
 
 if __name__ == "__main__":
     sys.exit(main())

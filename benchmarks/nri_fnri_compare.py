@@ -24,6 +24,8 @@ import itertools
 import json
 from pathlib import Path
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,29 +40,42 @@ def _history(run: Path) -> tuple[dict, list[dict], dict | None]:
     return ck["config"], ck["history"], None
 
 
-def print_runs(runs: list[str]) -> None:
+def print_runs(runs: list[str], table: CSVRows) -> None:
+    """Prints (and adds to `table`) each run's per-epoch validation accuracies and NLL, then its test numbers."""
     from gncontrol.nri.model import count_parameters
     from gncontrol.nri.training import NRIConfig, build_model
 
     for run in map(Path, runs):
         cfg, hist, res = _history(run)
         model = build_model(NRIConfig(**cfg))
+        about = {"run": str(run), "model": cfg["model"], "hidden": cfg["hidden"], "seed": cfg["seed"],
+                 "params_encoder": count_parameters(model.encoder), "params_decoder": count_parameters(model.decoder),
+                 "params_total": count_parameters(model)}
         print(f"## {run}  model={cfg['model']} hidden={cfg['hidden']} seed={cfg['seed']} "
-              f"params enc/dec/total={count_parameters(model.encoder)}/{count_parameters(model.decoder)}/"
-              f"{count_parameters(model)}")
+              f"params enc/dec/total={about['params_encoder']}/{about['params_decoder']}/{about['params_total']}")
         print("epoch | valid comb % | I % | C % | valid nll | valid kl | time s")
         for h in hist:
             print(f"{h['epoch']} | {100 * h['valid_acc_combined']:.1f} | {100 * h['valid_acc_layer0']:.1f} | "
                   f"{100 * h['valid_acc_layer1']:.1f} | {h['valid_nll']:.0f} | {h['valid_kl']:.2f} | "
                   f"{h['time_s']:.0f}")
+            table.add({**about, "split": "valid", "epoch": h["epoch"],
+                       "acc_combined_pct": 100 * h["valid_acc_combined"], "acc_layer0_pct": 100 * h["valid_acc_layer0"],
+                       "acc_layer1_pct": 100 * h["valid_acc_layer1"], "nll": h["valid_nll"], "kl": h["valid_kl"],
+                       "time_s": h["time_s"]})
         if res is not None:
             t = res["test"]
             print(f"test (best epoch {res['best_epoch']}): comb {100 * t['acc_combined']:.1f} I "
                   f"{100 * t['acc_layer0']:.1f} C {100 * t['acc_layer1']:.1f}; window MSE "
                   f"{t.get('window_mse')}; train {res['train_time_s'] / 60:.1f} min")
+            table.add({**about, "split": "test", "epoch": res["best_epoch"],
+                       "acc_combined_pct": 100 * t["acc_combined"], "acc_layer0_pct": 100 * t["acc_layer0"],
+                       "acc_layer1_pct": 100 * t["acc_layer1"], "time_s": res["train_time_s"],
+                       **{f"window_mse_h{k}": v for k, v in (t.get("window_mse") or {}).items()}})
 
 
 def diagnose(checkpoint: str, n: int | None = None) -> dict:
+    """The decoder check of a multiplex run (module doc): confusion matrix, and the NLL with inferred, true and
+    constant graphs."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -113,21 +128,28 @@ def diagnose(checkpoint: str, n: int | None = None) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Prints the per-epoch tables of --runs and the decoder checks of --diagnose; writes their rows as one CSV
+    (per-epoch and test rows, then one row per diagnosed checkpoint)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="*", default=[])
     p.add_argument("--diagnose", nargs="*", default=[], metavar="CHECKPOINT")
     p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
+    add_csv_argument(p, "nri_fnri_compare")
+    args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
+    table = CSVRows(csv_path(args, "nri_fnri_compare"))
     if args.runs:
-        print_runs(args.runs)
+        print_runs(args.runs, table)
     for ck in args.diagnose:
         print(f"## diagnose {ck}")
-        for key, value in diagnose(ck).items():
+        res = diagnose(ck)
+        for key, value in res.items():
             print(f"{key}: {value}")
+        table.add({"checkpoint": ck, **{k: json.dumps(v) if isinstance(v, list) else v for k, v in res.items()}})
+    table.save()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 import envs  # noqa: F401 - chooses MUJOCO_GL before dm_control is imported
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
 from benchmarks.system_id import (
     HORIZON,
     WINDOW,
@@ -94,8 +95,9 @@ def normalised_error(pred: np.ndarray, true: np.ndarray, start: np.ndarray) -> f
     return error_ratios(*squared_errors(*(torch.from_numpy(np.asarray(a)) for a in (pred, true, start))))["mean"]
 
 
-def main() -> None:
-    """Prints, per task and parameter, the 100-step error of the simulator with that parameter nominal."""
+def main(argv: list[str] | None = None) -> None:
+    """Prints, per task and parameter, the 100-step error of the simulator with that parameter nominal; writes the
+    rows as CSV."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["pendulum-swingup", "cartpole-swingup"])
     ap.add_argument("--eval-episodes", type=int, default=40)
@@ -105,7 +107,8 @@ def main() -> None:
                     help="benchmarks/system_id.py's --out: also score its true-parameter GN (OUT/<task>/true) "
                     "given each parameter at nominal, i.e. does the learnt model use that parameter at all")
     add_mass_range_option(ap)
-    args = ap.parse_args()
+    add_csv_argument(ap, "parameter_sensitivity")
+    args = ap.parse_args(argv)
     apply_mass_range(args)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores; {args.eval_episodes} held-out randomised "
           f"episodes (seed {args.seed + 1}), mass range {args.mass_range or 'default'}"
@@ -114,6 +117,10 @@ def main() -> None:
     print("\n| task | parameter set to nominal | its scale's range | simulator: 100-step normalised error |"
           + (" true-parameter GN told nominal (told the truth) |" if args.true_model else ""))
     print("| --- | --- | --- | --- |" + (" --- |" if args.true_model else ""))
+    table = CSVRows(csv_path(args, "parameter_sensitivity"))
+    config = {"eval_episodes": args.eval_episodes, "seed": args.seed,
+              "mass_range": " ".join(map(str, args.mass_range)) if args.mass_range else "default",
+              "mass_range_body": "" if args.mass_range_body is None else args.mass_range_body}
     for task in args.tasks:
         data, params = load_or_collect(task, "eval", args.eval_episodes, args.seed + 1, Path(args.data_dir))
         model = None
@@ -131,17 +138,23 @@ def main() -> None:
             sims = np.stack([ep["states"] for ep in eps])
             err = normalised_error(sims[:, WINDOW + 1:WINDOW + 1 + HORIZON],
                                    states[:, WINDOW + 1:WINDOW + 1 + HORIZON], states[:, WINDOW])
-            told = "" if model is None else f" {model_error(model, data, eps):.5f}"
+            told_err = None if model is None else model_error(model, data, eps)
+            told = "" if told_err is None else f" {told_err:.5f}"
             if not reset:  # the re-simulation must reproduce the recorded episodes
                 if err > 1e-8:
                     raise RuntimeError(f"{task}: re-simulated episodes differ from the recorded ones ({err:.2e})")
-                truth = told
+                truth, truth_err = told, told_err
                 continue
             key, j = reset[0]
             name = "all masses and dampings" if len(reset) > 1 else f"{key.replace('_scale', '')}[{j}]"
             vals = [p[k][j] for p in params for k, j in reset]
             print(f"| {task} | {name} | {min(vals):.2f}-{max(vals):.2f} | {err:.5f} |"
                   + (f"{told} ({truth.strip()}) |" if model is not None else ""), flush=True)
+            table.add({"task": task, "parameter": name, "scale_min": min(vals), "scale_max": max(vals),
+                       "simulator_error": err, **({} if model is None else {"gn_told_nominal_error": told_err,
+                                                                              "gn_told_truth_error": truth_err}),
+                       **config})
+    table.save()
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool
     return t, diff
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Prints configuration, machine, per-step and planning timings; writes the CSV."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="batches 1, 16, 256 and fewer repetitions")
@@ -149,8 +149,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement")
     ap.add_argument("--plan-batch", type=int, default=16)
     ap.add_argument("--plan-steps", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args()
+    ap.add_argument("--csv", "--out", dest="out", metavar="PATH", type=Path, default=OUT,
+                    help="rows CSV, relative to benchmarks/results/ unless absolute (default: plan_speed.csv)")
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     batches = args.batches or ([1, 16, 256] if args.quick else [1, 16, 256, 4096])
     reps = args.reps or (3 if args.quick else 7)

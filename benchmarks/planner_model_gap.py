@@ -23,6 +23,8 @@ import platform
 import numpy as np
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 PLANNERS = {  # name -> (kind, options); horizon and repeat are shared
     "cem200x4": ("cem", dict(iterations=4, population=200, elites=20)),
     "grad16x6": ("gradient", dict(iterations=6, restarts=16)),
@@ -33,8 +35,8 @@ PLANNERS = {  # name -> (kind, options); horizon and repeat are shared
 }
 
 
-def main() -> int:
-    """Runs the replay and prints the table."""
+def main(argv: list[str] | None = None) -> int:
+    """Runs the replay and prints the table; writes its rows as CSV."""
     import h5py
 
     import planners
@@ -55,7 +57,8 @@ def main() -> int:
     ap.add_argument("--horizon", type=int, default=25)
     ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--planners", default=",".join(PLANNERS), help=f"comma list of {list(PLANNERS)}")
-    args = ap.parse_args()
+    add_csv_argument(ap, "planner_model_gap")
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
     names = args.planners.split(",")
     unknown = [n for n in names if n not in PLANNERS]
@@ -105,6 +108,10 @@ def main() -> int:
     ref = {ph: np.subtract(*np.array(scores[names[0]])[m].T).mean() for ph, m in phases if m.any()}
     print(f"\n| planner | phase | states | predicted | true | gap | gap / {names[0]}'s |")
     print("|---|---|---|---|---|---|---|")
+    table = CSVRows(csv_path(args, "planner_model_gap"))
+    config = {"task": args.task, "model": " ".join(args.model), "episodes_file": args.episodes_file,
+              "episode": args.episode, "env_seed": args.env_seed, "every": args.every, "horizon": args.horizon,
+              "repeat": args.repeat}
     for n in names:
         v = np.array(scores[n])
         for ph, m in phases:
@@ -112,6 +119,10 @@ def main() -> int:
                 gap = (v[m, 0] - v[m, 1]).mean()
                 print(f"| {n} | {ph} | {int(m.sum())} | {v[m, 0].mean():.2f} | {v[m, 1].mean():.2f} | {gap:.2f} "
                       f"| {gap / ref[ph]:.2f} |")
+                table.add({"planner": n, "phase": ph, "states": int(m.sum()), "predicted": float(v[m, 0].mean()),
+                           "true": float(v[m, 1].mean()), "gap": float(gap), "gap_over_reference": float(gap / ref[ph]),
+                           "reference_planner": names[0], **config})
+    table.save()
     return 0
 
 

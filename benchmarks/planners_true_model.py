@@ -23,6 +23,8 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 
 def make_planner(name: str, task, args) -> object:
     """A planner with this benchmark's settings (horizon in decisions, each held `repeat` steps). Random
@@ -46,7 +48,8 @@ def discrete_grid(low: np.ndarray, high: np.ndarray, k: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the benchmark and prints one line per (planner, episode) plus a summary table."""
+    """Runs the benchmark and prints one line per (planner, episode) plus a summary table; writes both as CSV rows
+    (column `episode`: its number, or "mean" for the summary)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--task", default="cartpole-swingup")
     p.add_argument("--planners", default="cem,mppi,mcts")
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video", default=None, help="folder for episode videos")
     p.add_argument("--quick", action="store_true", help="200-step episodes, smaller search")
     p.add_argument("--progress", action="store_true", help="show a progress bar per episode")
+    add_csv_argument(p, "planners_true_model")
     args = p.parse_args(argv)
     if args.quick:
         args.steps = args.steps or 200
@@ -113,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 
         writer = SummaryWriter(args.logdir)
     rows = []
+    table = CSVRows(csv_path(args, "planners_true_model"))
+    config = {"task": args.task, "model": args.model or "true", "reward": args.reward or args.task, "steps": steps,
+              "horizon": args.horizon, "repeat": args.repeat, "samples": args.samples, "iterations": args.iterations,
+              "seed": args.seed}
     for name in [n.strip() for n in args.planners.split(",") if n.strip()]:
         for e in range(args.episodes):
             planner = make_planner(name, task, args)
@@ -130,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"real-time factor {per_step / period:6.1f}  model steps/control step "
                   f"{tm.transitions / res.steps:8.0f}  wall {wall:6.1f}s"
                   + (f"  planned-reward return {env.total:.1f}" if args.reward else ""), flush=True)
+            table.add({"planner": name, "episode": e, "return": res.episode_return,
+                       "random_return": base[e], "ratio_to_random": _ratio_value(res.episode_return, base[e]),
+                       "plan_ms_per_step": per_step * 1e3, "real_time_factor": per_step / period,
+                       "model_steps_per_control_step": tm.transitions / res.steps, "wall_s": wall,
+                       "planned_reward_return": env.total if args.reward else "", **config})
             if args.video and res.frames:
                 _save_video(res.frames, os.path.join(args.video, f"{args.task}_{name}_ep{e}.gif"), period)
     print("\nsummary (mean over episodes):")
@@ -139,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         ret = np.mean([r[2] for r in sel])
         print(f"{name} | {ret:.1f} | {_ratio(ret, float(np.mean(base)))} | "
               f"{np.mean([r[3] for r in sel]) * 1e3:.1f} | {np.mean([r[4] for r in sel]):.1f}")
+        table.add({"planner": name, "episode": "mean", "return": float(ret), "random_return": float(np.mean(base)),
+                   "ratio_to_random": _ratio_value(float(ret), float(np.mean(base))),
+                   "plan_ms_per_step": float(np.mean([r[3] for r in sel])) * 1e3,
+                   "real_time_factor": float(np.mean([r[4] for r in sel])), **config})
     if writer is not None:
         writer.close()
+    table.save()
     return 0
 
 
@@ -168,6 +186,11 @@ class ScoredEnv:
 def _ratio(x: float, base: float) -> str:
     """x / base as text, or 'n/a' when the baseline return is ~0 (sparse rewards)."""
     return f"{x / base:6.1f}x" if base > 1e-6 else "  n/a (random 0)"
+
+
+def _ratio_value(x: float, base: float) -> float | str:
+    """x / base for the CSV, blank where _ratio prints 'n/a' (baseline return ~0)."""
+    return x / base if base > 1e-6 else ""
 
 
 def _save_video(frames: list, path: str, period: float) -> None:

@@ -17,14 +17,17 @@ import sys
 
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
 
-def main() -> int:
-    """Prints one markdown row per recorded episode."""
+
+def main(argv: list[str] | None = None) -> int:
+    """Prints one markdown row per recorded episode; writes the rows as CSV."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", help="HDF5 episodes recorded by `gncontrol plan --record`")
     ap.add_argument("--task", default="cartpole-swingup")
     ap.add_argument("--split", type=int, default=300, help="control steps counted as the swing-up")
-    args = ap.parse_args()
+    add_csv_argument(ap, "reward_factors")
+    args = ap.parse_args(argv)
 
     from envs.rewards import cartpole_factors, cartpole_reward_of
     from envs.tasks import get_task
@@ -36,6 +39,7 @@ def main() -> int:
     names = ("upright", "centered", "small_control", "small_velocity")
     print("| file | episode | return | swing-up return | reward / step after | " + " | ".join(names) + " |")
     print("|---|---|---|---|---|" + "---|" * len(names))
+    table = CSVRows(csv_path(args, "reward_factors"))
     for path in args.files:
         data = load_trajectories(path)
         for e in range(data.states.shape[0]):
@@ -46,6 +50,11 @@ def main() -> int:
             cells = " | ".join(f"{float(f[n][after].mean()):.4f}" for n in names)
             print(f"| {path} | {e} | {float(reward.sum()):.1f} | {float(reward[:args.split].sum()):.1f} | "
                   f"{float(reward[after].mean()):.4f} | {cells} |")
+            table.add({"file": path, "episode": e, "return": float(reward.sum()),
+                       "swingup_return": float(reward[:args.split].sum()),
+                       "reward_per_step_after": float(reward[after].mean()),
+                       **{n: float(f[n][after].mean()) for n in names}, "task": args.task, "split": args.split})
+    table.save()
     return 0
 
 

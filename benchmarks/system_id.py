@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
+
 WINDOW = 20
 HORIZON = 100
 
@@ -265,8 +267,9 @@ def run_task(task: str, args: argparse.Namespace, tcfg) -> tuple[tuple, tuple]:
     return (task, err, b / c, b / a, times), (task, names, r2)
 
 
-def main() -> None:
-    """Trains the three models per task and prints the markdown tables for benchmarks/RESULTS.md."""
+def main(argv: list[str] | None = None) -> None:
+    """Trains the three models per task and prints the markdown tables for benchmarks/RESULTS.md; writes their
+    rows as one CSV (column `table`: error or probe)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short training (minutes per task)")
     ap.add_argument("--tasks", nargs="+", default=["pendulum-swingup", "cartpole-swingup"])
@@ -298,7 +301,8 @@ def main() -> None:
                     "(models.system_id.refine)")
     ap.add_argument("--baseline-horizon", type=int, default=1,
                     help="no-ID/true models: H-step rollout loss on the ID model's batches (1 = one-step trainer)")
-    args = ap.parse_args()
+    add_csv_argument(ap, "system_id")
+    args = ap.parse_args(argv)
     if args.quick:
         args.steps = args.steps or 2000
         args.latent, args.hidden, args.lr_final = 64, [64], 1e-4
@@ -331,10 +335,19 @@ def main() -> None:
     columns = list(rows[0][1])
     print("| task | " + " | ".join(columns) + " | ID / true | ID / no ID | train s (noID/true/ID) |")
     print("|" + " --- |" * (len(columns) + 4))
+    table = CSVRows(csv_path(args, "system_id"))
+    config = {"episodes": args.episodes, "eval_episodes": args.eval_episodes, "probe_episodes": args.probe_episodes,
+              "steps": args.steps, "sysid_steps": args.sysid_steps or args.steps, "batch_size": args.batch_size,
+              "latent": args.latent, "hidden": " ".join(map(str, args.hidden)), "encoder_update": args.encoder_update,
+              "sysid_horizon": args.sysid_horizon, "baseline_horizon": args.baseline_horizon,
+              "refine_steps": args.refine_steps, "seed": args.seed}
     for task, err, r_true, r_noid, times in rows:
         cells = [f"{v:.4f}" for v in err.values()]
         print(f"| {task} | " + " | ".join(cells) + f" | {r_true:.2f} | {r_noid:.2f} | "
               f"{times['noid']:.0f}/{times['true']:.0f}/{times['sysid']:.0f} |")
+        table.add({"table": "error", "task": task, **err, "ID / true": r_true, "ID / no ID": r_noid,
+                   "train_s_noid": times["noid"], "train_s_true": times["true"], "train_s_id": times["sysid"],
+                   **config})
     print("\n### Linear probe latent graph -> true parameter scales (R^2 on held-out episodes)\n")
     print(f"| task | parameter | R^2, {args.probe_episodes} probe systems | 90% bootstrap | "
           f"R^2, the {args.eval_episodes} rollout systems | Done-when target (mass/length, >= 0.9) |")
@@ -344,6 +357,11 @@ def main() -> None:
             target = n.startswith(("mass", "length")) and "refined" not in n
             print(f"| {task} | {n} | {v:.3f} | {lo:.3f} to {hi:.3f} | {v_eval:.3f} | "
                   f"{('met' if v >= 0.9 else 'NOT met') if target else '-'} |")
+            table.add({"table": "probe", "task": task, "parameter": n, "r2_probe_systems": float(v),
+                       "r2_bootstrap_5pct": float(lo), "r2_bootstrap_95pct": float(hi),
+                       "r2_rollout_systems": float(v_eval),
+                       "done_when_target": ("met" if v >= 0.9 else "NOT met") if target else "", **config})
+    table.save()
 
 
 if __name__ == "__main__":

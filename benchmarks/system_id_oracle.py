@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import CSVRows, add_csv_argument, csv_path
 from benchmarks.system_id import WINDOW, load_or_collect, r2_scores
 
 
@@ -79,19 +80,21 @@ def targets(params: list[dict], names: list[str]) -> np.ndarray:
     return np.array(cols).T
 
 
-def main() -> None:
-    """Prints the oracle and baseline probe R^2 per task and parameter (markdown)."""
+def main(argv: list[str] | None = None) -> None:
+    """Prints the oracle and baseline probe R^2 per task and parameter (markdown); writes the rows as CSV."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(ORACLES))
     ap.add_argument("--episodes", type=int, default=400)
     ap.add_argument("--eval-episodes", type=int, default=40)
     ap.add_argument("--data-dir", default="runs/sysid_data")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    add_csv_argument(ap, "system_id_oracle")
+    args = ap.parse_args(argv)
     print(f"machine: {platform.machine()} {os.cpu_count()} cores; window {WINDOW} steps of uniform random control; "
           f"{args.episodes} training / {args.eval_episodes} held-out randomised episodes, seed {args.seed}")
     print("\n| task | parameter | oracle least-squares R^2 | raw-feature baseline R^2 |")
     print("| --- | --- | --- | --- |")
+    table = CSVRows(csv_path(args, "system_id_oracle"))
     for task in args.tasks:
         if task not in ORACLES:
             raise ValueError(f"no oracle for {task!r}; known: {', '.join(ORACLES)}")
@@ -110,6 +113,10 @@ def main() -> None:
         raw = r2_scores(raw_features(s_tr, a_tr), y_tr, raw_features(s_te, a_te), y_te)
         for n, o, r in zip(names, oracle, raw):
             print(f"| {task} | {n} | {o:.3f} | {r:.3f} |")
+            table.add({"task": task, "parameter": n, "oracle_r2": float(o), "raw_feature_r2": float(r),
+                       "episodes": args.episodes, "eval_episodes": args.eval_episodes, "window": WINDOW,
+                       "seed": args.seed})
+    table.save()
 
 
 if __name__ == "__main__":
