@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, machine, write_csv
+from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine
 
 # TD-MPC2's returns at 100k env steps, three seeds, from its repository's results/tdmpc2/<task>.csv
 # (nicklashansen/tdmpc2): pendulum-swingup read from that file (commit add30b5, seeds 1 / 2 / 3);
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-episodes", type=int, default=1)
     ap.add_argument("--episode-steps", type=int, default=None, help="episode length (default: the task's, 1000)")
     ap.add_argument("--checkpoint-dir", default="runs/bench_rl", help="MPC agent checkpoints (a killed run resumes)")
-    ap.add_argument("--csv", default=None, help="rows CSV (default: results/runs/rl.csv, rl_quick.csv with --quick)")
+    add_csv_argument(ap, "rl")
     args = ap.parse_args(argv)
     for name in ("budget", "sac_reference_steps", "eval_every", "eval_episodes", "episode_steps"):
         value = getattr(args, name)
@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"config: {vars(args)}")
     curves: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
     seconds: dict[tuple[str, str, int], float] = {}
-    csv = RESULTS / "runs" / (args.csv or ("rl_quick.csv" if args.quick else "rl.csv"))
-    rows: list[dict] = []
+    rows = CSVRows(csv_path(args, "rl"))
     for task in args.tasks:
         budget = args.budget or (QUICK["budget"] if args.quick else BUDGETS.get(task, 20_000))
         for seed in args.seeds:
@@ -196,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                     curve = sac_curve(task, steps, seed, args, mbpo=agent == "mbpo")
                 key = (task, agent, seed)
                 curves[key], seconds[key] = curve, time.perf_counter() - t0
-                rows += [{"task": task, "agent": agent, "seed": seed, "env_steps": s, "return": r,
-                          "budget": steps, "seconds": round(seconds[key], 1)} for s, r in curve]
-                write_csv(csv, rows)  # after every run: a killed benchmark keeps its rows
+                for s, r in curve:  # rewritten after every row: a killed benchmark keeps its rows
+                    rows.add({"task": task, "agent": agent, "seed": seed, "env_steps": s, "return": r,
+                              "budget": steps, "seconds": round(seconds[key], 1)})
     print("\n| task | agent | env steps | return per seed | mean | / SAC at equal steps | TD-MPC2 at 100k | "
           "wall s per seed |")
     print("|---|---|---|---|---|---|---|---|")
@@ -215,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             secs = " / ".join(f"{seconds[(task, agent, s)]:.0f}" for s in args.seeds)
             print(f"| {task} | {agent} | {steps} | {' / '.join(f'{r:.1f}' for r in rets)} | {mean:.1f} | "
                   f"{ratio:.2f} | {ref} | {secs} |")
-    print(f"curves: {plot(curves, csv.with_suffix('.png'))}; rows written to {csv}")
+    print(f"curves: {plot(curves, rows.path.with_suffix('.png'))}")
+    rows.save()
     return 0
 
 
