@@ -1,7 +1,8 @@
 """RL agents that use a learned dynamics model (see docs/agents.md).
 
 - `ModelVectorEnv`, `ModelEnv`: the learned model as a Gymnasium (vector) env.
-- `run_online_mpc`: MPC agent with online model learning.
+- `run_online_mpc`: MPC agent with online model learning (fixed env-step budget, exact resume).
+- `agents.mbpo` (imported on its own: it needs the sb3 extra): MBPO with Stable-Baselines3's SAC.
 - `train_svg`: SVG(0) model-free / SVG(1) through the jointly learned GN model / Dyna.
 - `train_dyna`: the Dyna/MBPO-style agent (model transitions in the critic's replay batches).
 """
