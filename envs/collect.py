@@ -82,8 +82,11 @@ def _setup(task_name: str, reward: str | None = None) -> dict[str, Any]:
 
 def collect_episode(task_name: str, seed: int, episode: int, steps: int, controller: str = "uniform",
                     randomise: bool = False, policy: Policy | None = None, reward: str | None = None,
-                    with_rewards: bool = True) -> dict[str, Any]:
+                    hold: int = 1, with_rewards: bool = True) -> dict[str, Any]:
     """One episode: states [T+1, N, 13], actions [T, A], rewards [T], static arrays, metadata.
+
+    `hold` k > 1: each random control is held for k control steps (the controller draws one per
+    block), the data a forward model at the decision time step trains on (`train --control-steps`).
 
     `reward`: a user's reward spec (`module:function`) for the task. A task without a torch
     reward (a dm_control task with no twin here) records the environment's own reward of
@@ -124,7 +127,9 @@ def collect_episode(task_name: str, seed: int, episode: int, steps: int, control
     if policy is None:
         if controller not in CONTROLLERS:
             raise InputError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
-        actions = CONTROLLERS[controller](np.random.default_rng(ctrl_ss), steps, low, high)
+        blocks = -(-steps // hold)
+        actions = np.repeat(CONTROLLERS[controller](np.random.default_rng(ctrl_ss), blocks, low, high), hold,
+                            axis=0)[:steps]
     else:
         actions = np.empty((steps, task.action_dim))
     n_sub = task.physics_steps_per_control
@@ -255,8 +260,10 @@ def _to_trajectories(eps: list[dict[str, Any]], task_name: str, seed: int, contr
 def collect(task_name: str, episodes: int, steps: int | None = None, controller: str = "uniform",
             seed: int = 0, workers: int = 1, out: str | os.PathLike | None = None,
             randomise: bool = False, policy: Policy | None = None, append: bool = False,
-            flush_seconds: float = 10.0, progress: bool = True, reward: str | None = None) -> Trajectories | None:
-    """Collects `episodes` episodes of `steps` control steps (default: the task's episode length).
+            flush_seconds: float = 10.0, progress: bool = True, reward: str | None = None,
+            hold: int = 1) -> Trajectories | None:
+    """Collects `episodes` episodes of `steps` control steps (default: the task's episode length),
+    random controls held for `hold` control steps each (collect_episode).
 
     With `out`, episodes are appended to the HDF5 file every `flush_seconds` and on
     interruption (no finished episode lost); `append=True` continues an existing file
@@ -268,6 +275,10 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
         raise InputError(f"episodes must be >= 1, got {episodes}")
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
+    if isinstance(hold, bool) or not isinstance(hold, int) or hold < 1:
+        raise InputError(f"hold must be an integer >= 1, got {hold!r}")
+    if hold > 1 and policy is not None:
+        raise InputError("hold holds random controls; a policy chooses its own actions")
     if controller not in CONTROLLERS:
         raise InputError(f"unknown controller {controller!r}; known: {', '.join(CONTROLLERS)}")
     steps = task.episode_length if steps is None else int(steps)
@@ -282,9 +293,11 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
             raise InputError(f"{out} holds task {old.metadata.get('task')!r} with {old.episode_length} "
                              f"steps; cannot append {task_name!r} with {steps}")
         start = old.num_episodes
-    jobs = [(task_name, seed, start + i, steps, controller, randomise, policy, reward) for i in range(episodes)]
+    jobs = [(task_name, seed, start + i, steps, controller, randomise, policy, reward, hold) for i in range(episodes)]
     command = {"task": task_name, "reward": reward, "episodes": episodes, "steps": steps, "controller": controller,
                "seed": seed, "randomise": randomise, "append": bool(append), "first_episode": start}
+    if hold > 1:
+        command["hold"] = hold
     if policy is not None:
         command["policy"] = getattr(policy, "__qualname__", type(policy).__name__)
     done: list[dict[str, Any]] = []

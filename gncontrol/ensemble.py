@@ -44,6 +44,10 @@ class EnsembleModel:
         self.members = members
         self.per_member_returns = rollout == "members"
         self.differentiable = all(getattr(m, "differentiable", False) for m in members)
+        steps = {int(getattr(m, "control_steps", 1)) for m in members}
+        if len(steps) > 1:
+            raise InputError(f"ensemble members step different numbers of control steps at once: {sorted(steps)}")
+        self.control_steps = steps.pop()
 
     def step(self, state: State, action: torch.Tensor, params: Any = None) -> State:
         """Mean of the members' next states for B states and actions [B, A]."""

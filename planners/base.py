@@ -37,6 +37,7 @@ __all__ = [
     "num_states",
     "repeat_actions",
     "predicted_return",
+    "model_time_step",
     "Objective",
     "make_objective",
     "shift_plan",
@@ -163,6 +164,20 @@ def repeat_actions(actions: torch.Tensor, action_repeat: int) -> torch.Tensor:
     return actions.repeat_interleave(action_repeat, dim=1)
 
 
+def model_time_step(model: DynamicsModel, action_repeat: int) -> tuple[int, int]:
+    """(model steps per decision, control steps per model step) of `model` under `action_repeat`.
+
+    A forward model at the decision time step (`model.control_steps` k > 1, trained on k-step
+    transitions: `gncontrol train --control-steps k`) covers k control steps per step, so a
+    decision held for `action_repeat` control steps takes action_repeat / k model steps.
+    """
+    k = int(getattr(model, "control_steps", 1))
+    if k < 1 or action_repeat % k:
+        raise InputError(f"the model steps {k} control steps at once; action_repeat {action_repeat} must be a "
+                         "multiple of that")
+    return action_repeat // k, k
+
+
 def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, actions: torch.Tensor,
                      params: Any = None, discount: float = 1.0, action_repeat: int = 1,
                      terminal_weight: float = 0.0) -> torch.Tensor:
@@ -170,6 +185,8 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
 
     `terminal_weight` w > 0 adds w x the (discounted) reward of the last step: a cost-to-go
     beyond the horizon that assumes the final state's reward lasts w more steps.
+    A model at the decision time step (`model_time_step`: k control steps per model step)
+    counts each model step's reward k times, discounted by discount**k per model step.
 
     `state` may be a single state (replicated B times) or already a batch of B states.
     Uses `gncontrol.dynamics.rollout`, so models with a fused `rollout` (e.g. the true
@@ -187,7 +204,8 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     state = replicate(state, b)
     if num_states(state) != b:
         raise InputError(f"state holds {num_states(state)} states but actions hold {b} sequences")
-    steps = repeat_actions(actions, action_repeat)
+    per_decision, k = model_time_step(model, action_repeat)
+    steps = repeat_actions(actions, per_decision)
     states = model_rollout(model, state, steps, replicate(params, b))
     t = len(states)
     # one reward call on all T * B states (time-major), far cheaper than T small calls
@@ -199,8 +217,9 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     if r.shape != (t * b,):
         raise InputError(f"reward_fn must return one reward per state ([B]), got shape {tuple(r.shape)} "
                          f"for {t * b} states")
-    weights = discount ** torch.arange(t, dtype=actions.dtype, device=actions.device)
-    weights[-1] += terminal_weight * weights[-1]
+    weights = discount ** (k * torch.arange(t, dtype=actions.dtype, device=actions.device))
+    weights[-1] += terminal_weight * weights[-1] / k  # w more CONTROL steps of the last reward
+    weights = weights * k if k > 1 else weights
     return finite_or_worst((weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0))
 
 

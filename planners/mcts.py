@@ -27,7 +27,16 @@ from gncontrol.dynamics import rollout as model_rollout
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph, unbatch
 from gncontrol.gn.graphs import batch as batch_graphs
-from planners.base import Bounds, RewardFn, note_non_finite, predicted_return, repeat_actions, replicate, shift_plan
+from planners.base import (
+    Bounds,
+    RewardFn,
+    model_time_step,
+    note_non_finite,
+    predicted_return,
+    repeat_actions,
+    replicate,
+    shift_plan,
+)
 from planners.config import (
     ConfiguredPlanner,
     check_at_least_one,
@@ -223,14 +232,16 @@ def model_recurrent_fn(model: DynamicsModel, reward_fn: RewardFn, params: Any = 
                        action_repeat: int = 1, discount: float = 1.0) -> RecurrentFn:
     """Wraps a dynamics model + reward into recurrent_fn(states[B], actions[B, A]) -> (states, rewards[B])."""
 
+    per_decision, k = model_time_step(model, action_repeat)
+
     @torch.no_grad()
     def fn(states: State, actions: torch.Tensor) -> tuple[State, torch.Tensor]:
         b = actions.shape[0]
         p = replicate(params, b)
         total = torch.zeros(b, dtype=actions.dtype, device=actions.device)
-        for t in range(action_repeat):
+        for t in range(per_decision):
             states = model.step(states, actions, p)
-            total = total + (discount ** t) * reward_fn(states, actions).to(total.dtype)
+            total = total + k * (discount ** (k * t)) * reward_fn(states, actions).to(total.dtype)
         return states, total
 
     return fn
@@ -258,7 +269,7 @@ def rollout_value_fn(model: DynamicsModel, reward_fn: RewardFn, bounds: Bounds, 
             total = predicted_return(model, reward_fn, states, acts, params, discount, action_repeat).cpu()
         if terminal_value is not None:
             if h > 0:
-                states = model_rollout(model, states, repeat_actions(acts, action_repeat),
+                states = model_rollout(model, states, repeat_actions(acts, model_time_step(model, action_repeat)[0]),
                                        replicate(params, b))[-1]
             total = total + discount ** (h * action_repeat) * terminal_value(states, depth + h).detach().cpu()
         return total

@@ -311,6 +311,9 @@ class _FakeSystems:
     def split(self, fraction):
         return self, self
 
+    def every(self, k):
+        return self
+
 
 @pytest.fixture
 def fake_training(monkeypatch):

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="control steps per episode (default: the task's episode length)")
     parser.add_argument("--controller", choices=["uniform", "ou"], default="uniform",
                         help="random controls: i.i.d. uniform or Ornstein-Uhlenbeck (correlated)")
+    parser.add_argument("--hold", type=positive_int, default=1,
+                        help="hold each random control for this many control steps (data for a model at the decision "
+                        "time step: train --control-steps)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0): same seed, bit-identical data")
     parser.add_argument("--workers", type=positive_int, default=1, help="worker processes")
     parser.add_argument("--out", required=True, help="output HDF5 file")
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     data = collect(args.task, args.episodes, steps=args.steps, controller=args.controller, seed=args.seed,
                    workers=args.workers, out=args.out, randomise=args.randomise, append=args.append,
-                   progress=not args.no_progress, reward=args.reward)
+                   progress=not args.no_progress, reward=args.reward, hold=args.hold)
     print(f"wrote {data.num_episodes} episodes x {data.episode_length} steps of {args.task} to {args.out} "
           f"(mean reward {float(data.rewards.mean()):.4f})")
     return 0

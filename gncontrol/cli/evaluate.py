@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="checkpoint (model.pt) from `gncontrol train`")
     p.add_argument("--data", nargs="+", required=True, help="HDF5 trajectory files to evaluate on")
     p.add_argument("--horizons", type=positive_int, nargs="+", default=[1, 20, 100],
-                   help="rollout horizons in steps (each >= 1; capped at the episode length)")
+                   help="rollout horizons in control steps (each >= 1; capped at the episode length; a model "
+                   "of k control steps per step is rolled out round(h / k) steps, at least 1)")
     p.add_argument("--starts", type=positive_int, default=4, help="rollout start times per episode")
     p.add_argument("--out", default=None, help="folder for the rollout plot (default: beside the model)")
     p.add_argument("--reward-model", default=None, help="also report this learned reward's error (reward.pt from "
@@ -39,14 +40,19 @@ def run(args: argparse.Namespace) -> int:
     model, record = load_forward_model(args.model, device)
     print(f"model {args.model}: {record['model_config']['kind']}, trained {record['step']} steps")
     print(f"{'system':22s} {'horizon':>7s} {'mean':>8s} {'pos':>8s} {'orient':>8s} {'linvel':>8s} {'angvel':>8s}")
+    k = model.control_steps
+    if k > 1:
+        print(f"the model steps {k} control steps at once: rolled out on the data at that time step (horizons in "
+              "control steps)")
     for data in load_systems(args.data):
         check_trained_on(record, data.name, signature_of(data), source=f"--model {args.model}",
                          allow_other=args.allow_other_system)
+        data = data.every(k)
         for h in args.horizons:
-            h_eff = min(h, data.episode_length)
+            h_eff = min(max(1, round(h / k)), data.episode_length)
             e = rollout_errors(model, data, h_eff, args.starts, device)
             cells = [e["mean"], e["position"], e["orientation"], e["linear_velocity"], e["angular_velocity"]]
-            print(f"{data.name:22s} {h_eff:7d} " + " ".join(f"{c:8.4f}" for c in cells))
+            print(f"{data.name:22s} {h_eff * k:7d} " + " ".join(f"{c:8.4f}" for c in cells))
         path = plot_rollout(model, data, min(100, data.episode_length), out / f"rollout_{file_stem(data.name)}.png",
                             device)
         print(f"rollout plot: {path}")

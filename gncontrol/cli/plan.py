@@ -184,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
                              allow_other=args.allow_other_system)
             models.append(member)
         model = models[0] if len(models) == 1 else EnsembleModel(models, args.ensemble_rollout)
+    from planners.base import model_time_step
+
+    model_time_step(model, args.action_repeat)  # a model of k control steps per step needs --action-repeat k*m
     out.mkdir(parents=True, exist_ok=True)
     writer = SummaryWriter(str(out / "tb"))
     steps = args.steps or task.episode_length

@@ -18,6 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", help="HDF5 files from `gncontrol collect` (several = multi-system)")
     p.add_argument("--model", default="gn", choices=["gn", "recurrent", "mlp"])
     p.add_argument("--out", default="runs/forward", help="output folder (model.pt, tb/)")
+    p.add_argument("--control-steps", type=positive_int, default=1,
+                   help="control steps per model step: k > 1 trains a model at the decision time step on k-step "
+                   "transitions (data collected with --hold k); planners with action repeat k then take one model "
+                   "step per decision")
     p.add_argument("--positions", default="auto", choices=["auto", "relative", "absolute"],
                    help="x, y inputs: relative to the bodies' mean (translation invariant), or absolute for systems "
                    "whose dynamics depend on where they are (walls, rail limits); auto: absolute when a limited "
@@ -30,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
 
 
-def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "auto") -> object:
+def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "auto",
+                     control_steps: int = 1) -> object:
     """The ForwardModelConfig of a `kind` model matching the data's static feature sizes ("auto" positions:
     absolute if any system's dynamics depend on where it is, envs.mujoco_graph.position_mode)."""
     from envs.mujoco_graph import positions_for
@@ -47,7 +52,8 @@ def model_config_for(kind: str, latent: int, hidden, systems, positions: str = "
     if kind == "mlp" and len(systems) > 1:
         raise InputError("the MLP baseline flattens one fixed topology: train it on one system")
     return ForwardModelConfig(kind=kind, static_sizes=sizes, latent=latent, hidden=tuple(hidden),
-                              num_nodes=s0.num_nodes, num_edges=s0.num_edges, positions=positions)
+                              num_nodes=s0.num_nodes, num_edges=s0.num_edges, positions=positions,
+                              control_steps=control_steps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
     if inputs is None:
         return 0
     device, start, systems = inputs
+    systems = [s.every(args.control_steps) for s in systems]
     splits = [s.split(args.val_fraction) for s in systems]
     config = dataclasses.replace(train_config_from_args(args), sequence_length=args.sequence_length,
                                  burn_in=args.burn_in)
-    model_config = model_config_for(args.model, args.latent, args.hidden, systems, args.positions)
+    model_config = model_config_for(args.model, args.latent, args.hidden, systems, args.positions,
+                                    args.control_steps)
     train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],
                         config, args.out, device=device, resume=args.resume,
                         metadata={"data": list(args.data)})

@@ -70,6 +70,9 @@ class ForwardModelConfig:
     # x, y inputs: "relative" (translation invariant), "absolute", or "legacy" (checkpoints before
     # 2026-12, see gncontrol.body_state.relative_positions)
     positions: str = "relative"
+    # control steps one model step covers: 1, or k for a model at the decision time step trained on
+    # k-step transitions of actions held for k control steps (SystemTrajectories.every(k))
+    control_steps: int = 1
 
 
 class GraphForwardModel(nn.Module):
@@ -82,6 +85,9 @@ class GraphForwardModel(nn.Module):
 
     def __init__(self, config: ForwardModelConfig):
         super().__init__()
+        if isinstance(config.control_steps, bool) or not isinstance(config.control_steps, int) \
+                or config.control_steps < 1:
+            raise InputError(f"control_steps must be an integer >= 1, got {config.control_steps!r}")
         self.config = config
         fv, fe, fu = config.static_sizes
         self.static_sizes = GraphSizes(fv, fe, fu)
@@ -92,6 +98,11 @@ class GraphForwardModel(nn.Module):
         self.norm_state = Normaliser(STATE_SIZE)
         self.norm_action = Normaliser(1)
         self.norm_delta = Normaliser(STATE_SIZE)
+
+    @property
+    def control_steps(self) -> int:
+        """Control steps one `step` covers (planners.base.model_time_step reads it)."""
+        return self.config.control_steps
 
     # -------------------------------------------------------------- normalisation
     @torch.no_grad()

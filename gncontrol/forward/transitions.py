@@ -120,6 +120,27 @@ class SystemTrajectories:
 
         return part(slice(0, cut)), part(slice(cut, None))
 
+    def every(self, k: int) -> SystemTrajectories:
+        """The episodes at a k times coarser time step: states [E, T//k + 1], actions [E, T//k] (each
+        block's action), for a forward model at the decision time step (ForwardModelConfig.control_steps).
+
+        The actions must be held over aligned blocks of k control steps (`collect --hold k`, or MPC
+        episodes with action repeat k): a k-step transition under changing actions is refused.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InputError(f"control steps must be an integer >= 1, got {k!r}")
+        if k == 1:
+            return self
+        t = (self.episode_length // k) * k
+        if t == 0:
+            raise InputError(f"{self.name}: episodes of {self.episode_length} steps are shorter than {k} control steps")
+        e, a = self.num_episodes, self.action_dim
+        blocks = self.actions[:, :t].reshape(e, t // k, k, a)
+        if not torch.equal(blocks, blocks[:, :, :1].expand_as(blocks)):
+            raise InputError(f"{self.name}: the actions are not held over blocks of {k} control steps; collect the "
+                             f"data with --hold {k} (or act with action repeat {k}) to train a {k}-step model")
+        return dataclasses.replace(self, states=self.states[:, :t + 1:k], actions=blocks[:, :, 0])
+
     # ---------------------------------------------------------------- graph views
     def system(self, episodes: torch.Tensor, action_stride: int | None = None) -> GraphSystem:
         """The GraphSystem of the given episodes [B]; actions indexed with `action_stride` per graph."""
