@@ -24,25 +24,29 @@ __all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_lik
 
 
 def random_data(task_name: str, episodes: int, steps: int, seed: int = 0,
-                controller: str = "ou") -> SystemTrajectories:
-    """Episodes of random controls in the real env (envs.collect) as SystemTrajectories."""
+                controller: str = "ou", hold: int = 1) -> SystemTrajectories:
+    """Episodes of random controls (each held `hold` control steps) in the real env (envs.collect) as
+    SystemTrajectories at the control time step."""
     from envs.collect import collect
 
-    tr = collect(task_name, episodes, steps=steps, controller=controller, seed=seed, progress=False)
+    tr = collect(task_name, episodes, steps=steps, controller=controller, seed=seed, progress=False, hold=hold)
     return SystemTrajectories.from_arrays(task_name, tr)
 
 
 def new_model(data: SystemTrajectories, kind: str = "gn", latent: int = 64, hidden: tuple[int, ...] = (64,),
-              seed: int = 0, device: torch.device | str | None = None, positions: str = "auto") -> GraphForwardModel:
+              seed: int = 0, device: torch.device | str | None = None, positions: str = "auto",
+              control_steps: int = 1) -> GraphForwardModel:
     """A fresh forward model (weights from `seed`) with normalisers fitted on `data`; `positions` "auto" is
-    envs.mujoco_graph.position_mode of the data (absolute x, y for cartpole's rail-limited cart)."""
+    envs.mujoco_graph.position_mode of the data (absolute x, y for cartpole's rail-limited cart);
+    `control_steps` k > 1: a model at the decision time step, `data` already at it (SystemTrajectories.every)."""
     if positions == "auto":
         from envs.mujoco_graph import position_mode
 
         positions = position_mode(data.static_edges[0], data.senders)
     cfg = ForwardModelConfig(kind, (data.static_nodes.shape[-1], data.static_edges.shape[-1],
                                     data.static_globals.shape[-1]), latent=latent, hidden=tuple(hidden),
-                             num_nodes=data.num_nodes, num_edges=data.num_edges, positions=positions)
+                             num_nodes=data.num_nodes, num_edges=data.num_edges, positions=positions,
+                             control_steps=control_steps)
     torch.manual_seed(seed)
     model = build_forward_model(cfg)
     fit_model_normalisers(model, [data], seed=seed)

@@ -77,6 +77,9 @@ class MPCAgentConfig:
     restarts: int = 4  # gradient planner: plans optimised together
     plan_lr: float = 0.1  # gradient planner: Adam step size
     terminal_weight: float = 0.0  # cost-to-go: this many times the last step's reward (planners.base)
+    # k > 1: a model at the decision time step (one model step per k control steps, trained on k-step
+    # transitions): random controls are held k steps and action_repeat must be a multiple of k
+    control_steps: int = 1
     seed: int = 0
 
 
@@ -174,6 +177,10 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         raise InputError(f"mix must be 'pooled' or 'even', got {config.mix!r}")
     if config.iterations < 1:
         raise InputError(f"iterations must be >= 1, got {config.iterations}")
+    k = config.control_steps
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or config.action_repeat % k:
+        raise InputError(f"control_steps must be an integer >= 1 dividing action_repeat {config.action_repeat}, "
+                         f"got {k!r}")
     task = get_task(config.task)
     plan_task = get_task(config.plan_reward) if config.plan_reward else task
     for other in config.extra_data_tasks + ((config.plan_reward,) if config.plan_reward else ()):
@@ -181,21 +188,23 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
             raise InputError(f"{other} is another system than {config.task}: extra data and the planning reward "
                              "must be for the same body")
     t0 = time.perf_counter()
-    data = random_data(config.task, config.random_episodes, config.episode_steps, seed=config.seed)
-    for k, other in enumerate(config.extra_data_tasks, 1):
-        extra = random_data(other, config.random_episodes, config.episode_steps, seed=config.seed + k)
+    data = random_data(config.task, config.random_episodes, config.episode_steps, seed=config.seed, hold=k)
+    for j, other in enumerate(config.extra_data_tasks, 1):
+        extra = random_data(other, config.random_episodes, config.episode_steps, seed=config.seed + j, hold=k)
         for e in range(extra.num_episodes):
             data = append_episode(data, extra.states[e], extra.actions[e])
     env_steps = data.num_episodes * data.episode_length
+    data = data.every(k)  # k-step transitions (k = 1: unchanged)
     if log is not None:
         log(f"mpc_agent {config.task}: {data.num_episodes} random episodes x {data.episode_length} steps "
             f"({config.task}{''.join(', ' + t for t in config.extra_data_tasks)}), "
             f"{time.perf_counter() - t0:.0f} s; training the GN for {config.train_steps} steps")
     mpc_steps = config.mpc_steps or config.episode_steps
     iterations = planned_iterations(config, env_steps, mpc_steps)
-    model = new_model(data, latent=config.latent, hidden=config.hidden, seed=config.seed, device=device)
+    model = new_model(data, latent=config.latent, hidden=config.hidden, seed=config.seed, device=device,
+                      control_steps=k)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    agent_data = empty_like(data, name=f"{config.task}-agent", steps=mpc_steps)
+    agent_data = empty_like(data, name=f"{config.task}-agent", steps=mpc_steps // k)
     results: list[IterationResult] = []
     first = 0
     saved = _resumed(checkpoint, config)
@@ -229,10 +238,10 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
             else:  # pooled: agent episodes cut into pieces as long as the random episodes, one buffer
                 sets = [data]
                 n = data.episode_length
-                for k in range(agent_data.num_episodes):
+                for e in range(agent_data.num_episodes):
                     for c in range(agent_data.episode_length // n):
-                        sets[0] = append_episode(sets[0], agent_data.states[k, c * n:(c + 1) * n + 1],
-                                                 agent_data.actions[k, c * n:(c + 1) * n])
+                        sets[0] = append_episode(sets[0], agent_data.states[e, c * n:(c + 1) * n + 1],
+                                                 agent_data.actions[e, c * n:(c + 1) * n])
             losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
                                seed=config.seed + it, optimiser=opt)
         t_episode = time.perf_counter()
@@ -243,8 +252,10 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
                          progress=progress, tag=f"mpc_agent/iter{it}",
                          render=render_last(env) if last and render_last is not None else None)
         env_steps += ep.steps
-        if ep.steps == mpc_steps:
-            agent_data = append_episode(agent_data, ep.state_array()[..., :STATE_SIZE], ep.actions, data)
+        if ep.steps == mpc_steps:  # at the model's time step (every(k) checks the actions were held)
+            episode = append_episode(empty_like(data, steps=mpc_steps), ep.state_array()[..., :STATE_SIZE],
+                                     ep.actions, data).every(k)
+            agent_data = append_episode(agent_data, episode.states[0], episode.actions[0], data)
         loss = sum(losses[-100:]) / max(1, len(losses[-100:]))
         res = IterationResult(it, env_steps, ep.episode_return, loss, time.perf_counter() - t0, ep.rewards,
                               ep.plan_time_per_step, [f for f in ep.frames if f is not None],

@@ -6,6 +6,7 @@ import torch
 from agents.model_learning import append_episode, empty_like, fit_model, new_model, random_data
 from agents.mpc_agent import MPCAgentConfig, make_planner, run_online_mpc
 from envs.tasks import get_task
+from gncontrol.errors import InputError
 
 
 def test_fit_model_lowers_the_one_step_loss():
@@ -85,3 +86,18 @@ def test_env_step_budget_sets_the_number_of_episodes():
     assert planned_iterations(cfg, 24, 12) == 3
     with pytest.raises(ValueError, match="leaves no room"):
         planned_iterations(MPCAgentConfig(**TINY, env_step_budget=30), 24, 12)
+
+
+def test_agent_at_the_decision_time_step_learns_k_step_transitions_of_its_own_episodes():
+    """control_steps=k: held random controls, a model of k control steps per step, and the agent's own
+    (action-repeat) episodes added at that time step; env steps still count control steps."""
+    kept = {}
+    cfg = MPCAgentConfig(**{**TINY, "action_repeat": 4}, iterations=2, control_steps=2)
+    results = run_online_mpc(cfg, on_model=lambda model, sets: kept.update(model=model, sets=sets))
+    assert kept["model"].control_steps == 2
+    (pooled,) = kept["sets"]
+    assert pooled.episode_length == 6  # 12 control steps / 2, agent episodes cut to the same length
+    assert pooled.num_episodes == 2 + 1  # random episodes + the first agent episode (the last fine-tuning's data)
+    assert [r.env_steps for r in results] == [2 * 12 + 12, 2 * 12 + 24]
+    with pytest.raises(InputError, match="control_steps must be an integer >= 1 dividing action_repeat 4"):
+        run_online_mpc(MPCAgentConfig(**{**TINY, "action_repeat": 4}, control_steps=3))
