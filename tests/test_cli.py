@@ -59,7 +59,7 @@ def test_demo_tiny_budget(tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "--episodes", "3", "--episode-steps", "40", "--train-steps", "20",
             "--finetune-steps", "5", "--rounds", "2", "--mpc-steps", "8", "--horizon", "3", "--iterations", "2",
-            "--restarts", "2", "--action-repeat", "2"]
+            "--restarts", "2", "--action-repeat", "2", "--control-steps", "2"]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [r["round"] for r in summary["rounds"]] == [0, 1] and summary["mpc_steps"] == 8
@@ -72,11 +72,14 @@ def test_demo_tiny_budget(tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     text = capsys.readouterr().out
     assert "demo summary" in text and "return per round" in text
-    # errors are labelled by the horizon measured: 40-step held-out episodes give 1, 20 and 40 steps
-    assert {"one_step_error", "rollout_20_error", "rollout_40_error"} <= set(summary)
-    assert "rollout_100_error" not in summary
+    assert summary["recipe"]["control_steps"] == 2  # a model at the decision time step, 2 control steps a step
+    # errors are labelled by the control steps measured: 40-step held-out episodes at the model's 2-step time
+    # step give 2 (one model step), 20 and 40
+    assert {"rollout_2_error", "rollout_20_error", "rollout_40_error"} <= set(summary)
+    assert "rollout_100_error" not in summary and "one_step_error" not in summary
     assert main(["plan", "--task", "cartpole-swingup", "--model", str(out / "model.pt"), "--planner", "random",
-                 "--samples", "4", "--horizon", "2", "--steps", "2", "--no-video", "--out", str(tmp_path / "p")]) == 0
+                 "--samples", "4", "--horizon", "2", "--action-repeat", "2", "--steps", "2", "--no-video",
+                 "--out", str(tmp_path / "p")]) == 0
     # a re-run into the same OUT with other options is refused in one line, nothing overwritten
     before = (out / "model.pt").stat().st_mtime_ns
     capsys.readouterr()

@@ -30,13 +30,15 @@ from gncontrol.errors import InputError
 HELP = "the main job: random data, a GN model, rounds of MPC episodes that refine it, vs the true-model planner"
 
 # Per-task defaults of the online loop and its planner (flags override them), measured (benchmarks/RESULTS.md,
-# control table): cartpole, CEM 200 x 4 with a 1 s horizon and cost-to-go, 0.95 of the true-model CEM (gradient
-# MPC 16 x 6: 0.58); pendulum, CEM 200 x 4 with a 1 s horizon on the smooth reward, 931 (ratio 1.01; gradient
-# MPC 10 x 4: 739); acrobot and cheetah are starting points.
+# control table): cartpole, CEM 200 x 4 with a 1 s horizon and cost-to-go through a model at the decision time
+# step (8 control steps per model step): seeds 0-2 852.8 / 634.5 / 823.7 at 9 ms per control step (the
+# per-control-step model, horizon 25 x 4: 817.2 / 703.3 / 659.4 at 106-138 ms; gradient MPC 16 x 6: 497.7);
+# pendulum, CEM 200 x 4 with a 1 s horizon on the smooth reward, 931 (ratio 1.01; gradient MPC 10 x 4: 739);
+# acrobot and cheetah are starting points.
 DEMO_RECIPES: dict[str, dict] = {
-    "cartpole-swingup": dict(extra_data_tasks=("cartpole-balance",), planner="cem", samples=200, horizon=25,
-                             action_repeat=4, restarts=16, iterations=4, terminal_weight=25.0, rounds=3,
-                             plan_reward=None),
+    "cartpole-swingup": dict(extra_data_tasks=("cartpole-balance",), planner="cem", samples=200, horizon=12,
+                             action_repeat=8, control_steps=8, episodes=100, train_steps=8000, restarts=16,
+                             iterations=4, terminal_weight=25.0, rounds=3, plan_reward=None),
     "pendulum-swingup": dict(extra_data_tasks=(), planner="cem", samples=200, horizon=25, action_repeat=4,
                              restarts=4, iterations=4, terminal_weight=0.0, rounds=2,
                              plan_reward="pendulum-swingup-smooth"),
@@ -55,10 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--task", default="cartpole-swingup", help=f"task; tuned recipes: {', '.join(DEMO_RECIPES)}")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--episodes", type=positive_int, default=20,
-                   help="random-control episodes to collect (per start: the task's and the balance task's)")
+    p.add_argument("--episodes", type=positive_int, default=None,
+                   help="random-control episodes to collect (per start: the task's and the balance task's; "
+                   "default: the recipe's, else 20)")
     p.add_argument("--episode-steps", type=positive_int, default=500, help="control steps per random episode")
-    p.add_argument("--train-steps", type=positive_int, default=4000, help="training steps on the random data")
+    p.add_argument("--train-steps", type=positive_int, default=None,
+                   help="training steps on the random data (default: the recipe's, else 4000)")
     p.add_argument("--finetune-steps", type=positive_int, default=1500,
                    help="fine-tuning steps after each round, on all data so far")
     p.add_argument("--rounds", type=positive_int, default=None,
@@ -69,6 +73,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_planner_arguments(p)
     p.set_defaults(planner=None, horizon=None, action_repeat=None, iterations=None, restarts=None,
                    terminal_weight=None, plan_lr=None)
+    p.add_argument("--control-steps", type=positive_int, default=None,
+                   help="control steps per model step: k > 1 learns a model at the decision time step from random "
+                   "controls held k steps (action repeat a multiple of k; default: the recipe's)")
     p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of each MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-reference", action="store_true", help="skip the true-model CEM episode")
@@ -86,8 +93,11 @@ def recipe_for(args: argparse.Namespace) -> dict:
     recipe.setdefault("planner", "gradient")
     recipe.setdefault("samples", None)
     recipe.setdefault("plan_lr", 0.1)
+    recipe.setdefault("control_steps", 1)
+    recipe.setdefault("episodes", 20)
+    recipe.setdefault("train_steps", 4000)
     for key in ("planner", "samples", "horizon", "action_repeat", "iterations", "restarts", "terminal_weight",
-                "rounds", "plan_lr"):
+                "rounds", "plan_lr", "control_steps", "episodes", "train_steps"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     return recipe
@@ -98,14 +108,15 @@ def agent_config(args: argparse.Namespace, recipe: dict, mpc_steps: int) -> obje
     from agents.mpc_agent import MPCAgentConfig
 
     return MPCAgentConfig(
-        task=args.task, random_episodes=args.episodes, extra_data_tasks=tuple(recipe["extra_data_tasks"]),
+        task=args.task, random_episodes=recipe["episodes"], extra_data_tasks=tuple(recipe["extra_data_tasks"]),
         episode_steps=args.episode_steps, mpc_steps=mpc_steps, episode_seed=args.seed,
-        plan_reward=recipe["plan_reward"], iterations=recipe["rounds"], train_steps=args.train_steps,
+        plan_reward=recipe["plan_reward"], iterations=recipe["rounds"], train_steps=recipe["train_steps"],
         finetune_steps=args.finetune_steps, batch_size=args.batch_size, latent=args.latent,
         hidden=tuple(args.hidden), planner=recipe["planner"], horizon=recipe["horizon"],
         action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
         restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
-        population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10), seed=args.seed)
+        population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10),
+        control_steps=recipe["control_steps"], seed=args.seed)
 
 
 def check_out(out, wanted: dict) -> None:
@@ -241,17 +252,19 @@ def reference_episode(task, config, steps: int, seed: int) -> dict:
 
 
 def evaluate_model(model, task, args, device, out) -> tuple[dict, object]:
-    """1/20/100-step errors of the final model (constant model = 1) on 4 fresh random episodes, and a rollout plot."""
+    """1/20/100-control-step errors of the final model (constant model = 1) on 4 fresh random episodes (controls
+    held for the model's time step; a k-step model rolls out round(h / k) steps), and a rollout plot."""
     from envs.collect import collect
     from gncontrol.forward.metrics import rollout_errors
     from gncontrol.forward.plots import plot_rollout
     from gncontrol.forward.transitions import SystemTrajectories
 
+    k = model.control_steps
     held_out = SystemTrajectories.from_arrays(task.name, collect(task.name, 4, steps=min(args.episode_steps, 200),
                                                                  controller="ou", seed=args.seed + 99,
-                                                                 progress=False))
-    errors = {h: rollout_errors(model, held_out, h, 4, device)["mean"]
-              for h in sorted({min(h, held_out.episode_length) for h in (1, 20, 100)})}
+                                                                 progress=False, hold=k)).every(k)
+    errors = {h * k: rollout_errors(model, held_out, h, 4, device)["mean"]
+              for h in sorted({min(max(1, round(h / k)), held_out.episode_length) for h in (1, 20, 100)})}
     path = out / f"rollout_{file_stem(task.name)}.png"
     plot = plot_rollout(model, held_out, min(100, held_out.episode_length), path, device)
     return errors, plot
