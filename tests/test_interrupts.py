@@ -97,6 +97,16 @@ def test_train_ctrl_c_keeps_last_completed_step_and_resume_is_exact(pendulum_fil
 
 
 def test_train_sigint_finishes_the_step_then_saves_it(pendulum_file, tmp_path, monkeypatch, capsys):
+    # Python's own Ctrl-C handler, as in a terminal (a background job of a non-interactive shell inherits
+    # SIGINT ignored, where Ctrl-C never reaches the process)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _train_sigint_finishes_the_step(pendulum_file, tmp_path, monkeypatch, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _train_sigint_finishes_the_step(pendulum_file, tmp_path, monkeypatch, capsys):
     at_call(monkeypatch, fwd_training, "sample_batch", 3, sigint, when=train_step)  # the signal lands in step 3
     assert main(train_args(pendulum_file, tmp_path / "run")) == 130
     assert load_checkpoint(tmp_path / "run" / "model.pt")["step"] == 3
