@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import CSVRows, add_csv_argument, csv_path
+from benchmarks.common import CSVRows, add_csv_argument, csv_path, save_figure, task_panels
 
 
 def mean_last(xs: list[float], k: int = 3) -> float:
@@ -53,23 +53,15 @@ def at_budget(steps: list[int], returns: list[float], budget: int, k: int = 3) -
 
 def plot(curves: dict, path: Path) -> Path:
     """One panel per task: episode return against real env steps for every agent."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 3.8), squeeze=False)
-    for ax, (task, agents) in zip(axes[0], curves.items()):
+    fig, axes = task_panels(len(curves))
+    for ax, (task, agents) in zip(axes, curves.items()):
         for name, (steps, rets) in agents.items():
             ax.plot(steps, rets, marker="o" if name == "mpc" else None, ms=4, label=name)
         ax.set_title(task)
         ax.set_xlabel("real environment steps")
         ax.set_ylabel("episode return")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:

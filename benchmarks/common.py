@@ -17,7 +17,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "runs"  # raw rows of benchmark runs; the headline CSVs sit in RESULTS itself
 
-__all__ = ["RESULTS", "RUNS", "CSVRows", "add_csv_argument", "csv_path", "machine", "write_csv"]
+__all__ = ["RESULTS", "RUNS", "CSVRows", "add_csv_argument", "csv_path", "machine", "save_figure", "task_panels",
+           "write_csv"]
 
 
 def machine() -> str:
@@ -28,6 +29,29 @@ def machine() -> str:
     return (f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
             f"python={platform.python_version()} torch={torch.__version__} threads={torch.get_num_threads()} "
             f"cuda={cuda}")
+
+
+def task_panels(count: int) -> tuple:
+    """A figure of `count` side-by-side panels (one per task) drawn without a display: (fig, axes [count])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, count, figsize=(5.5 * count, 3.8), squeeze=False)
+    return fig, axes[0]
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Lays out `fig`, writes it to `path` (creating the folder) and closes it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def write_csv(path: str | Path, rows: list[dict]) -> Path:

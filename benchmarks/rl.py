@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine
+from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine, save_figure, task_panels
 
 # TD-MPC2's returns at 100k env steps, three seeds, from its repository's results/tdmpc2/<task>.csv
 # (nicklashansen/tdmpc2): pendulum-swingup read from that file (commit add30b5, seeds 1 / 2 / 3);
@@ -120,15 +120,10 @@ def at_steps(curve: list[tuple[int, float]], steps: int) -> float:
 
 def plot(curves: dict, path: Path) -> Path:
     """One panel per task: return against env steps, a line per agent and seed; TD-MPC2 at 100k as a band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tasks = sorted({t for t, _, _ in curves})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False)
+    fig, axes = task_panels(len(tasks))
     colours = {"mpc": "tab:blue", "sac": "tab:orange", "mbpo": "tab:green", "sac-reference": "tab:red"}
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes, tasks):
         for (t, agent, seed), curve in curves.items():
             if t == task and curve:
                 s, r = zip(*curve)
@@ -139,11 +134,7 @@ def plot(curves: dict, path: Path) -> Path:
             ax.axhspan(lo, hi, color="grey", alpha=0.2, label="TD-MPC2 at 100k (3 seeds)")
         ax.set(title=task, xlabel="real env steps", ylabel="episode return")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
