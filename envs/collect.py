@@ -29,7 +29,7 @@ import mujoco
 import numpy as np
 import torch
 
-from gncontrol.errors import InputError
+from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward.datasets import Trajectories, compact, load_trajectories, write_trajectories
 
 __all__ = ["CONTROLLERS", "collect_episode", "collect", "uniform_controls", "ou_controls", "record_episode"]
@@ -275,8 +275,7 @@ def collect(task_name: str, episodes: int, steps: int | None = None, controller:
         raise InputError(f"episodes must be >= 1, got {episodes}")
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
-    if isinstance(hold, bool) or not isinstance(hold, int) or hold < 1:
-        raise InputError(f"hold must be an integer >= 1, got {hold!r}")
+    check_at_least_one(hold=hold)
     if hold > 1 and policy is not None:
         raise InputError("hold holds random controls; a policy chooses its own actions")
     if controller not in CONTROLLERS:

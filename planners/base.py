@@ -219,7 +219,7 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
                          f"for {t * b} states")
     weights = discount ** (k * torch.arange(t, dtype=actions.dtype, device=actions.device))
     weights[-1] += terminal_weight * weights[-1] / k  # w more CONTROL steps of the last reward
-    weights = weights * k if k > 1 else weights
+    weights = weights * k
     return finite_or_worst((weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0))
 
 

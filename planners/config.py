@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from gncontrol.errors import InputError
+from gncontrol.errors import InputError, check_at_least_one
 from planners.base import Bounds
 
 __all__ = ["ConfiguredPlanner", "configured", "check_at_least_one", "check_non_negative", "check_choice",
@@ -77,13 +77,6 @@ class ConfiguredPlanner:
             raise AttributeError(f"{name} is a setting of {type(config).__name__}: build the planner with "
                                  f"{type(config).__name__}(..., {name}=...) instead")
         super().__setattr__(name, value)
-
-
-def check_at_least_one(**values: int) -> None:
-    """Refuses any of the named counts below 1, naming it."""
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def check_non_negative(**values: float) -> None:

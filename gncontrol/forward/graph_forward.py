@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, relative_positions
-from gncontrol.errors import InputError
+from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward import fast_path
 from gncontrol.gn.blocks import EdgeBlock, GraphSizes, NodeBlock
 from gncontrol.gn.graphs import Graph, concat
@@ -85,9 +85,7 @@ class GraphForwardModel(nn.Module):
 
     def __init__(self, config: ForwardModelConfig):
         super().__init__()
-        if isinstance(config.control_steps, bool) or not isinstance(config.control_steps, int) \
-                or config.control_steps < 1:
-            raise InputError(f"control_steps must be an integer >= 1, got {config.control_steps!r}")
+        check_at_least_one(control_steps=config.control_steps)
         self.config = config
         fv, fe, fu = config.static_sizes
         self.static_sizes = GraphSizes(fv, fe, fu)

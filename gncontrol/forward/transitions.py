@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from gncontrol.errors import InputError
+from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.gn.graphs import Graph, batch
 from gncontrol.systems import GraphSystem
 
@@ -127,8 +127,7 @@ class SystemTrajectories:
         The actions must be held over aligned blocks of k control steps (`collect --hold k`, or MPC
         episodes with action repeat k): a k-step transition under changing actions is refused.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InputError(f"control steps must be an integer >= 1, got {k!r}")
+        check_at_least_one(control_steps=k)
         if k == 1:
             return self
         t = (self.episode_length // k) * k
