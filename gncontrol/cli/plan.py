@@ -111,18 +111,22 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine
     from gncontrol.sysid.training import load_system_id_model
 
     model, _ = load_system_id_model(checkpoint, device)
+    k = model.control_steps  # a model of k control steps per step: each random control held k steps
+    if steps < k:
+        raise InputError(f"--identify-steps {steps} is shorter than one step of this model ({k} control steps)")
     env = TaskEnv(task, seed=seed + 10_000, device=device)
     rng = np.random.default_rng(seed)
     n = task.graph().num_nodes
     state = env.reset()
     states, actions = [state.nodes.reshape(n, -1)[:, :13]], []
-    for _ in range(steps):
+    for _ in range(steps // k):
         action = torch.as_tensor(rng.uniform(task.action_low, task.action_high), dtype=torch.float32)
-        state, _, done = env.step(action)
+        for _ in range(k):
+            state, _, done = env.step(action)
+            if done:
+                raise InputError(f"--identify-steps {steps} is longer than an episode of {task.name}")
         states.append(state.nodes.reshape(n, -1)[:, :13])
         actions.append(action.to(device))
-        if done:
-            raise InputError(f"--identify-steps {steps} is longer than an episode of {task.name}")
     window = IdentificationWindow(torch.stack(states)[None], torch.stack(actions)[None],
                                   task.graph().graph_system(device))
     return model, refine(model, window, identify(model, window), refine_steps)

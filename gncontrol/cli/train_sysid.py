@@ -16,7 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--data", nargs="+", help="HDF5 files of parameter-randomised episodes (collect --randomise)")
     p.add_argument("--out", default="runs/sysid", help="output folder (model.pt, tb/)")
-    p.add_argument("--window", type=positive_int, default=20, help="identification window (steps)")
+    p.add_argument("--window", type=positive_int, default=20, help="identification window (model steps)")
+    p.add_argument("--control-steps", type=positive_int, default=1,
+                   help="control steps per model step: k > 1 trains encoder and model on k-step transitions "
+                   "(data collected with --hold k), so the window spans window x k control steps")
     p.add_argument("--targets-per-window", type=positive_int, default=8, help="one-step targets per window")
     p.add_argument("--horizon", type=positive_int, default=1,
                    help="loss horizon: 1 = one-step targets, H > 1 = H-step rollout from each target")
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if inputs is None:
         return 0
     device, start, systems = inputs
+    systems = [s.every(args.control_steps) for s in systems]
     for s in systems:
         if s.episode_length < args.window:
             raise InputError(f"{s.name}: episodes of {s.episode_length} steps are shorter than --window "
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     model_config = SystemIDConfig(latent_sizes=tuple(args.latent_sizes), encoder_hidden=args.encoder_hidden,
                                   encoder_update=args.encoder_update,
                                   forward_latent=args.latent, forward_hidden=tuple(args.hidden),
-                                  window=args.window)
+                                  window=args.window, control_steps=args.control_steps)
     train_system_id(model_config, [t for t, _ in splits], [v for _, v in splits], config, args.out,
                     targets_per_window=args.targets_per_window, device=device,
                     resume=args.resume, metadata={"data": list(args.data)}, horizon=args.horizon)

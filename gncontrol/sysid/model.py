@@ -59,6 +59,9 @@ class SystemIDConfig:
     forward_hidden: tuple[int, ...] = (128,)
     window: int = 20  # default identification window (steps of random control)
     positions: str = "relative"  # x, y inputs (gncontrol.body_state.relative_positions); "legacy" before 2026-12
+    # k > 1: the forward model steps k control steps at once (trained on SystemTrajectories.every(k) data), and
+    # the window counts k-step transitions (ForwardModelConfig.control_steps)
+    control_steps: int = 1
 
 
 @dataclasses.dataclass
@@ -110,7 +113,12 @@ class SystemIDModel(nn.Module):
                                         lambda i: mlp(i, config.encoder_mlp, lu))
         self.forward_model = GNForwardModel(ForwardModelConfig(
             "gn", tuple(config.latent_sizes), latent=config.forward_latent, hidden=config.forward_hidden,
-            positions=config.positions))
+            positions=config.positions, control_steps=config.control_steps))
+
+    @property
+    def control_steps(self) -> int:
+        """Control steps per model step (planners.base.model_time_step reads it)."""
+        return self.config.control_steps
 
     # ------------------------------------------------------------ normalisation
     @torch.no_grad()
@@ -299,6 +307,7 @@ class IdentifiedModel(nn.Module):
         super().__init__()
         self.model = model
         self.latent = latent
+        self.control_steps = model.control_steps
 
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Next state [N, 13] of B states and actions [B, A] under the bound latent system."""
