@@ -59,6 +59,21 @@ def test_every_k_subsamples_held_actions_and_refuses_changing_ones():
     assert data.every(1) is data
 
 
+def test_joined_keeps_each_episode_with_its_own_static_graph():
+    """Swing-up and balance data of one body join into one set; other bodies or lengths are refused."""
+    from agents.model_learning import random_data
+
+    a, b = random_data("cartpole-swingup", 2, 6, seed=0), random_data("cartpole-balance", 1, 6, seed=1)
+    both = a.joined(b)
+    assert both.num_episodes == 3
+    torch.testing.assert_close(both.states[2], b.states[0])
+    torch.testing.assert_close(both.static_nodes[:2], a.static_nodes)
+    with pytest.raises(ValueError, match="other bodies or episode length"):
+        a.joined(random_data("cartpole-balance", 1, 5, seed=1))
+    with pytest.raises(ValueError, match="other bodies"):
+        a.joined(random_data("pendulum-swingup", 1, 6, seed=1))
+
+
 def test_collect_hold_train_evaluate_plan_with_a_decision_step_model(tmp_path, capsys):
     data = tmp_path / "held.h5"
     assert main(["collect", "--task", "pendulum-swingup", "--episodes", "4", "--steps", "24", "--controller", "ou",

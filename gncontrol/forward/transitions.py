@@ -104,6 +104,19 @@ class SystemTrajectories:
         """A, the action width."""
         return self.actions.shape[2]
 
+    def joined(self, other: SystemTrajectories) -> SystemTrajectories:
+        """The episodes of both (same bodies and episode length), each with its own static graph: e.g. a
+        system's swing-up and balance data, or randomised systems from two collections."""
+        if (other.senders.shape, other.states.shape[1:], other.actions.shape[1:]) != (
+                self.senders.shape, self.states.shape[1:], self.actions.shape[1:]):
+            raise InputError(f"cannot join {other.name} (states {tuple(other.states.shape[1:])}) to {self.name} "
+                             f"(states {tuple(self.states.shape[1:])}): other bodies or episode length")
+        return dataclasses.replace(self, states=torch.cat([self.states, other.states]),
+                                   actions=torch.cat([self.actions, other.actions]),
+                                   static_nodes=torch.cat([self.static_nodes, other.static_nodes]),
+                                   static_edges=torch.cat([self.static_edges, other.static_edges]),
+                                   static_globals=torch.cat([self.static_globals, other.static_globals]))
+
     def split(self, val_fraction: float) -> tuple[SystemTrajectories, SystemTrajectories]:
         """(train, validation) by whole episodes: the last fraction of episodes validates."""
         n_val = max(1, int(round(self.num_episodes * val_fraction)))
