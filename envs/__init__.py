@@ -5,6 +5,7 @@ Modules (import what you need; nothing heavy is imported here):
     envs.tasks          get_task(name), list_tasks(), Task (torch rewards equal to the env's)
     envs.rewards        dm_control's reward formulas in torch
     envs.randomisation  per-episode masses, damping, gears, link lengths (ranges in RANGES)
+    envs.held_out_system  one randomised system as a planner's real env, true model and static graph
     envs.collect        collect(): direct physics stepping, parallel, deterministic, resumable
     envs.gym_wrapper    TaskEnv: any task as a Gymnasium env (flat or graph observations)
     envs.particles      particle systems (NRI / Hamiltonian models)
