@@ -9,7 +9,8 @@ reproduced formula for formula (see dm_control/suite/<domain>.py, get_reward).
 Note: pendulum-swingup and reacher-easy are sparse in dm_control (margin 0: an
 indicator), so their gradient is zero almost everywhere; a gradient planner needs a
 shaped reward there (`pendulum-swingup-smooth`, `reacher-easy-smooth` registered in
-envs/tasks.py).
+envs/tasks.py). ball_in_cup-catch, finger-spin and finger-turn are sparse too (no smooth
+variant yet); their twins return the indicator with an exact zero gradient on the state.
 """
 
 from __future__ import annotations
@@ -224,10 +225,119 @@ def reacher(g: MujocoGraph, target: tuple[float, float] | None = None, target_si
     return reward
 
 
+def _on_state_graph(indicator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A sparse reward kept on the state's autograd graph with an exact zero gradient (`+ 0 * x`).
+
+    Why: an indicator has no gradient in dm_control either, but a planner's backward through it
+    must run (not raise "does not require grad"); a NaN `x` still gives NaN.
+    """
+    return indicator.to(x.dtype) + 0 * x
+
+
+def _small_control(action: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """dm_control's small-control factor [B]: ((mean quadratic tolerance of the controls, margin 1) + 4) / 5."""
+    small = tolerance(action.to(like.dtype), margin=1.0, value_at_margin=0.0, sigmoid="quadratic").mean(-1)
+    return (small + 4) / 5
+
+
+def point_mass(g: MujocoGraph) -> RewardFn:
+    """dm_control point_mass: tolerance(|mass - target|, (0, target size), margin target size)
+    times the small-control factor (easy and hard: hard only randomises the actuator gains)."""
+    m = g.model
+    target = np.array(m.geom("target").pos, dtype=float)  # a world geom: fixed
+    size = float(m.geom("target").size[0])
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        d = (torch.as_tensor(target, dtype=s.dtype, device=s.device) - g.geom_position(s, "pointmass")).norm(dim=-1)
+        return tolerance(d, (0.0, size), margin=size) * _small_control(action, s)
+    return reward
+
+
+def ball_in_cup(g: MujocoGraph) -> RewardFn:
+    """dm_control ball_in_cup (sparse): 1 when |target site - ball|_x and _z are both below
+    target half-size - ball radius (strict, as dm_control), else 0."""
+    m = g.model
+    ball = g.body_id("ball")
+    limit = np.array(m.site("target").size, dtype=float)[[0, 2]] - float(m.geom("ball").size[0])
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        d = (g.site_position(s, "target") - s[:, ball, 0:3])[:, [0, 2]].abs()
+        inside = (d < torch.as_tensor(limit, dtype=s.dtype, device=s.device)).all(-1)
+        return _on_state_graph(inside, d.sum(-1))
+    return reward
+
+
+def finger_spin(g: MujocoGraph, spin_velocity: float = 15.0) -> RewardFn:
+    """dm_control finger-spin (sparse): 1 when the spinner's hinge velocity <= -spin_velocity, else 0."""
+    hinge = g.joint_id("hinge")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        v = g.hinge_velocity(s, hinge)
+        return _on_state_graph(tolerance(v, (float("-inf"), -spin_velocity)), v)
+    return reward
+
+
+def finger_turn(g: MujocoGraph, target: tuple[float, float] | None = None, target_size: float = 0.07) -> RewardFn:
+    """dm_control finger-turn (sparse): 1 when |target - tip|_xz <= target radius; `target` is the
+    target site's (x, z) (finger is planar in x-z), turn_easy radius 0.07, turn_hard 0.03."""
+    tpos = np.array(g.model.site("target").pos, dtype=float)[[0, 2]]  # a world site, moved per episode
+    if target is not None:
+        tpos[:] = target
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        vec = torch.as_tensor(tpos, dtype=s.dtype, device=s.device) - g.site_position(s, "tip")[:, [0, 2]]
+        dist = vec.norm(dim=-1) - target_size
+        return _on_state_graph(dist <= 0, dist)
+    return reward
+
+
+def fish_upright(g: MujocoGraph) -> RewardFn:
+    """dm_control fish-upright: tolerance(torso zz, (1, 1), margin 1) (gaussian)."""
+    torso = g.body_id("torso")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        return tolerance(_zz(s, torso), (1.0, 1.0), margin=1.0)
+    return reward
+
+
+def _site_local_velocity(g: MujocoGraph, states: torch.Tensor, name: str) -> torch.Tensor:
+    """Linear velocity [B, 3] of a named site in the site's own frame (= MuJoCo's velocimeter sensor)."""
+    m = g.model
+    i = int(m.site(name).id)
+    body = int(m.site_bodyid[i])
+    const = lambda x: torch.as_tensor(np.asarray(x), dtype=states.dtype, device=states.device)  # noqa: E731
+    rot = quat_to_mat(states[:, body, 3:7])
+    offset = rot @ const(m.site_pos[i])
+    v = states[:, body, 7:10] + torch.cross(states[:, body, 10:13], offset, dim=-1)
+    site_rot = rot @ quat_to_mat(const(m.site_quat[i]))
+    return (v[:, None, :] @ site_rot)[:, 0]
+
+
+def quadruped(g: MujocoGraph, desired_speed: float = 0.5) -> RewardFn:
+    """dm_control quadruped walk (speed 0.5) / run (5): upright = tolerance(torso zz, (1, inf), margin 2,
+    linear, 0) times tolerance(torso velocimeter x, (speed, inf), margin speed, linear, 0.5)."""
+    torso = g.body_id("torso")
+
+    def reward(state, action):
+        s = states_from_graph(state, g.num_nodes)
+        upright = tolerance(_zz(s, torso), (1.0, float("inf")), margin=2.0, value_at_margin=0.0, sigmoid="linear")
+        speed = _site_local_velocity(g, s, "torso")[:, 0]
+        move = tolerance(speed, (desired_speed, float("inf")), margin=desired_speed, value_at_margin=0.5,
+                         sigmoid="linear")
+        return upright * move
+    return reward
+
+
 REWARD_BUILDERS: dict[str, Callable[..., RewardFn]] = {
     "pendulum_swingup": pendulum_swingup, "cartpole": cartpole, "acrobot_swingup": acrobot_swingup,
     "swimmer": swimmer, "cheetah": cheetah, "cheetah_jump": cheetah_jump, "walker": walker,
-    "reacher": reacher, "hopper": hopper,
+    "reacher": reacher, "hopper": hopper, "point_mass": point_mass, "ball_in_cup": ball_in_cup,
+    "finger_spin": finger_spin, "finger_turn": finger_turn, "fish_upright": fish_upright, "quadruped": quadruped,
 }
 
 

@@ -8,9 +8,10 @@ equals the environment's own (tested to 1e-4) for every task with `env_reward=Tr
 alternative rewards on the same body (cheetah-run-backward, cheetah-jump, the smooth
 variants of sparse rewards) have no environment twin.
 
-Targets: swimmer and reacher draw a random target each episode; `get_task('swimmer6',
+Targets: swimmer, reacher and finger-turn draw a random target each episode; `get_task('swimmer6',
 target=(x, y))` (or `task.with_target(xy)`) rewards reaching any given target, and
-`task.read_target(physics)` reads an episode's target from the env after reset.
+`task.read_target(physics)` reads an episode's target from the env after reset (finger's
+target is its (x, z): finger moves in the x-z plane).
 
 Any other system (`get_task` resolves these names; every command's `--task` takes them):
 - `dmc:DOMAIN-TASK`: any dm_control suite task (`dmc:hopper-hop`; `dmc:swimmer-swimmerN` for
@@ -73,7 +74,7 @@ class Task:
     reward_builder: str | None  # a REWARD_BUILDERS name, or None (reward_fn, or no torch reward)
     reward_kwargs: dict = dataclasses.field(default_factory=dict)
     env_reward: bool = True
-    target_kind: str | None = None  # "geom:<name>" when the env draws a target per episode
+    target_kind: str | None = None  # "geom:<name>" / "site:<name>[:xz]" when the env draws a target per episode
     reward_fn: Callable | None = None  # a user's reward(state [B, N, 13], action [B, A]) -> [B]
     reward_spec: str | None = None  # where reward_fn came from ("module:function"), for the record
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -199,7 +200,7 @@ class Task:
                                            if not in_env and k in ("env", "graph")})
 
     def with_target(self, target: Any) -> Task:
-        """The same task rewarding reaching `target` (x, y) instead of the default one."""
+        """The same task rewarding reaching `target` (x, y; x, z for finger-turn) instead of the default one."""
         if self.target_kind is None:
             raise InputError(f"task {self.name} has no target")
         t = (float(target[0]), float(target[1]))
@@ -212,16 +213,21 @@ class Task:
 
     @property
     def target(self) -> tuple[float, float] | None:
-        """The target (x, y) this task's reward uses, or None (the model's default / no target)."""
+        """The target (x, y; finger-turn: x, z) this task's reward uses, or None (the default / no target)."""
         return self.reward_kwargs.get("target")
 
     def read_target(self, physics: Any) -> tuple[float, float] | None:
-        """The episode's target (x, y) from a dm_control physics after reset (None if no target)."""
+        """The episode's target (x, y; x, z for an ":xz" kind) from a dm_control physics after reset (None if none).
+
+        `target_kind` is "geom:<name>" or "site:<name>", with ":xz" for a planar x-z system (finger).
+        """
         if self.target_kind is None:
             return None
-        geom = self.target_kind.split(":", 1)[1]
-        pos = physics.model.ptr.geom(geom).pos
-        return float(pos[0]), float(pos[1])
+        kind, name, *plane = self.target_kind.split(":")
+        m = physics.model.ptr
+        pos = m.site(name).pos if kind == "site" else m.geom(name).pos
+        second = 2 if plane == ["xz"] else 1
+        return float(pos[0]), float(pos[second])
 
 
 def system_names(task: Task) -> tuple:
@@ -270,6 +276,17 @@ def _registry() -> dict[str, Task]:
              target_kind="geom:target"),
         Task("reacher-easy-smooth", p(_suite_env, "reacher", "easy"), "reacher",
              {"target_size": 0.05, "smooth": True}, env_reward=False, target_kind="geom:target"),
+        Task("point_mass-easy", p(_suite_env, "point_mass", "easy"), "point_mass"),
+        Task("point_mass-hard", p(_suite_env, "point_mass", "hard"), "point_mass"),
+        Task("ball_in_cup-catch", p(_suite_env, "ball_in_cup", "catch"), "ball_in_cup"),
+        Task("finger-spin", p(_suite_env, "finger", "spin"), "finger_spin"),
+        Task("finger-turn_easy", p(_suite_env, "finger", "turn_easy"), "finger_turn", {"target_size": 0.07},
+             target_kind="site:target:xz"),
+        Task("finger-turn_hard", p(_suite_env, "finger", "turn_hard"), "finger_turn", {"target_size": 0.03},
+             target_kind="site:target:xz"),
+        Task("fish-upright", p(_suite_env, "fish", "upright"), "fish_upright"),
+        Task("quadruped-walk", p(_suite_env, "quadruped", "walk"), "quadruped", {"desired_speed": 0.5}),
+        Task("quadruped-run", p(_suite_env, "quadruped", "run"), "quadruped", {"desired_speed": 5.0}),
     ]
     for n in range(3, 16):
         tasks.append(Task(f"swimmer{n}", p(_swimmer_env, n), "swimmer", target_kind="geom:target"))

@@ -5,32 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _real_episode import real_episode
 
 from envs.rewards import tolerance
 from envs.tasks import get_task, list_tasks
 
 ENV_TASKS = [n for n in list_tasks() if get_task(n).env_reward]
-
-
-def _episode(task, seed: int, steps: int, qpos_hook=None):
-    """States [T, N, 13], actions [T, A], env rewards [T] from a real env.step episode."""
-    env = task.make_env(seed=seed)
-    env.reset()
-    if qpos_hook is not None:
-        with env.physics.reset_context():
-            qpos_hook(env.physics)
-    if task.target_kind:
-        task = task.with_target(task.read_target(env.physics))
-    g = task.graph()
-    rng = np.random.default_rng(seed)
-    states, actions, rewards = [], [], []
-    for _ in range(steps):
-        a = rng.uniform(task.action_low, task.action_high)
-        ts = env.step(a)
-        states.append(g.body_states(env.physics))
-        actions.append(a)
-        rewards.append(ts.reward)
-    return task, torch.as_tensor(np.array(states)), torch.as_tensor(np.array(actions)), np.array(rewards)
 
 
 def test_every_required_task_is_registered():
@@ -43,7 +23,7 @@ def test_every_required_task_is_registered():
 
 @pytest.mark.parametrize("name", ENV_TASKS)
 def test_reward_equals_env_reward(name):
-    task, s, a, r_env = _episode(get_task(name), seed=1, steps=40)
+    task, s, a, r_env = real_episode(get_task(name), seed=1, steps=40)
     r64 = task.reward(s, a).numpy()
     assert np.abs(r64 - r_env).max() < 1e-4
     r32 = task.reward(s.float(), a.float()).numpy()
@@ -74,7 +54,7 @@ def _hopper_upright_moving(physics):
                                        ("hopper-stand", _hopper_upright_moving),
                                        ("hopper-hop", _hopper_upright_moving)])
 def test_sparse_rewards_match_where_they_fire(name, hook):
-    task, s, a, r_env = _episode(get_task(name), seed=2, steps=3, qpos_hook=hook)
+    task, s, a, r_env = real_episode(get_task(name), seed=2, steps=3, hook=hook)
     assert r_env.max() > 0.3  # the states do reach the sparse reward
     assert np.abs(task.reward(s, a).numpy() - r_env).max() < 1e-4
 
@@ -83,7 +63,7 @@ def test_sparse_rewards_match_where_they_fire(name, hook):
 @pytest.mark.parametrize("name", [n for n in list_tasks() if "smooth" not in n
                                   and n not in ("pendulum-swingup", "reacher-easy", "hopper-stand")])
 def test_rewards_have_useful_gradients(name):
-    task, s, a, _ = _episode(get_task(name), seed=3, steps=8)
+    task, s, a, _ = real_episode(get_task(name), seed=3, steps=8)
     s = s.clone().requires_grad_(True)
     a = a.clone().requires_grad_(True)
     r = task.reward(s, a)
@@ -94,7 +74,7 @@ def test_rewards_have_useful_gradients(name):
 
 
 def test_smooth_variants_have_gradients_where_sparse_do_not():
-    task, s, a, _ = _episode(get_task("pendulum-swingup-smooth"), seed=4, steps=5)
+    task, s, a, _ = real_episode(get_task("pendulum-swingup-smooth"), seed=4, steps=5)
     s = s.clone().requires_grad_(True)
     task.reward(s, a).sum().backward()
     assert s.grad.abs().sum() > 0
@@ -157,7 +137,7 @@ def test_cartpole_factors_multiply_to_the_env_reward():
     """The four factors of cartpole's reward, each in (0, 1], multiply to dm_control's reward."""
     from envs.rewards import cartpole_factors
 
-    task, s, a, r_env = _episode(get_task("cartpole-swingup"), seed=2, steps=30)
+    task, s, a, r_env = real_episode(get_task("cartpole-swingup"), seed=2, steps=30)
     f = cartpole_factors(task.graph())(s, a)
     assert set(f) == {"upright", "centered", "small_control", "small_velocity"}
     assert all(((v > 0) & (v <= 1)).all() for v in f.values())
