@@ -8,7 +8,8 @@ on full 1000-step episodes, per task and seed, in one run on this machine:
   one point per episode, at the env steps used so far (random data included).
 - `sac`: Stable-Baselines3's SAC on the real env (envs.gym_wrapper.TaskEnv, flat body states),
   evaluated every `--eval-every` env steps on one deterministic episode; also run on to
-  `--sac-reference-steps` as the model-free reference (0: skip).
+  `--sac-reference-steps` as the model-free reference (0: skip), in the same run per seed (its
+  return at the budget is read off that run, and its wall time is the whole run's).
 - `mbpo`: the same SAC with the GN's branched one-step rollouts in its replay buffer
   (agents.mbpo), same env steps and SAC updates.
 
