@@ -141,11 +141,10 @@ class Episode:
         self.prefix_rewards: list[float] = []
 
     def _record(self, state, action) -> None:
-        n = self.system.graph.num_nodes
         self.t += 1
         if self.t % self.k == 0:  # block boundary: one model step
-            self.states.append(state.nodes.reshape(n, -1)[:, :13].float())
-            self.actions.append(action.reshape(-1).float())
+            self.states.append(state.nodes[:, :13])
+            self.actions.append(action.reshape(-1))
 
     def _window(self, blocks: int):
         from gncontrol.sysid.model import IdentificationWindow
@@ -156,17 +155,13 @@ class Episode:
 
     def reset(self):
         """The episode's start: the random prefix (held k steps) identifies the system when asked."""
-        state = self.env.reset()
-        n = self.system.graph.num_nodes
-        self.t, self.states, self.actions, self.prefix_rewards = 0, [state.nodes.reshape(n, -1)[:, :13].float()], [], []
+        from gncontrol.sysid.model import held_random_controls
+
         task = self.system.task
-        rng = np.random.default_rng(self.seed)
-        for _ in range(self.prefix_blocks):
-            action = torch.as_tensor(rng.uniform(task.action_low, task.action_high), dtype=torch.float32)
-            for _ in range(self.k):
-                state, reward, _ = self.env.step(action)
-                self.prefix_rewards.append(reward)
-                self._record(state, action)
+        state, self.states, self.actions, self.prefix_rewards = held_random_controls(
+            self.env, self.env.reset(), task.action_low, task.action_high, self.prefix_blocks, self.k,
+            np.random.default_rng(self.seed))
+        self.t = len(self.prefix_rewards)
         if self.identify is not None and self.prefix_blocks:
             self.identify(self._window(self.prefix_blocks))
         return state

@@ -107,7 +107,7 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine
     import torch
 
     from envs.true_model import TaskEnv
-    from gncontrol.sysid.model import IdentificationWindow, identify, refine
+    from gncontrol.sysid.model import IdentificationWindow, held_random_controls, identify, refine
     from gncontrol.sysid.training import load_system_id_model
 
     model, _ = load_system_id_model(checkpoint, device)
@@ -115,18 +115,12 @@ def identify_in_env(checkpoint: str, task, steps: int, seed: int, device, refine
     if steps < k:
         raise InputError(f"--identify-steps {steps} is shorter than one step of this model ({k} control steps)")
     env = TaskEnv(task, seed=seed + 10_000, device=device)
-    rng = np.random.default_rng(seed)
-    n = task.graph().num_nodes
-    state = env.reset()
-    states, actions = [state.nodes.reshape(n, -1)[:, :13]], []
-    for _ in range(steps // k):
-        action = torch.as_tensor(rng.uniform(task.action_low, task.action_high), dtype=torch.float32)
-        for _ in range(k):
-            state, _, done = env.step(action)
-            if done:
-                raise InputError(f"--identify-steps {steps} is longer than an episode of {task.name}")
-        states.append(state.nodes.reshape(n, -1)[:, :13])
-        actions.append(action.to(device))
+    try:
+        _, states, actions, _ = held_random_controls(env, env.reset(), task.action_low, task.action_high, steps // k,
+                                                     k, np.random.default_rng(seed))
+    except InputError:
+        raise InputError(f"--identify-steps {steps} is longer than an episode of {task.name}") from None
+    actions = [a.to(device) for a in actions]
     window = IdentificationWindow(torch.stack(states)[None], torch.stack(actions)[None],
                                   task.graph().graph_system(device))
     return model, refine(model, window, identify(model, window), refine_steps)

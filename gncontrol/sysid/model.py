@@ -41,6 +41,7 @@ from gncontrol.gn.nn import mlp
 from gncontrol.systems import GraphSystem
 
 __all__ = ["SystemIDConfig", "IdentificationWindow", "SystemIDModel", "IdentifiedModel", "identify", "refine",
+           "held_random_controls",
            "rollout_loss",
            "latent_features", "repeat_system", "save_identified", "load_identified", "IDENTIFIED_KIND"]
 
@@ -93,6 +94,26 @@ class IdentificationWindow:
     def to(self, device) -> IdentificationWindow:
         """The window on `device`."""
         return IdentificationWindow(self.states.to(device), self.actions.to(device), self.system.to(device))
+
+
+def held_random_controls(env: Any, state: Graph, low: Any, high: Any, blocks: int, k: int,
+                         rng: Any) -> tuple[Graph, list[torch.Tensor], list[torch.Tensor], list[float]]:
+    """Runs `blocks` uniform random controls in `env` (planners.mpc.Env), each held k control steps, from
+    `state`: (the env's state after them; body states [N, 13] at the block ends, `state`'s first; actions
+    [A]; the env's rewards per control step), the window a model of k control steps per step identifies a
+    system from."""
+    states, actions, rewards = [state.nodes[:, :STATE_SIZE]], [], []
+    for _ in range(blocks):
+        action = torch.as_tensor(rng.uniform(low, high), dtype=torch.float32)
+        for _ in range(k):
+            state, reward, done = env.step(action)
+            rewards.append(float(reward))
+            if done:
+                raise InputError(f"an identification window of {blocks} x {k} control steps is longer than the "
+                                 "episode")
+        states.append(state.nodes[:, :STATE_SIZE])
+        actions.append(action)
+    return state, states, actions, rewards
 
 
 class SystemIDModel(nn.Module):
