@@ -204,8 +204,7 @@ def hopper(g: MujocoGraph, hopping: bool = True) -> RewardFn:
             speed = g.subtree_com_velocity(s, torso)[:, 0]
             return standing * tolerance(speed, (2.0, float("inf")), margin=1.0, value_at_margin=0.5,
                                         sigmoid="linear")
-        small = tolerance(action.to(s.dtype), margin=1.0, value_at_margin=0.0, sigmoid="quadratic").mean(-1)
-        return standing * (small + 4) / 5
+        return standing * _small_control(action, s)
     return reward
 
 
