@@ -2,10 +2,11 @@
 planner is not told, against the same planner through models that know them, or that assume them.
 
 Per task, parameters are randomised per episode over ranges wide enough that one nominal model must fail
-(SETUPS: cartpole's cart and pole masses 0.5-2x and pole length 0.5-2x; damping as envs.randomisation).
-All learned models are at the decision time step (k control steps per model step, random controls held k
-steps: `collect --hold k`, `train --control-steps k`) and get the same random-control data budget (the
-task's start plus its near-upright start, as the demo's recipe) and the same training steps:
+(SETUPS: cartpole's cart and pole masses 0.5-2x and pole length 0.5-2x; pendulum's mass 0.5-2x and length
+0.5-1.5x; cheetah's link masses and joint damping 0.5-2x; the rest as envs.randomisation). All learned
+models are at the decision time step (k control steps per model step, random controls held k steps:
+`collect --hold k`, `train --control-steps k`) and get the same random-control data budget (the task's
+start, plus its near-upright start where it has one, as the demo's recipe) and the same training steps:
 
   (a) true params  a GN given each system's true static graph (masses, lengths, damping), trained on the
                    randomised data with their true graphs
@@ -29,6 +30,7 @@ change is compared.
 
     python -m benchmarks.system_id_control --quick                         # minutes: tiny budgets
     python -m benchmarks.system_id_control --tasks cartpole-swingup        # the issue's measurement
+    python -m benchmarks.system_id_control --tasks cheetah-run --csv system_id_control_cheetah.csv
 """
 
 from __future__ import annotations
@@ -43,30 +45,41 @@ import torch
 
 from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine
 
-# per task: randomisation ranges (envs.randomisation.override_ranges), extra data start, model step k, CEM recipe
+# per task: randomisation ranges (envs.randomisation.override_ranges), extra data start (or None), model step k,
+# CEM recipe (the demo's and the control table's: samples x iterations over horizon decisions of k control
+# steps, cost-to-go weight), the reward planned with (None: the task's), the body whose mass changes mid-episode
 SETUPS = {
     "cartpole-swingup": dict(ranges={"mass": (0.5, 2.0), "length": (0.5, 2.0)}, extra="cartpole-balance",
-                             control_steps=8, horizon=12, terminal_weight=25.0, change_body=1),
+                             control_steps=8, samples=100, iterations=3, horizon=12, terminal_weight=25.0,
+                             plan_reward=None, change_body=1),
+    "pendulum-swingup": dict(ranges={"mass": (0.5, 2.0), "length": (0.5, 1.5)}, extra=None, control_steps=4,
+                             samples=100, iterations=3, horizon=25, terminal_weight=0.0,
+                             plan_reward="pendulum-swingup-smooth", change_body=1),
+    "cheetah-run": dict(ranges={"mass": (0.5, 2.0), "damping": (0.5, 2.0)}, extra=None, control_steps=4,
+                        samples=64, iterations=2, horizon=8, terminal_weight=0.0, plan_reward=None, change_body=1),
 }
-QUICK = dict(episodes=6, episode_steps=160, train_steps=60, systems=2, steps=200, window=4, samples=16,
+QUICK = dict(episodes=12, episode_steps=160, train_steps=60, systems=2, steps=200, window=4, samples=16,
              iterations=1, horizon=4, latent=16, change_step=100, reidentify_every=48)
 
 
 def collect_data(task: str, args: argparse.Namespace, randomise: bool, seed: int):
     """SystemTrajectories at the model step: random controls held k steps from the task's start and from its
-    extra start (near upright), `args.episodes` of each, cached as HDF5 under --data-dir."""
+    extra start (near upright) if it has one, `args.episodes` in all (split over the starts), cached as HDF5
+    under --data-dir."""
     from envs.collect import collect
     from gncontrol.forward.datasets import load_trajectories
     from gncontrol.forward.transitions import SystemTrajectories
 
     setup, k = SETUPS[task], SETUPS[task]["control_steps"]
+    starts = [task] + ([setup["extra"]] if setup["extra"] else [])
+    episodes = args.episodes // len(starts)
     data = None
-    for j, name in enumerate((task, setup["extra"])):
+    for j, name in enumerate(starts):
         tag = "rand" + "-".join(f"{key}{lo:g}-{hi:g}" for key, (lo, hi) in sorted(setup["ranges"].items())) \
             if randomise else "nominal"
-        path = Path(args.data_dir) / f"{name}_{tag}_{args.episodes}x{args.episode_steps}_hold{k}_s{seed + j}.h5"
+        path = Path(args.data_dir) / f"{name}_{tag}_{episodes}x{args.episode_steps}_hold{k}_s{seed + j}.h5"
         if not path.exists():
-            collect(name, args.episodes, steps=args.episode_steps, seed=seed + j, out=path, randomise=randomise,
+            collect(name, episodes, steps=args.episode_steps, seed=seed + j, out=path, randomise=randomise,
                     progress=False, hold=k)
         part = SystemTrajectories.from_arrays(task, load_trajectories(path)).every(k)
         data = part if data is None else data.joined(part)
@@ -191,10 +204,10 @@ def run_controller(name: str, system, models: dict, args: argparse.Namespace, se
     from gncontrol.sysid.model import IdentifiedModel, identify
     from planners import run_episode
 
-    task = system.task
+    task, setup = system.task, SETUPS[system.task.name]
     planner = planners.make("cem", (task.action_low, task.action_high), horizon=args.horizon,
                             action_repeat=k, seed=seed, iterations=args.iterations, samples=args.samples,
-                            elites=max(2, args.samples // 10), terminal_weight=SETUPS[task.name]["terminal_weight"])
+                            elites=max(2, args.samples // 10), terminal_weight=setup["terminal_weight"])
     hooks = dict(change=None)
     true_model = None
     if name == "true CEM":
@@ -220,7 +233,7 @@ def run_controller(name: str, system, models: dict, args: argparse.Namespace, se
         hooks["change"] = (change[0], change[1], None)
     env = Episode(system, seed, k, true_model=true_model, **hooks)
     steps = args.steps - hooks.get("prefix_blocks", 0) * k  # the prefix's steps are the episode's too
-    res = run_episode(env, planner, model, system.reward(), max_steps=steps, progress=False)
+    res = run_episode(env, planner, model, system.reward(setup["plan_reward"]), max_steps=steps, progress=False)
     return env.prefix_rewards + list(res.rewards), 1000 * res.plan_time_per_step
 
 
@@ -248,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny data, models and episodes (a smoke run)")
     ap.add_argument("--tasks", nargs="+", default=list(SETUPS), choices=list(SETUPS))
-    ap.add_argument("--episodes", type=int, default=200, help="random-control episodes per start (x2 starts)")
+    ap.add_argument("--episodes", type=int, default=400, help="random-control episodes per task, split over "
+                    "its starts (cartpole: 200 from the swing-up start, 200 near upright)")
     ap.add_argument("--episode-steps", type=int, default=500)
     ap.add_argument("--train-steps", type=int, default=8000, help="training steps of every model")
     ap.add_argument("--batch-size", type=int, default=64)
@@ -256,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=12, help="identification window, model steps")
     ap.add_argument("--systems", type=int, default=10, help="held-out systems per task")
     ap.add_argument("--steps", type=int, default=1000, help="control steps per episode")
-    ap.add_argument("--samples", type=int, default=100, help="CEM population")
-    ap.add_argument("--iterations", type=int, default=3, help="CEM iterations")
+    ap.add_argument("--samples", type=int, default=None, help="CEM population (default: the task's, SETUPS)")
+    ap.add_argument("--iterations", type=int, default=None, help="CEM iterations (default: the task's)")
     ap.add_argument("--horizon", type=int, default=None, help="decisions per plan (default: the task's)")
     ap.add_argument("--controllers", nargs="+", default=["(a) true params", "(b) ID", "(c) no ID", "(d) nominal",
                                                          "true CEM"])
@@ -271,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     for name in ("episodes", "episode_steps", "train_steps", "batch_size", "latent", "window", "systems", "steps",
                  "samples", "iterations", "reidentify_every"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.quick:
         for key, value in QUICK.items():
@@ -285,9 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     from envs.randomisation import override_ranges
 
     rows = CSVRows(csv_path(args, "system_id_control"))
+    given = argparse.Namespace(**vars(args))
     for task in args.tasks:
         setup, k = SETUPS[task], SETUPS[task]["control_steps"]
-        args.horizon = args.horizon or setup["horizon"]
+        for name in ("samples", "iterations", "horizon"):  # the task's recipe unless given (or --quick's)
+            setattr(args, name, getattr(given, name) or setup[name])
         override_ranges(task, **setup["ranges"])
         print(f"[{task}] ranges {setup['ranges']}; model step {k} control steps; CEM {args.samples} x "
               f"{args.iterations}, {args.horizon} decisions x {k}", flush=True)

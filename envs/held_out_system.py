@@ -78,13 +78,18 @@ class HeldOutSystem:
         """Its true static GraphSystem (one graph), the params a GN trained with true parameters plans with."""
         return self.graph.graph_system(device)
 
-    def reward(self) -> Any:
-        """The task's torch reward on this system's bodies (a reward that reads lengths reads these)."""
+    def reward(self, task_name: str | None = None) -> Any:
+        """The torch reward of the task (or of `task_name`, another task on the same bodies, e.g. a smooth
+        planning reward) on this system's bodies: a reward that reads lengths reads these."""
         from envs.rewards import build_reward
+        from envs.tasks import get_task
 
-        if self.task.reward_builder is None:
-            raise InputError(f"task {self.task.name} has no torch reward to plan with")
-        return build_reward(self.task.reward_builder, self.graph, **self.task.reward_kwargs)
+        task = self.task if task_name is None else get_task(task_name)
+        if task.reward_builder is None:
+            raise InputError(f"task {task.name} has no torch reward to plan with")
+        if task.graph().num_nodes != self.graph.num_nodes:
+            raise InputError(f"reward task {task.name} is on another system than {self.task.name}")
+        return build_reward(task.reward_builder, self.graph, **task.reward_kwargs)
 
     def env(self, seed: int, device: Any = None, true_model: Any = None) -> Any:
         """A TaskEnv of this system: the task's dm_control env with its physics reloaded from this model."""

@@ -58,6 +58,23 @@ def test_set_parameters_changes_masses_mid_episode_and_keeps_the_state():
         system.set_parameters(env, {**heavier, "length_scale": [1.0, 1.0, 2.0]})
 
 
+def test_reward_of_another_task_on_the_same_bodies():
+    """A held-out pendulum plans with the smooth reward of pendulum-swingup-smooth on its own bodies (not the
+    sparse task reward); a reward task on other bodies is one InputError line."""
+    from gncontrol.errors import InputError
+
+    params = {"mass_scale": [1.0, 1.0], "damping_scale": [1.0], "gear_scale": [1.0], "length_scale": [1.0, 1.4]}
+    system = HeldOutSystem("pendulum-swingup", params)
+    state = system.env(seed=1).reset()
+    action = torch.zeros(1, 1)
+    smooth = system.reward("pendulum-swingup-smooth")(state, action)
+    sparse = system.reward()(state, action)
+    assert smooth.shape == sparse.shape == (1,)
+    assert not torch.allclose(smooth, sparse)
+    with pytest.raises(InputError, match="cartpole-swingup is on another system"):
+        system.reward("cartpole-swingup")
+
+
 def test_sample_systems_is_seeded_and_in_range():
     """The same seed draws the same systems; scales lie in the task's ranges."""
     from envs.randomisation import ranges_for
