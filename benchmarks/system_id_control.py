@@ -13,6 +13,9 @@ start, plus its near-upright start where it has one, as the demo's recipe) and t
   (b) ID           the recurrent-GN encoder + GN (gncontrol.sysid) on the same data; at the start of each
                    episode it identifies the system from a window of W model steps (W x k control steps)
                    of random control in that episode, which counts in the return, then plans
+  (b) ID own motion  the same model without a random prefix: it plans from the first step with the mean
+                   latent of the training windows (gncontrol.sysid.mean_latent) and re-identifies from the
+                   last W model steps of its own MPC motion every `--reidentify-every` control steps
   (c) no ID        a GN on the same randomised data told only the nominal static graph (it learns the
                    average system)
   (d) nominal      a GN on the same amount of nominal-system data
@@ -58,6 +61,7 @@ SETUPS = {
     "cheetah-run": dict(ranges={"mass": (0.5, 2.0), "damping": (0.5, 2.0)}, extra=None, control_steps=4,
                         samples=64, iterations=2, horizon=8, terminal_weight=0.0, plan_reward=None, change_body=1),
 }
+CONTROLLERS = ["(a) true params", "(b) ID", "(b) ID own motion", "(c) no ID", "(d) nominal", "true CEM"]
 QUICK = dict(episodes=12, episode_steps=160, train_steps=60, systems=2, steps=200, window=4, samples=16,
              iterations=1, horizon=4, latent=16, change_step=100, reidentify_every=48)
 
@@ -227,6 +231,9 @@ def run_controller(name: str, system, models: dict, args: argparse.Namespace, se
         hooks.update(prefix_blocks=args.window, identify=set_latent, window=args.window)
         if "online" in name:
             hooks["reidentify_every"] = args.reidentify_every
+        if "own motion" in name:
+            model.latent = models["prior"]
+            hooks.update(prefix_blocks=0, reidentify_every=args.reidentify_every)
     else:
         model = Bound(models["noid" if name.startswith("(c)") else "nominal"], models["nominal_system"])
     if change is not None and hooks["change"] is None:
@@ -245,14 +252,25 @@ def changed(parameters: dict, body: int, factor: float) -> dict:
 
 
 def train_models(task: str, rand, nominal_data, nominal, args: argparse.Namespace, k: int) -> dict:
-    """The four models on their data, same steps: true-parameter GN, no-ID GN, nominal GN, system-ID model."""
+    """The models the controllers use, on their data, same steps: true-parameter GN, no-ID GN, nominal GN,
+    system-ID model (and its mean latent over the training windows, the own-motion controller's prior)."""
+    change = bool(args.change_step)
+    needed = {"true": change or "(a) true params" in args.controllers, "noid": "(c) no ID" in args.controllers,
+              "nominal": "(d) nominal" in args.controllers,
+              "sysid": change or any(c.startswith("(b)") for c in args.controllers)}
     models = {"nominal_system": nominal}
     for name, data in (("true", rand), ("noid", nominal_view(rand, nominal)), ("nominal", nominal_data),
                        ("sysid", rand)):
+        if not needed[name]:
+            continue
         t0 = time.perf_counter()
         models[name] = train_sysid(data, args, k, Path(args.out) / task / "sysid") if name == "sysid" \
             else train_gn(data, args, k)
         print(f"[{task}] model {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if needed["sysid"]:
+        from gncontrol.sysid import mean_latent
+
+        models["prior"] = mean_latent(models["sysid"], rand, args.window, seed=args.seed)
     return models
 
 
@@ -273,8 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=None, help="CEM population (default: the task's, SETUPS)")
     ap.add_argument("--iterations", type=int, default=None, help="CEM iterations (default: the task's)")
     ap.add_argument("--horizon", type=int, default=None, help="decisions per plan (default: the task's)")
-    ap.add_argument("--controllers", nargs="+", default=["(a) true params", "(b) ID", "(c) no ID", "(d) nominal",
-                                                         "true CEM"])
+    ap.add_argument("--controllers", nargs="+", choices=CONTROLLERS, default=CONTROLLERS)
     ap.add_argument("--change-step", type=int, default=500, help="mid-episode change at this control step (0: off)")
     ap.add_argument("--change-factor", type=float, default=3.0)
     ap.add_argument("--reidentify-every", type=int, default=96, help="online ID: control steps between windows")
@@ -334,9 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, rets in returns.items():
             print(f"| {task} | {name} | {np.mean(rets):.1f} | {np.std(rets):.1f} | {np.min(rets):.1f} | "
                   f"{np.mean(rets) / ref:.2f} |")
-        if "(b) ID" in returns and "(c) no ID" in returns:
-            print(f"ID / true params {np.mean(returns['(b) ID']) / ref:.3f}; ID / no ID "
-                  f"{np.mean(returns['(b) ID']) / np.mean(returns['(c) no ID']):.3f}")
+        for name in ("(b) ID", "(b) ID own motion"):
+            if name in returns and "(c) no ID" in returns:
+                print(f"{name} / true params {np.mean(returns[name]) / ref:.3f}; / no ID "
+                      f"{np.mean(returns[name]) / np.mean(returns['(c) no ID']):.3f}")
 
         if args.change_step:
             body = setup["change_body"]

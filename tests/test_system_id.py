@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import torch
 
+from gncontrol.errors import InputError
 from gncontrol.forward.training import TrainConfig
 from gncontrol.forward.transitions import SystemTrajectories
 from gncontrol.sysid.model import (
@@ -20,7 +21,13 @@ from gncontrol.sysid.model import (
     repeat_system,
     save_identified,
 )
-from gncontrol.sysid.training import load_system_id_model, sample_sysid_batch, train_system_id, windows_of
+from gncontrol.sysid.training import (
+    load_system_id_model,
+    mean_latent,
+    sample_sysid_batch,
+    train_system_id,
+    windows_of,
+)
 
 TINY = SystemIDConfig(latent_sizes=(4, 4, 4), encoder_hidden=16, encoder_mlp=(16,), forward_latent=16,
                       forward_hidden=(16,), window=5)
@@ -68,6 +75,26 @@ def test_identify_shapes_and_step():
     assert m.step(tb.state, tb.action, one).nodes.shape == (6, 13)
     # IdentifiedModel ignores the params handed to it (e.g. the true system by a metric)
     assert torch.equal(IdentifiedModel(m, latent).step(tb.state, tb.action, tb.system).nodes, nxt.nodes)
+
+
+def test_mean_latent_is_the_average_of_the_windows_latents_as_one_graph():
+    """The prior latent is one graph whose features are the mean over the sampled windows' latents (the same
+    draws as its seed gives), and a model steps B states with it."""
+    data = gain_system(8)
+    m = fitted_model(data)
+    prior = mean_latent(m, data, window=5, count=6, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    eps = torch.randint(0, 8, (6,), generator=gen)
+    starts = torch.randint(0, data.episode_length - 4, (6,), generator=gen)
+    each = identify(m, windows_of(data, eps, starts, 5)).static
+    assert prior.static.num_graphs == 1 and prior.static.nodes.shape == (2, 4)
+    torch.testing.assert_close(prior.static.nodes, each.nodes.reshape(6, 2, 4).mean(0))
+    torch.testing.assert_close(prior.static.globals, each.globals.mean(0, keepdim=True))
+    assert not torch.allclose(each.globals[0], prior.static.globals[0])  # windows differ: a real average
+    tb = data.transitions(torch.arange(3), torch.full((3,), 7))
+    assert m.step(tb.state, tb.action, prior).nodes.shape == (6, 13)
+    with pytest.raises(InputError, match="count must be >= 1"):
+        mean_latent(m, data, window=5, count=0)
 
 
 def test_bad_inputs_are_clear_errors():

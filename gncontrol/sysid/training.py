@@ -22,11 +22,12 @@ from gncontrol.errors import InputError
 from gncontrol.forward.training import TrainConfig, prepare_training, run_training_steps, seed_input_noise
 from gncontrol.forward.transitions import SystemTrajectories
 from gncontrol.run_guard import RunGuard
-from gncontrol.sysid.model import IdentificationWindow, SystemIDConfig, SystemIDModel
+from gncontrol.sysid.model import IdentificationWindow, SystemIDConfig, SystemIDModel, identify
 from gncontrol.system_signature import signature_of
+from gncontrol.systems import GraphSystem
 
-__all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "train_system_id", "load_system_id_model",
-           "CHECKPOINT_KIND"]
+__all__ = ["SysIDBatch", "sample_sysid_batch", "windows_of", "mean_latent", "train_system_id",
+           "load_system_id_model", "CHECKPOINT_KIND"]
 
 CHECKPOINT_KIND = "system_id_model"
 
@@ -63,6 +64,27 @@ def windows_of(data: SystemTrajectories, episodes: torch.Tensor, starts: torch.T
     states = data.states[episodes[:, None], t]
     actions = data.actions[episodes[:, None], t[:, :-1]]
     return IdentificationWindow(states, actions, data.system(episodes))
+
+
+def mean_latent(model: SystemIDModel, data: SystemTrajectories, window: int, count: int = 256,
+                seed: int = 0) -> GraphSystem:
+    """The identified latent averaged over `count` random windows of `window` steps of `data` (one graph:
+    nodes [N, Lv], edges [E, Le], globals [1, Lu]): a prior for planning before a new system's own motion
+    has filled a window, the encoder's "a system from the training distribution"."""
+    if count < 1:
+        raise InputError(f"count must be >= 1, got {count}")
+    gen = torch.Generator().manual_seed(seed)
+    episodes = torch.randint(0, data.num_episodes, (count,), generator=gen)
+    starts = torch.randint(0, data.episode_length - window + 1, (count,), generator=gen)
+    latent = identify(model, windows_of(data, episodes, starts, window)).static
+    one = data.system(episodes[:1])
+
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(count, -1, x.shape[-1]).mean(0)
+
+    static = one.static.replace(nodes=mean(latent.nodes), edges=mean(latent.edges),
+                                globals=latent.globals.mean(0, keepdim=True))
+    return GraphSystem(static, one.edge_actuator, one.action_dim)
 
 
 def sample_sysid_batch(data: SystemTrajectories, windows: int, targets: int, window: int,
