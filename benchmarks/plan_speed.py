@@ -13,6 +13,10 @@ The FLOP count is the MLP matmuls of the model's function (every Linear at its f
 x2 FLOPs per multiply-add; backward = 2x forward with weights requiring grad, 1x frozen), and is
 compared with this CPU's single-thread sgemm peak, measured in the same run ([4096,128]x[128,128]).
 
+The compiled path (gncontrol.forward.compiled, `plan --compile`): the same forward rollouts (no grad, what
+CEM / MPPI / random shooting run) as one torch.compile region per shape; its compile time (the first call)
+and its ms per step beside the eager fast path's, timed interleaved with it (`--no-compile` skips it).
+
     python -m benchmarks.plan_speed --quick        # about a minute
     python -m benchmarks.plan_speed                # batches 1, 16, 256, 4096
 Writes benchmarks/results/plan_speed.csv.
@@ -115,6 +119,32 @@ def step_rows(task_name, model, graph, system, start, batch, steps, reps):
     return {k: v / steps * 1e3 for k, v in t.items()}, diff
 
 
+def compiled_rows(model, graph, system, start, batch, steps, reps):
+    """(compile seconds, {"compiled": ms per step, "fast": ms per step}, max |diff|) of forward-only rollouts."""
+    import time
+
+    from gncontrol.dynamics import rollout
+    from gncontrol.forward.compiled import compiled
+
+    gen = torch.Generator().manual_seed(1)
+    states = start.expand(batch, -1, -1).contiguous()
+    actions = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
+    wrapped = compiled(model)
+
+    def run(m):
+        def fwd():
+            with torch.no_grad():
+                return rollout(m, graph.dynamic_graph(states, actions[:, 0]), actions, system)
+        return fwd
+
+    t0 = time.perf_counter()
+    out = run(wrapped)()[-1].nodes
+    seconds = time.perf_counter() - t0
+    diff = float((out - run(model)()[-1].nodes).abs().max())
+    t = interleaved({"compiled": run(wrapped), "fast": run(model)}, reps)
+    return seconds, {k: v / steps * 1e3 for k, v in t.items()}, diff
+
+
 def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool):
     """Seconds of (fast, generic) forward+backward of predicted_return (task.reward), batch x steps."""
     state = graph.dynamic_graph(start, torch.zeros(1, graph.action_dim))
@@ -149,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement")
     ap.add_argument("--plan-batch", type=int, default=16)
     ap.add_argument("--plan-steps", type=int, default=100)
+    ap.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled path's rows")
     ap.add_argument("--csv", "--out", dest="out", metavar="PATH", type=Path, default=OUT,
                     help="rows CSV, relative to benchmarks/results/ unless absolute (default: plan_speed.csv)")
     args = ap.parse_args(argv)
@@ -184,6 +215,27 @@ def main(argv: list[str] | None = None) -> None:
                              "ratio_fwd": round(t["generic_fwd"] / t["fast_fwd"], 3),
                              "ratio_fwd_bwd": round(t["generic_fb"] / t["fast_fb"], 3),
                              "flops_fwd_bwd": 3 * flops * b, "max_abs_diff": f"{diff:.1e}"})
+
+    if args.compile:
+        print("\ncompiled forward rollouts (no grad, as the sampling planners run them) vs the eager fast path")
+        print(f"{'system':18s} {'B':>5s} {'compile s':>9s} {'fast ms':>8s} {'compiled':>9s} {'ratio':>6s} "
+              f"{'vs generic':>10s}")
+        for name in args.systems:
+            task, graph, system, model, start = build(name, args.latent, hidden)
+            for b in batches:
+                steps = 20 if b <= 256 else 5
+                seconds, t, diff = compiled_rows(model, graph, system, start, b, steps, reps)
+                if not diff <= 1e-4 * max(1.0, float(start.abs().max())):
+                    raise RuntimeError(f"{name} batch {b}: compiled and eager rollouts differ by {diff:.2e}")
+                generic_ms = next(r["fwd_ms"] for r in rows if r["workload"] == "step" and r["system"] == name
+                                  and r["batch"] == b and r["path"] == "generic")
+                print(f"{name:18s} {b:5d} {seconds:9.1f} {t['fast']:8.3f} {t['compiled']:9.3f} "
+                      f"{t['fast'] / t['compiled']:6.2f} {generic_ms / t['compiled']:10.2f}")
+                rows.append({"workload": "step (compiled, forward)", "system": name, "batch": b, "steps": steps,
+                             "path": "compiled", "fwd_ms": round(t["compiled"], 4), "fwd_bwd_ms": "",
+                             "ratio_fwd": round(generic_ms / t["compiled"], 3), "ratio_fwd_bwd": "",
+                             "flops_fwd_bwd": "", "max_abs_diff": f"{diff:.1e}", "compile_s": round(seconds, 1),
+                             "ratio_to_fast": round(t["fast"] / t["compiled"], 3)})
 
     task, graph, system, model, start = build("cartpole-swingup", args.latent, hidden)
     per_run = args.plan_batch * args.plan_steps

@@ -51,6 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed (>= 0)")
     p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+    p.add_argument("--compile", action="store_true", help="compile the learned model's forward rollouts "
+                   "(torch.compile, gncontrol.forward.compiled): about 10 s once, then about 1.5x faster CEM / MPPI "
+                   "/ random shooting on a CPU (benchmarks/RESULTS.md); the gradient planner's rollouts, which need "
+                   "their backward, stay eager")
 
 
 def _same_system_tasks(task) -> list[str]:
@@ -182,6 +186,14 @@ def run(args: argparse.Namespace) -> int:
                              allow_other=args.allow_other_system)
             models.append(member)
         model = models[0] if len(models) == 1 else EnsembleModel(models, args.ensemble_rollout)
+    if args.compile:
+        if true or len(args.model) > 1:
+            raise InputError("--compile compiles one learned forward model: not 'true' or an ensemble")
+        from gncontrol.forward.compiled import compiled
+
+        model = compiled(model)
+        if args.planner == "gradient":
+            print("--compile: the gradient planner's rollouts need their backward and run eagerly")
     from planners.base import model_time_step
 
     model_time_step(model, args.action_repeat)  # a model of k control steps per step needs --action-repeat k*m

@@ -447,7 +447,8 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
     memo: {} for one step, or {"rollout": True} shared by the steps of one rollout (then a
     GNForwardModel runs each step as one fused autograd node).
     """
-    stats["fast"] += 1
+    if not torch.compiler.is_compiling():  # a compiled region must not mutate a Python global (recompiles)
+        stats["fast"] += 1
     check_state(state.nodes)
     b, n, e = state.num_graphs, topo.num_nodes, topo.num_edges
     statics = memo.get("static")
