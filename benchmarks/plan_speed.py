@@ -15,7 +15,10 @@ compared with this CPU's single-thread sgemm peak, measured in the same run ([40
 
 The compiled path (gncontrol.forward.compiled, `plan --compile`): the same forward rollouts (no grad, what
 CEM / MPPI / random shooting run) as one torch.compile region per shape; its compile time (the first call)
-and its ms per step beside the eager fast path's, timed interleaved with it (`--no-compile` skips it).
+and its ms per step beside the eager fast path's, timed interleaved with it (`--no-compile` skips it);
+then one CEM episode of the demo's cartpole recipe (200 x 4 over 12 decisions x 8 control steps, through
+a GN at 8 control steps per model step, random weights) eager and compiled: ms per control step,
+real-time factor (control period 10 ms), the compile's share, and whether both planned the same actions.
 
     python -m benchmarks.plan_speed --quick        # about a minute
     python -m benchmarks.plan_speed                # batches 1, 16, 256, 4096
@@ -145,6 +148,38 @@ def compiled_rows(model, graph, system, start, batch, steps, reps):
     return seconds, {k: v / steps * 1e3 for k, v in t.items()}, diff
 
 
+def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int) -> list[dict]:
+    """One CEM episode (the demo's cartpole recipe) eager, then compiled twice (the first pays the compile):
+    rows of ms per control step, real-time factor and return."""
+    import planners
+    from envs.true_model import TaskEnv
+    from planners import run_episode
+
+    task = get_task("cartpole-swingup")
+    system = task.graph().graph_system()
+    s = system.static
+    torch.manual_seed(0)
+    model = GNForwardModel(ForwardModelConfig("gn", (s.nodes.shape[1], s.edges.shape[1], s.globals.shape[1]),
+                                              latent=latent, hidden=hidden, control_steps=8)).eval()
+    from gncontrol.forward.compiled import compiled
+
+    wrapped, rows = compiled(model), []
+    for label, m in (("eager", model), ("compiled, first episode (with the compile)", wrapped),
+                     ("compiled", wrapped)):
+        planner = planners.make("cem", (task.action_low, task.action_high), horizon=12, action_repeat=8, seed=0,
+                                iterations=4, samples=200, elites=20, terminal_weight=25.0)
+        res = run_episode(TaskEnv(task, seed=0), planner, m, task.reward, params=system, max_steps=steps,
+                          progress=False)
+        ms = 1e3 * res.plan_time_per_step
+        rows.append({"workload": f"CEM episode ({label})", "system": "cartpole-swingup", "batch": 200,
+                     "steps": steps, "path": "compiled" if m is wrapped else "fast", "plan_ms_per_control_step":
+                     round(ms, 2), "real_time_factor": round(ms / (1e3 * task.control_timestep), 3),
+                     "return": round(float(sum(res.rewards)), 4)})
+        print(f"  {label:44s} {ms:7.2f} ms per control step (real-time factor "
+              f"{ms / (1e3 * task.control_timestep):.2f}), return {sum(res.rewards):.4f}")
+    return rows
+
+
 def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool):
     """Seconds of (fast, generic) forward+backward of predicted_return (task.reward), batch x steps."""
     state = graph.dynamic_graph(start, torch.zeros(1, graph.action_dim))
@@ -236,6 +271,15 @@ def main(argv: list[str] | None = None) -> None:
                              "ratio_fwd": round(generic_ms / t["compiled"], 3), "ratio_fwd_bwd": "",
                              "flops_fwd_bwd": "", "max_abs_diff": f"{diff:.1e}", "compile_s": round(seconds, 1),
                              "ratio_to_fast": round(t["fast"] / t["compiled"], 3)})
+
+        steps = 200 if args.quick else 1000
+        print(f"\nCEM episode, cartpole-swingup, 200 x 4 over 12 decisions x 8 (a GN at 8 control steps per model "
+              f"step), {steps} control steps")
+        episode = cem_episode_rows(args.latent, hidden, steps)
+        same = episode[0]["return"] == episode[2]["return"]
+        speedup = episode[0]["plan_ms_per_control_step"] / episode[2]["plan_ms_per_control_step"]
+        print(f"  compiled / eager: {speedup:.2f}x per control step; same return: {same}")
+        rows += episode
 
     task, graph, system, model, start = build("cartpole-swingup", args.latent, hidden)
     per_run = args.plan_batch * args.plan_steps
