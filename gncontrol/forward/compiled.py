@@ -5,9 +5,9 @@ torch.compile serves: the region is traced once per shape and dtype and reused a
 episodes. `compiled(model)` wraps a learned forward model (a GraphForwardModel: its `rollout`, on the
 fast path where that applies) so that every planner, through `gncontrol.dynamics.rollout`, gets the
 compiled rollout; the eager model stays the reference (tests/test_compiled.py: the same states to float
-rounding) and `compiled` is a switch (`--compile` on `gncontrol plan` / `demo`).
+rounding) and `compiled` is a switch (`gncontrol plan --compile`).
 
-What compiling costs and pays is in benchmarks/plan_speed.py (`--compile`) and RESULTS.md: a forward-only
+What compiling costs and pays is measured by benchmarks/plan_speed.py (RESULTS.md, speed table): a forward-only
 rollout (CEM, MPPI, random shooting) compiles in seconds; a rollout with its backward (gradient MPC) takes
 minutes to compile for a short horizon, so a rollout that needs gradients runs eagerly unless the wrapper
 was built with `backward=True`.
