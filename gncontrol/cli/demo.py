@@ -31,8 +31,9 @@ HELP = "the main job: random data, a GN model, rounds of MPC episodes that refin
 
 # Per-task defaults of the online loop and its planner (flags override them), measured (benchmarks/RESULTS.md,
 # control table): cartpole, CEM 200 x 4 with a 1 s horizon and cost-to-go through a model at the decision time
-# step (8 control steps per model step): seeds 0-2 852.8 / 634.5 / 823.7 at 9 ms per control step (the
-# per-control-step model, horizon 25 x 4: 817.2 / 703.3 / 659.4 at 106-138 ms; gradient MPC 16 x 6: 497.7);
+# step (8 control steps per model step), 5 rounds: seeds 0-2 847.6 / 844.0 / 803.9 (after 3 rounds 852.8 / 634.5
+# / 823.7) at 9 ms per control step on an idle core (the per-control-step model, horizon 25 x 4: 817.2 / 703.3 /
+# 659.4 at 106-138 ms; gradient MPC 16 x 6: 497.7);
 # pendulum, CEM 200 x 4 with a 1 s horizon on the smooth reward, 931 (ratio 1.01; gradient MPC 10 x 4: 739);
 # cheetah, CEM 64 x 2 over 8 decisions x 4 through a model at 4 control steps per step: 148.1 (31.5x random,
 # 0.30 of the true-model CEM) at 14 ms per control step; acrobot, cartpole's recipe without the balance data
@@ -41,7 +42,7 @@ HELP = "the main job: random data, a GN model, rounds of MPC episodes that refin
 DEMO_RECIPES: dict[str, dict] = {
     "cartpole-swingup": dict(extra_data_tasks=("cartpole-balance",), planner="cem", samples=200, horizon=12,
                              action_repeat=8, control_steps=8, episodes=100, train_steps=8000, restarts=16,
-                             iterations=4, terminal_weight=25.0, rounds=3, plan_reward=None),
+                             iterations=4, terminal_weight=25.0, rounds=5, plan_reward=None),
     "pendulum-swingup": dict(extra_data_tasks=(), planner="cem", samples=200, horizon=25, action_repeat=4,
                              restarts=4, iterations=4, terminal_weight=0.0, rounds=2,
                              plan_reward="pendulum-swingup-smooth"),
