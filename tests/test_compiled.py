@@ -80,3 +80,13 @@ def test_plan_with_compile_plans_as_the_eager_model(tmp_path, capsys):
                      "--no-video", "--out", str(out), *extra]) == 0
         returns.append(json.loads((out / "summary.json").read_text())["returns"][0])
     assert returns[1] == pytest.approx(returns[0], abs=1e-4)
+
+
+def test_wrappers_keep_room_for_many_compiled_models():
+    """Each wrapper compiles the same function per model and shape: the compile cache keeps RECOMPILE_LIMIT
+    entries, not dynamo's default 8 (past which the rollouts would silently run eagerly)."""
+    from gncontrol.forward.compiled import RECOMPILE_LIMIT
+
+    _, _, model, _, _ = _setup()
+    compiled(model)  # building a wrapper compiles nothing yet (the first rollout does)
+    assert torch._dynamo.config.recompile_limit >= RECOMPILE_LIMIT >= 32

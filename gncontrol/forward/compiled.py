@@ -26,7 +26,9 @@ from torch import nn
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph
 
-__all__ = ["CompiledRollout", "compiled"]
+__all__ = ["CompiledRollout", "compiled", "RECOMPILE_LIMIT"]
+
+RECOMPILE_LIMIT = 64  # compiled (model, shape) entries kept before torch runs a rollout eagerly
 
 
 class CompiledRollout(nn.Module):
@@ -44,6 +46,10 @@ class CompiledRollout(nn.Module):
         self.model, self.backward = model, backward
         self.control_steps = getattr(model, "control_steps", 1)
         self.differentiable = getattr(model, "differentiable", True)
+        # every wrapper compiles the same code object (_states) once per model and shape; dynamo's default limit of
+        # 8 entries per code object would silently run the 9th eagerly (a benchmark sweeping models and batches)
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
         self._region = torch.compile(self._states, dynamic=False, mode=mode)
 
     def _states(self, nodes: torch.Tensor, edges: torch.Tensor, globals_: torch.Tensor, template: Graph,
