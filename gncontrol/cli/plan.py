@@ -52,9 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device, default="cpu", help=f"torch device: {DEVICE_FORMS}")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--compile", action="store_true", help="compile the learned model's forward rollouts "
-                   "(torch.compile, gncontrol.forward.compiled): about 10 s once, then about 1.5x faster CEM / MPPI "
-                   "/ random shooting on a CPU (benchmarks/RESULTS.md); the gradient planner's rollouts, which need "
-                   "their backward, stay eager")
+                   "(torch.compile, gncontrol.forward.compiled): about 10 s once per shape, then CEM / MPPI / random "
+                   "shooting plan about 1.3x faster on a CPU (benchmarks/RESULTS.md); the gradient planner's "
+                   "rollouts, which need their backward, stay eager")
 
 
 def _same_system_tasks(task) -> list[str]:
