@@ -60,15 +60,16 @@ def sgemm_peak(reps: int) -> float:
     return 2 * 4096 * 128 * 128 / t
 
 
-def build(task_name: str, latent: int, hidden: tuple[int, ...], seed: int = 0):
-    """(task, MujocoGraph, one-graph GraphSystem, GN model with random weights and default normalisers, state)."""
+def build(task_name: str, latent: int, hidden: tuple[int, ...], seed: int = 0, control_steps: int = 1):
+    """(task, MujocoGraph, one-graph GraphSystem, GN model with random weights and default normalisers, state);
+    `control_steps` k > 1: a model at the decision time step (one model step per k control steps)."""
     task = get_task(task_name)
     graph = task.graph()
     system = graph.graph_system()
     s = system.static
     torch.manual_seed(seed)
     model = GNForwardModel(ForwardModelConfig("gn", (s.nodes.shape[1], s.edges.shape[1], s.globals.shape[1]),
-                                              latent=latent, hidden=hidden))
+                                              latent=latent, hidden=hidden, control_steps=control_steps))
     env = task.make_env(seed=seed)
     env.reset()
     start = torch.as_tensor(graph.body_states(env.physics), dtype=torch.float32)[None]
@@ -153,15 +154,11 @@ def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int) -> list[d
     rows of ms per control step, real-time factor and return."""
     import planners
     from envs.true_model import TaskEnv
+    from gncontrol.forward.compiled import compiled
     from planners import run_episode
 
-    task = get_task("cartpole-swingup")
-    system = task.graph().graph_system()
-    s = system.static
-    torch.manual_seed(0)
-    model = GNForwardModel(ForwardModelConfig("gn", (s.nodes.shape[1], s.edges.shape[1], s.globals.shape[1]),
-                                              latent=latent, hidden=hidden, control_steps=8)).eval()
-    from gncontrol.forward.compiled import compiled
+    task, _, system, model, _ = build("cartpole-swingup", latent, hidden, control_steps=8)
+    model.eval()
 
     wrapped, rows = compiled(model), []
     for label, m in (("eager", model), ("compiled, first episode (with the compile)", wrapped),
