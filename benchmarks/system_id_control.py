@@ -269,7 +269,7 @@ def train_models(task: str, rand, nominal_data, nominal, args: argparse.Namespac
         models[name] = train_sysid(data, args, k, Path(args.out) / task / "sysid") if name == "sysid" \
             else train_gn(data, args, k)
         print(f"[{task}] model {name}: {time.perf_counter() - t0:.0f} s", flush=True)
-    if needed["sysid"]:
+    if "(b) ID own motion" in args.controllers:
         from gncontrol.sysid import mean_latent
 
         models["prior"] = mean_latent(models["sysid"], rand, args.window, seed=args.seed)
