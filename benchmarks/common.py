@@ -17,8 +17,8 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "runs"  # raw rows of benchmark runs; the headline CSVs sit in RESULTS itself
 
-__all__ = ["RESULTS", "RUNS", "CSVRows", "add_csv_argument", "csv_path", "machine", "save_figure", "task_panels",
-           "write_csv"]
+__all__ = ["RESULTS", "RUNS", "CSVRows", "add_csv_argument", "csv_path", "machine", "run_plan", "save_figure",
+           "task_panels", "write_csv"]
 
 
 def machine() -> str:
@@ -29,6 +29,25 @@ def machine() -> str:
     return (f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
             f"python={platform.python_version()} torch={torch.__version__} threads={torch.get_num_threads()} "
             f"cuda={cuda}")
+
+
+def run_plan(argv: list[str]) -> dict:
+    """Runs `gncontrol plan ARGV` in this process, its progress bars captured, and returns its summary.json.
+
+    argv must hold `--out DIR`; a failing plan raises RuntimeError with the command and its output.
+    """
+    import contextlib
+    import io
+    import json
+
+    from gncontrol.cli import main as cli
+
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        rc = cli(["plan", *argv])
+    if rc != 0:
+        raise RuntimeError(f"plan failed: gncontrol plan {' '.join(argv)}\n{log.getvalue()}")
+    return json.loads((Path(argv[argv.index("--out") + 1]) / "summary.json").read_text())
 
 
 def task_panels(count: int) -> tuple:

@@ -17,16 +17,13 @@ rewards 0), so their rows give the forward-model errors only.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, machine, write_csv
+from benchmarks.common import RESULTS, machine, run_plan, write_csv
 from benchmarks.forward_models import errors, fmt_row, train
 
 DMC = ["acrobot-swingup", "ball_in_cup-catch", "cartpole-swingup", "cheetah-run", "finger-spin", "fish-swim",
@@ -55,19 +52,12 @@ def dataset(task: str, args: argparse.Namespace):
 
 def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, reward_model: Path | None) -> float:
     """The return of one CEM MPC episode of `args.mpc_steps` through `model` ('true' or a checkpoint)."""
-    from gncontrol.cli import main as cli
-
-    argv = ["plan", "--task", task, "--model", model, "--planner", "cem", "--horizon", str(args.horizon),
+    argv = ["--task", task, "--model", model, "--planner", "cem", "--horizon", str(args.horizon),
             "--samples", str(args.samples), "--iterations", str(args.iterations), "--steps", str(args.mpc_steps),
             "--seed", str(args.seed), "--out", str(out), "--no-video"]
     if reward_model is not None:
         argv += ["--reward-model", str(reward_model)]
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):  # the plan's progress bars
-        rc = cli(argv)
-    if rc != 0:
-        raise RuntimeError(f"plan failed: {' '.join(argv)}\n{log.getvalue()}")
-    return float(json.loads((out / "summary.json").read_text())["returns"][0])
+    return float(run_plan(argv)["returns"][0])
 
 
 def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
