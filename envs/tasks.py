@@ -16,7 +16,8 @@ target is its (x, z): finger moves in the x-z plane).
 Any other system (`get_task` resolves these names; every command's `--task` takes them):
 - `dmc:DOMAIN-TASK`: any dm_control suite task (`dmc:hopper-hop`; `dmc:swimmer-swimmerN` for
   any N >= 3), with the env's own reward; the torch reward where a registered task has one;
-- `gym:ENV_ID`: a Gymnasium MuJoCo env's model at its frame skip, episode length and reset noise;
+- `gym:ENV_ID`: a Gymnasium MuJoCo env's model at its frame skip, episode length and reset noise,
+  rewarded (in the env and for planners) by Gymnasium's reward terms in torch (envs.gym_rewards);
 - `xml:PATH`: a user's MJCF file (generic task: envs.any_model).
 A reward for planning is `get_task(name, reward=fn_or_spec)`, `fn(state [B, N, 13], action
 [B, A]) -> [B]` or its `module:function` / `file.py:function` name (`--reward` on the command
@@ -365,9 +366,14 @@ def _scheme_task(name: str) -> Task:
         return _dmc_task(name, rest)
     if scheme == "gym":
         from envs.any_model import gym_settings
+        from envs.gym_rewards import gym_reward, gym_reward_name
 
         model, settings, xml_path = gym_settings(rest)
-        return Task(name, _generic_factory(model, settings, xml_path), None)
+        task = Task(name, _generic_factory(model, settings, xml_path), None)
+        reward = gym_reward(rest, task.graph())
+        if reward is None:
+            return task
+        return task.with_reward(reward, spec=f"envs.gym_rewards:{gym_reward_name(rest)}")
     from pathlib import Path
 
     if not Path(rest).is_file():
