@@ -23,7 +23,7 @@ import torch
 from benchmarks.common import CSVRows, add_csv_argument, csv_path
 
 SYSTEMS = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run", "walker-walk"]
-MULTI = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run"]
+MULTI = ["pendulum-swingup", "cartpole-swingup", "acrobot-swingup", "swimmer6", "cheetah-run", "walker-walk"]
 SWIM_TRAIN = [3, 4, 5, 6, 8, 9]
 SWIM_TEST = [7, 10, 11, 12, 13, 14, 15]
 
@@ -41,8 +41,8 @@ def load_or_collect(task: str, episodes: int, steps: int, data_dir: Path, seed: 
     return SystemTrajectories.from_arrays(task, load_trajectories(path))
 
 
-def train(kind: str, train_sets, val_sets, args, out: Path):
-    """A model of `kind` trained with the benchmark's budget."""
+def train(kind: str, train_sets, val_sets, args, out: Path, steps: int | None = None):
+    """A model of `kind` trained with the benchmark's budget (`steps`, default args.steps, Adam steps)."""
     from envs.mujoco_graph import positions_for
     from gncontrol.forward.graph_forward import ForwardModelConfig
     from gncontrol.forward.training import TrainConfig, train_forward_model
@@ -52,8 +52,9 @@ def train(kind: str, train_sets, val_sets, args, out: Path):
                              latent=args.latent, hidden=tuple(args.hidden), num_nodes=s.num_nodes,
                              num_edges=s.num_edges,
                              positions=positions_for(train_sets, getattr(args, "positions", "auto")))
-    tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
-                       noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=args.steps,
+    steps = steps or args.steps
+    tcfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
+                       noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=steps,
                        seed=args.seed, sequence_length=args.sequence_length if kind == "recurrent" else 1)
     return train_forward_model(cfg, train_sets, val_sets, tcfg, out, device=args.device, progress=False).eval()
 
@@ -145,19 +146,22 @@ def main(argv: list[str] | None = None) -> None:
                 add("single", task, "GN/MLP ratio", ratios, horizons)
 
     if "multi" in args.tables:
-        print("\n### One GN trained on several systems at once (normalised rollout error)\n")
+        print(f"\n### One GN trained on {len(MULTI)} systems at once, {args.steps} steps per system "
+              f"({args.steps * len(MULTI)} in all; normalised rollout error)\n")
         print("| system | 1-step | 20-step | 100-step |")
         print("| --- | --- | --- | --- |")
         splits = [load_or_collect(t, args.episodes, args.episode_steps, data_dir, args.seed, args.controller).split(0.1)
                   for t in MULTI]
-        model = train("gn", [s[0] for s in splits], [s[1] for s in splits], args, out / "multi")
+        model = train("gn", [s[0] for s in splits], [s[1] for s in splits], args, out / "multi",
+                      steps=args.steps * len(MULTI))  # the same steps per system as each single-system model
         for task, (_, val_set) in zip(MULTI, splits):
             errs = errors(model, val_set, horizons, args.device)
             print(fmt_row([task, *errs]), flush=True)
             add("multi", task, "GN", errs, horizons)
 
     if "zeroshot" in args.tables:
-        print(f"\n### Zero-shot swimmers: GN trained on {SWIM_TRAIN} links (normalised rollout error)\n")
+        print(f"\n### Zero-shot swimmers: GN trained on {SWIM_TRAIN} links, {args.steps} steps per size "
+              f"(normalised rollout error)\n")
         print("| links | seen in training | 20-step | 100-step |")
         print("| --- | --- | --- | --- |")
         sets = {n: load_or_collect(f"swimmer{n}", args.episodes, args.episode_steps, data_dir, args.seed,
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
                 for n in SWIM_TRAIN + SWIM_TEST}
         splits = {n: sets[n].split(0.1) for n in sets}
         model = train("gn", [splits[n][0] for n in SWIM_TRAIN], [splits[n][1] for n in SWIM_TRAIN], args,
-                      out / "zeroshot")
+                      out / "zeroshot", steps=args.steps * len(SWIM_TRAIN))
         for n in sorted(sets):
             e = errors(model, splits[n][1], [20, 100], args.device)
             print(fmt_row([n, "yes" if n in SWIM_TRAIN else "no", *e]), flush=True)
