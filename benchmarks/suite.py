@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--csv", default=None, help="rows CSV (default: results/suite.csv, results/suite_quick.csv "
                     "with --quick)")
+    ap.add_argument("--report", action="store_true", help="print the counts and table of the rows in the CSV "
+                    "(RESULTS.md's form) and stop")
     ap.add_argument("--resume", action="store_true", help="keep the rows already in the CSV and run only the "
                     "systems it lacks (same options assumed)")
     if ap.parse_known_args(argv)[0].quick:  # the quick budget as defaults, so explicit flags still win
@@ -153,6 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.noise, args.positions, args.sequence_length = 0.02, "relative", 1
     torch.set_num_threads(1)
+    rows = []
+    csv = RESULTS / (args.csv or ("suite_quick.csv" if args.quick else "suite.csv"))
+    if args.report and not csv.exists():
+        ap.error(f"--report: no rows at {csv} (run the suite first, or give --csv)")
+    if (args.resume or args.report) and csv.exists():
+        import csv as csv_module
+
+        with csv.open() as f:
+            rows = [with_ratios({c: _parsed(r.get(c, "")) for c in COLUMNS}) for r in csv_module.DictReader(f)]
+    if args.report:
+        print(report(rows))
+        return 0
     print(f"machine: {machine()}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} uniform random steps per system, 10% held out; "
           f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}; "
@@ -160,15 +174,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.samples} samples x {args.iterations} iterations over {args.mpc_steps} steps; seed {args.seed}")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))
-    rows = []
-    csv = RESULTS / (args.csv or ("suite_quick.csv" if args.quick else "suite.csv"))
-    if args.resume and csv.exists():
-        import csv as csv_module
-
-        with csv.open() as f:
-            rows = [with_ratios({c: _parsed(r.get(c, "")) for c in COLUMNS}) for r in csv_module.DictReader(f)]
-        for r in rows:
-            print(fmt_row([r[c] for c in COLUMNS]), flush=True)
+    for r in rows:
+        print(fmt_row([r[c] for c in COLUMNS]), flush=True)
     done = {r["system"] for r in rows}
     for name in [s for s in args.systems if s not in done]:
         row = run_system(name, args, Path(args.out))
@@ -177,11 +184,40 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(csv, rows)
     if rows:
         write_csv(csv, rows)  # resumed rows with their ratios recomputed
-    ok20 = [r for r in rows if isinstance(r["gn_20"], float) and r["gn_20"] < 0.3]
-    print(f"\nGN 20-step error < 0.3 on {len(ok20)} of {len(rows)} systems; "
-          f"MPC >= 3x random on {sum(1 for r in rows if _num(r['gn_mpc_over_random']) >= 3)}; "
-          f">= 50% of true-model CEM on {sum(1 for r in rows if _num(r['gn_mpc_over_true']) >= 0.5)}")
+    print("\n" + report(rows))
     return 0
+
+
+def report(rows: list[dict]) -> str:
+    """The Done-when counts and the per-system markdown table of RESULTS.md, from the suite's rows."""
+    def cell(x, fmt="{:.2f}"):
+        return fmt.format(x) if isinstance(x, (int, float)) and np.isfinite(x) else (x if isinstance(x, str) and x
+                                                                                     else "-")
+
+    ok20 = [r for r in rows if _num(r["gn_20"]) < 0.3]
+    mpc = [r for r in rows if isinstance(r.get("gn_mpc"), (int, float))]
+    x3 = [r for r in mpc if _num(r["gn_mpc_over_random"]) >= 3]
+    half = [r for r in mpc if _num(r["gn_mpc_over_true"]) >= 0.5]
+    lower = sum(1 for r in rows if _num(r["gn_over_mlp_20"]) < 1)
+    ratios = sorted(_num(r["gn_over_mlp_20"]) for r in rows if np.isfinite(_num(r["gn_over_mlp_20"])))
+    short = lambda rs: ", ".join(r["system"].partition(":")[2] for r in rs)  # noqa: E731
+    lines = [f"GN 20-step error < 0.3 on {len(ok20)} of {len(rows)} systems ({short(ok20)})",
+             f"MPC through the learned GN >= 3x random on {len(x3)} of {len(mpc)} with MPC ({short(x3)})",
+             f"MPC through the learned GN >= 50% of the true-model CEM on {len(half)} ({short(half)})",
+             f"GN lower than the MLP at 20 steps on {lower} of {len(rows)}"
+             + (f" (median ratio {np.median(ratios):.2f})" if ratios else ""),
+             "",
+             "| system | bodies / actions | GN 20-step (MLP) | reward (model error) | MPC via GN / true CEM / random "
+             "| GN MPC / random, / true CEM |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        rmse = f" ({cell(r.get('reward_rmse_ratio'))})" if r.get("reward") == "learned" else ""
+        plan = (f"{cell(r['gn_mpc'], '{:.1f}')} / {cell(r['true_cem'], '{:.1f}')} / {cell(r['random'], '{:.1f}')}"
+                if r in mpc else "-")
+        ratio = f"{cell(r['gn_mpc_over_random'], '{:.1f}x')}, {cell(r['gn_mpc_over_true'])}" if r in mpc else "-"
+        lines.append(f"| {r['system']} | {cell(r['bodies'], '{:.0f}')} / {cell(r['actions'], '{:.0f}')} | "
+                     f"{cell(r['gn_20'])} ({cell(r['mlp_20'])}) | {r['reward']}{rmse} | {plan} | {ratio} |")
+    return "\n".join(lines)
 
 
 def _parsed(text: str):

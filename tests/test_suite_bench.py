@@ -18,3 +18,21 @@ def test_suite_rows_for_a_torch_and_a_learned_reward_task(tmp_path, capsys):
     assert all(float(r["gn_20"]) >= 0 and r["gn_mpc"] and r["true_cem"] and r["random"] for r in rows)
     assert suite.main(argv + ["--resume"]) == 0  # nothing left to run: the rows are kept
     assert len(list(csv.DictReader(out.open()))) == 2
+    capsys.readouterr()
+    assert suite.main(["--report", "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "of 2 systems" in text and "| dmc:walker-run |" in text and "learned (" in text
+
+
+def test_report_counts_the_done_when_rows():
+    def row(name, gn20, over_random, over_true):
+        return {"system": name, "bodies": 3.0, "actions": 1.0, "gn_20": gn20, "mlp_20": 0.5,
+                "gn_over_mlp_20": gn20 / 0.5,
+                "reward": "torch", "gn_mpc": 10.0, "true_cem": 10.0 / over_true, "random": 10.0 / over_random,
+                "gn_mpc_over_random": over_random, "gn_mpc_over_true": over_true}
+
+    no_mpc = {"gn_mpc": "", "gn_mpc_over_random": "", "gn_mpc_over_true": ""}
+    text = suite.report([row("dmc:a-b", 0.1, 5.0, 0.6), row("dmc:c-d", 0.4, 2.0, 0.4),
+                         {**row("gym:E-v5", 0.2, 1.0, 1.0), **no_mpc}])
+    assert "< 0.3 on 2 of 3 systems (a-b, E-v5)" in text
+    assert ">= 3x random on 1 of 2 with MPC (a-b)" in text and ">= 50% of the true-model CEM on 1 (a-b)" in text
