@@ -4,8 +4,9 @@ The body graph (envs.mujoco_graph) carries every body's pose and velocity, every
 axis, range, damping, ...) and the actuators on joints. `omissions(model)` lists, in one line
 each, the parts of `model` it does not carry:
 
-- tendons (their lengths and velocities are not state features; actuators on them drive no edge);
-- actuators on tendons or sites (no edge carries their control, so the model never sees them);
+- tendons (their lengths and velocities are not state features; an actuator on a fixed tendon
+  drives tendon edges, envs.mujoco_graph);
+- actuators on spatial tendons or sites (no edge carries their control: the model never sees them);
 - mocap bodies (their commanded poses come from outside the dynamics);
 - equality constraints (welds, connects, joint couplings: the model must infer them);
 - world-body geoms and sites other than planes (targets the env may move per episode: a reward
@@ -18,6 +19,8 @@ Shown by `gncontrol tasks --show TASK`; docs/mujoco_graphs.md has the table for 
 from __future__ import annotations
 
 import mujoco
+
+from envs.mujoco_graph import MujocoGraph
 
 __all__ = ["omissions"]
 
@@ -33,10 +36,9 @@ def omissions(model: mujoco.MjModel) -> list[str]:
     if m.ntendon:
         names = ", ".join(_name(m, mujoco.mjtObj.mjOBJ_TENDON, i) for i in range(m.ntendon))
         out.append(f"{m.ntendon} tendon(s) ({names}): lengths and velocities not in the state")
-    off_joint = [a for a in range(m.nu) if int(m.actuator_trntype[a]) not in
-                 (int(mujoco.mjtTrn.mjTRN_JOINT), int(mujoco.mjtTrn.mjTRN_JOINTINPARENT))]
+    off_joint = MujocoGraph(m).actuators_without_edge
     if off_joint:
-        out.append(f"{len(off_joint)} of {m.nu} actuator(s) on tendons or sites "
+        out.append(f"{len(off_joint)} of {m.nu} actuator(s) on spatial tendons or sites "
                    f"({', '.join(_name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in off_joint)}): drive no edge, "
                    "so the dynamics model never sees these controls")
     if m.nmocap:

@@ -11,17 +11,22 @@ per-system code. The choices the paper leaves open, made deliberately:
   with several joints (the planar root: slide x, slide z, hinge y; a free joint is one
   joint) gets several parallel edges, each carrying its own joint's features and action.
   A non-world body without any joint gets one "fixed" edge from its parent, so the graph
-  stays connected (E = njnt + jointless bodies). Models that want both directions add the
-  reversed edges themselves (`senders`/`receivers` are exposed).
+  stays connected (E = njnt + jointless bodies, plus the tendon edges below). Models that
+  want both directions add the reversed edges themselves (`senders`/`receivers` are exposed).
 - Positions are absolute world coordinates here (no translation invariance imposed in the
   data); models normalise or make them relative (see gncontrol/body_state.py).
 - Dynamic node features (13, in order): body-frame origin position `xpos` (3), orientation
   `xquat` w,x,y,z (4), linear velocity of the body-frame origin in world coordinates (3),
   angular velocity in world coordinates (3). Velocity of the ORIGIN (not the centre of
   mass) so that velocity is the time derivative of the position feature.
-- Dynamic edge features [E, 1]: the control of the actuator driving that edge's joint (sum
-  if several drive it; 0 on unactuated and fixed edges). Actuators on tendons/sites drive
-  no edge. Dynamic globals are empty [B, 0].
+- Actuators on fixed tendons (a tendon that is a linear combination of joints: point_mass,
+  quadruped's legs, dog's spine, fish's fins, the manipulator's grasp) get edges of their own:
+  one per joint the tendon moves, parent -> child of that joint's body like the joint's own
+  edge, with the joint's static features and the actuator's gear times the tendon's
+  coefficient on that joint. So E = njnt + jointless bodies + those (actuator, joint) pairs.
+  Actuators on spatial tendons or sites still drive no edge (envs.graph_coverage lists them).
+- Dynamic edge features [E, 1]: the control of the actuator driving that edge (0 on unactuated
+  and fixed edges). Dynamic globals are empty [B, 0].
 
 Static features (names in `STATIC_*_FEATURES`): globals = timestep, gravity, wind,
 magnetic, density, viscosity (12); nodes = mass, diagonal inertia, body pos/quat in its
@@ -129,28 +134,40 @@ class MujocoGraph:
         self.num_nodes = int(m.nbody)
         self.action_dim = int(m.nu)
         senders, receivers, joint_of_edge, types = [], [], [], []
+
+        def add_edge(b: int, j: int) -> None:
+            senders.append(int(m.body_parentid[b])), receivers.append(b), joint_of_edge.append(j)
+            types.append(FIXED if j < 0 else _MJ_TO_ONEHOT[int(m.jnt_type[j])])
+
         for b in range(1, m.nbody):
-            parent = int(m.body_parentid[b])
             jnts = range(int(m.body_jntadr[b]), int(m.body_jntadr[b]) + int(m.body_jntnum[b]))
             if len(jnts) == 0:
-                senders.append(parent), receivers.append(b), joint_of_edge.append(-1), types.append(FIXED)
+                add_edge(b, -1)
             for j in jnts:
-                senders.append(parent), receivers.append(b), joint_of_edge.append(j)
-                types.append(_MJ_TO_ONEHOT[int(m.jnt_type[j])])
+                add_edge(b, j)
+        # actuator -> edge incidence [E, A]; edge_actuator: first actuator driving each edge or -1
+        drives: list[tuple[int, int, float]] = []  # (edge, actuator, coefficient)
+        edge_of_joint = {int(j): e for e, j in enumerate(joint_of_edge) if j >= 0}
+        for a in range(m.nu):
+            kind, target = int(m.actuator_trntype[a]), int(m.actuator_trnid[a, 0])
+            if kind == int(mujoco.mjtTrn.mjTRN_JOINT) and target in edge_of_joint:
+                drives.append((edge_of_joint[target], a, 1.0))
+            elif kind == int(mujoco.mjtTrn.mjTRN_TENDON) and _is_fixed_tendon(m, target):
+                for j, coef in _tendon_joints(m, target):  # one edge per joint the tendon moves
+                    add_edge(int(m.jnt_bodyid[j]), j)
+                    drives.append((len(senders) - 1, a, coef))
         self.senders = np.asarray(senders, dtype=np.int64)
         self.receivers = np.asarray(receivers, dtype=np.int64)
         self.edge_joint = np.asarray(joint_of_edge, dtype=np.int64)
         self.edge_type = np.asarray(types, dtype=np.int64)
         self.num_edges = len(senders)
-        # actuator -> edge incidence [E, A]; edge_actuator: first actuator driving each edge or -1
         incidence = np.zeros((self.num_edges, self.action_dim))
-        edge_of_joint = {int(j): e for e, j in enumerate(self.edge_joint) if j >= 0}
-        for a in range(m.nu):
-            if int(m.actuator_trntype[a]) == int(mujoco.mjtTrn.mjTRN_JOINT):
-                e = edge_of_joint.get(int(m.actuator_trnid[a, 0]))
-                if e is not None:
-                    incidence[e, a] = 1.0
+        self.edge_coefficient = np.ones(self.num_edges)  # a fixed tendon's coefficient on that joint, else 1
+        for e, a, coef in drives:
+            incidence[e, a] = 1.0
+            self.edge_coefficient[e] = coef
         self.incidence = incidence
+        self.actuators_without_edge = [a for a in range(m.nu) if not incidence[:, a].any()]  # spatial tendons, sites
         self.edge_actuator = np.array(
             [int(np.flatnonzero(r)[0]) if r.any() else -1 for r in incidence], dtype=np.int64)
         self._topology_cache: dict[Any, Graph] = {}
@@ -196,7 +213,7 @@ class MujocoGraph:
         act = self.edge_actuator
         on = act >= 0
         edges[on, 18] = 1.0
-        edges[on, 19] = m.actuator_gear[act[on], 0]
+        edges[on, 19] = m.actuator_gear[act[on], 0] * self.edge_coefficient[on]
         edges[on, 20] = m.actuator_ctrllimited[act[on]]
         edges[on, 21:23] = m.actuator_ctrlrange[act[on]]
         return nodes, edges, globals_
@@ -354,6 +371,18 @@ class MujocoGraph:
         body_rot = rot_p @ quat_to_mat(self._const(m.body_quat[child], states))
         axis = body_rot @ self._const(m.jnt_axis[joint], states)
         return ((states[:, child, 0:3] - rest) * axis).sum(-1) + float(m.qpos0[m.jnt_qposadr[joint]])
+
+
+def _is_fixed_tendon(m: mujoco.MjModel, t: int) -> bool:
+    """True when tendon `t` is a linear combination of joints (every wrap a joint)."""
+    wraps = range(int(m.tendon_adr[t]), int(m.tendon_adr[t]) + int(m.tendon_num[t]))
+    return len(wraps) > 0 and all(int(m.wrap_type[w]) == int(mujoco.mjtWrap.mjWRAP_JOINT) for w in wraps)
+
+
+def _tendon_joints(m: mujoco.MjModel, t: int) -> list[tuple[int, float]]:
+    """(joint, coefficient) of each wrap of fixed tendon `t` (its length is the sum of coef * joint position)."""
+    wraps = range(int(m.tendon_adr[t]), int(m.tendon_adr[t]) + int(m.tendon_num[t]))
+    return [(int(m.wrap_objid[w]), float(m.wrap_prm[w])) for w in wraps]
 
 
 def _in_subtree(m: mujoco.MjModel, b: int, root: int) -> bool:
