@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     for name in list_tasks():
         t = get_task(name)
         print(f"  {name}" + ("" if t.env_reward else "  (a reward of its own, no env twin)"))
-    print("any other system, by scheme (a planner needs --reward module:function unless a torch twin exists):")
+    print("any other system, by scheme (a planner needs --reward module:function unless a torch twin exists; "
+          "gym: envs have Gymnasium's reward terms in torch):")
     for text in SCHEMES.values():
         print(f"  {text}")
     if args.all:
