@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--noise", type=float, default=0.02, help="training input noise (normalised state units)")
     ap.add_argument("--controller", default="uniform", choices=["uniform", "ou"],
                     help="random controls: independent uniform per step, or temporally correlated (OU)")
-    ap.add_argument("--positions", default="auto", choices=["auto", "relative", "legacy", "absolute"],
+    ap.add_argument("--positions", default="auto", choices=["auto", "relative", "legacy", "absolute", "per-system"],
                     help="x, y inputs (gncontrol.body_state.relative_positions): as `gncontrol train` chooses "
                     "(auto: envs.mujoco_graph.positions_for), translation invariant, the pre-2026-12 centring over "
                     "all nodes, or absolute")

@@ -115,11 +115,12 @@ def position_mode(static_edges: Any, senders: Any) -> str:
 
 def positions_for(systems: Any, positions: str = "auto") -> str:
     """The x, y input mode of a model trained on `systems` (objects with static_edges and senders):
-    `positions` itself unless "auto", which is "absolute" if any system's `position_mode` is."""
+    `positions` itself unless "auto", which is the systems' common `position_mode`, or "per-system" when they
+    differ (absolute x, y only in the graphs that need them: gncontrol.body_state.input_positions)."""
     if positions != "auto":
         return positions
     modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
-    return "absolute" if "absolute" in modes else "relative"
+    return modes.pop() if len(modes) == 1 else "per-system"
 
 
 class MujocoGraph:

@@ -23,7 +23,8 @@ QUANTITIES = {
     "angular_velocity": ANGULAR_VELOCITY,
 }
 
-__all__ = ["STATE_SIZE", "QUANTITIES", "POSITION_MODES", "apply_delta", "relative_positions", "check_state"]
+__all__ = ["STATE_SIZE", "QUANTITIES", "POSITION_MODES", "ANCHOR_EDGE_COLUMNS", "anchored_graphs", "apply_delta",
+           "input_positions", "relative_positions", "check_state"]
 
 
 def check_state(nodes: torch.Tensor) -> None:
@@ -41,7 +42,12 @@ def apply_delta(nodes: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     return torch.cat([out[:, POSITION], q, out[:, 7:]], dim=-1)
 
 
-POSITION_MODES = ("relative", "absolute", "legacy")
+POSITION_MODES = ("relative", "absolute", "legacy", "per-system")
+# Static edge columns that, all set on an edge from the world node, make a graph's dynamics depend on
+# where it is: a limited slide joint hanging a body from the world (cartpole's rail stops). They are
+# "type_slide" and "limited" of envs.mujoco_graph.STATIC_EDGE_FEATURES (tests/test_translation_invariance
+# checks the indices).
+ANCHOR_EDGE_COLUMNS = (2, 11)
 
 
 def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs: int,
@@ -59,8 +65,9 @@ def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs
     before 2026-12 (mean over all nodes, the world included: NOT invariant), kept so those
     models predict as they were trained.
     """
-    if mode not in POSITION_MODES:
-        raise InputError(f"position mode must be one of {POSITION_MODES}, got {mode!r}")
+    if mode not in POSITION_MODES or mode == "per-system":
+        raise InputError(f"position mode must be one of {POSITION_MODES[:3]} here (per-system: input_positions), "
+                         f"got {mode!r}")
     if mode == "absolute":
         return nodes[:, :STATE_SIZE]
     xy = nodes[:, :2]
@@ -77,3 +84,28 @@ def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs
     if mode == "relative":
         rel = rel * weight[:, None]  # the world node: x, y = 0
     return torch.cat([rel, nodes[:, 2:STATE_SIZE]], dim=-1)
+
+
+def anchored_graphs(static) -> torch.Tensor:
+    """[B] bool: which of the static Graph's B graphs have an edge from their world node (node 0) with every
+    ANCHOR_EDGE_COLUMNS flag set, i.e. dynamics that depend on absolute x, y (see position_mode in
+    envs.mujoco_graph, the same rule for one system)."""
+    ng = static.node_graph_index()
+    is_world = torch.ones_like(ng, dtype=torch.bool)
+    is_world[1:] = ng[1:] != ng[:-1]
+    flag = is_world[static.senders]
+    for c in ANCHOR_EDGE_COLUMNS:
+        flag = flag & (static.edges[:, c] > 0.5)
+    hits = torch.zeros(static.num_graphs, dtype=torch.long, device=ng.device)
+    return hits.index_add_(0, ng[static.senders], flag.long()) > 0
+
+
+def input_positions(nodes: torch.Tensor, static, mode: str) -> torch.Tensor:
+    """Body states [N, 13] of the graphs of `static` (a static Graph with the same nodes) as a model's input:
+    `relative_positions` in `mode`, or, for "per-system", absolute x, y in the graphs `anchored_graphs`
+    marks and relative ones elsewhere (one model for systems of both kinds, e.g. cartpole with cheetah)."""
+    ng, b = static.node_graph_index(), static.num_graphs
+    if mode != "per-system":
+        return relative_positions(nodes, ng, b, mode)
+    absolute = anchored_graphs(static).index_select(0, ng)[:, None]
+    return torch.where(absolute, nodes[:, :STATE_SIZE], relative_positions(nodes, ng, b, "relative"))

@@ -86,7 +86,7 @@ def test_equivalent_on_every_system(name):
 
 
 @pytest.mark.parametrize("fused", [True, False])
-@pytest.mark.parametrize("positions", ["relative", "absolute", "legacy"])
+@pytest.mark.parametrize("positions", ["relative", "absolute", "legacy", "per-system"])
 def test_equivalent_one_step_positions_and_batched_systems(positions, fused, monkeypatch):
     monkeypatch.setattr(fast_path, "FUSED", fused)  # False: the GN model's block-by-block dense path
     graph = get_task("cheetah-run").graph()
@@ -136,3 +136,15 @@ def test_selection_and_switches():
     mlp = build_forward_model(ForwardModelConfig("mlp", (19, 23, 12), latent=8, hidden=(8,), num_nodes=3,
                                                  num_edges=2))
     assert fast_path.applicable(mlp, state, torch.zeros(4, 1), system) is None
+
+
+@pytest.mark.parametrize("name, resolved", [("cartpole-swingup", "absolute"), ("cheetah-run", "relative")])
+def test_per_system_positions_on_the_fast_path_match_the_generic_path(name, resolved):
+    graph = get_task(name).graph()
+    system = graph.graph_system(dtype=torch.float64)
+    assert fast_path.resolved_positions("per-system", system) == resolved
+    gen = torch.Generator().manual_seed(4)
+    model = make_model("gn", graph.graph_system(), graph, "per-system", dtype=torch.float64)
+    states = random_states(graph, 3, gen, torch.float64)
+    actions = torch.randn(3, 3, graph.action_dim, generator=gen, dtype=torch.float64)
+    compare(model, states, actions, system, graph, 3, TOL[torch.float64])

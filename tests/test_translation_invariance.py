@@ -79,3 +79,35 @@ def test_auto_positions_are_absolute_only_for_a_rail_limited_world_slide(task_na
 
     assert model_config_for("gn", 8, [8], [Data]).positions == mode
     assert model_config_for("gn", 8, [8], [Data], "relative").positions == "relative"
+
+
+def test_per_system_positions_are_absolute_only_in_anchored_graphs_and_the_fast_path_agrees():
+    """One model over cartpole (rail: absolute x) and cheetah (free: relative x) in one batch."""
+    import torch
+
+    from envs.mujoco_graph import STATIC_EDGE_FEATURES, positions_for
+    from envs.tasks import get_task
+    from gncontrol.body_state import ANCHOR_EDGE_COLUMNS, anchored_graphs, input_positions
+    from gncontrol.gn.graphs import batch
+
+    assert ANCHOR_EDGE_COLUMNS == (STATIC_EDGE_FEATURES.index("type_slide"), STATIC_EDGE_FEATURES.index("limited"))
+    graphs = {t: get_task(t).graph() for t in ("cartpole-swingup", "cheetah-run")}
+    both = batch([g.static_graph(dtype=torch.float64) for g in graphs.values()])
+    assert anchored_graphs(both).tolist() == [True, False]
+    states = [torch.as_tensor(g.body_states(get_task(t).make_env(seed=0).physics)) for t, g in graphs.items()]
+    nodes = torch.cat(states)
+    shifted = nodes.clone()
+    shifted[:, 0] += 3.0
+    diff = input_positions(shifted, both, "per-system") - input_positions(nodes, both, "per-system")
+    n0 = states[0].shape[0]
+    assert torch.allclose(diff[:n0, 0], torch.full((n0,), 3.0, dtype=torch.float64))  # cartpole sees the shift
+    assert diff[n0:].abs().max() < 1e-12  # cheetah does not
+
+    class Data:
+        def __init__(self, g):
+            s = g.static_graph()
+            self.static_edges, self.senders = s.edges[None], s.senders
+
+    assert positions_for([Data(g) for g in graphs.values()]) == "per-system"
+    assert positions_for([Data(graphs["cheetah-run"])]) == "relative"
+

@@ -22,10 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="control steps per model step: k > 1 trains a model at the decision time step on k-step "
                    "transitions (data collected with --hold k); planners with action repeat k then take one model "
                    "step per decision")
-    p.add_argument("--positions", default="auto", choices=["auto", "relative", "absolute"],
+    p.add_argument("--positions", default="auto", choices=["auto", "relative", "absolute", "per-system"],
                    help="x, y inputs: relative to the bodies' mean (translation invariant), or absolute for systems "
                    "whose dynamics depend on where they are (walls, rail limits); auto: absolute when a limited "
-                   "slide joint hangs a body from the world (cartpole), else relative")
+                   "slide joint hangs a body from the world (cartpole), else relative; per-system (auto for a mix): "
+                   "absolute only in the graphs that need it")
     p.add_argument("--sequence-length", type=positive_int, default=1,
                    help="recurrent model: train on windows of this many consecutive transitions (truncated "
                    "backpropagation through time); 1 = single transitions")

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gncontrol.body_state import STATE_SIZE, apply_delta, check_state
+from gncontrol.body_state import STATE_SIZE, anchored_graphs, apply_delta, check_state
 from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, NodeBlock
 from gncontrol.gn.graphs import Graph
 from gncontrol.gn.modules import GraphNetwork
@@ -440,6 +440,21 @@ def _centring(topo: FixedTopology, mode: str, dtype: torch.dtype) -> Tensor:
     return topo.const(f"centre_{mode}", dtype, build)
 
 
+def resolved_positions(mode: str, system: GraphSystem) -> str:
+    """The position mode one system of a single topology runs in: `mode`, or for "per-system" "absolute" when
+    its graphs are anchored (gncontrol.body_state.anchored_graphs), else "relative"; cached on the system."""
+    if mode != "per-system":
+        return mode
+    cached = system.__dict__.get("_position_mode")
+    if cached is None:
+        anchored = anchored_graphs(system.static)
+        if bool(anchored.any()) != bool(anchored.all()):  # one topology, yet both kinds: not a fixed topology
+            raise ValueError("a fixed-topology system with both anchored and free graphs")
+        cached = "absolute" if bool(anchored.all()) else "relative"
+        object.__setattr__(system, "_position_mode", cached)
+    return cached
+
+
 def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, topo: FixedTopology,
          memo: dict) -> Graph:
     """`model.step` on dense tensors (same result as the generic path).
@@ -458,6 +473,8 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
                                     model.norm_static_edges(s.edges).reshape(k, e, -1),
                                     model.norm_static_globals(s.globals))
     ns, ne, nu = statics
+    if "positions" not in memo:
+        memo["positions"] = resolved_positions(model.config.positions, params)
     nodes = state.nodes
     x = nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]
     ea = topo.edge_actuator
@@ -472,7 +489,7 @@ def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, to
         return state.replace(nodes=_FusedGN.apply(spec, x, acts.view(b * e, 1), *spec.flat),
                              edges=acts.view(b * e, 1))
     x = x.reshape(b, n, STATE_SIZE)
-    mode = model.config.positions
+    mode = memo["positions"]
     if mode == "absolute":
         body = x
     else:
@@ -550,7 +567,7 @@ def _prepare_fused(model: nn.Module, statics: tuple, topo: FixedTopology, batch:
                    ((ne, True), (z(batch, topo.num_edges, 1), False)), ((nu, True),))
     gn_predict(model, g, topo, batch, memo)
     entries = _fused_entries(model, memo)
-    return None if entries is None else _FusedSpec(model, entries, topo, batch)
+    return None if entries is None else _FusedSpec(model, entries, topo, batch, memo["positions"])
 
 
 def _fused_entries(model: nn.Module, memo: dict) -> list | None:
@@ -575,7 +592,7 @@ def _fused_entries(model: nn.Module, memo: dict) -> list | None:
 class _FusedSpec:
     """What the fused step needs, built once per rollout: the five MLP splits, normalisers, centring, indices."""
 
-    def __init__(self, model: nn.Module, entries: list, topo: FixedTopology, batch: int):
+    def __init__(self, model: nn.Module, entries: list, topo: FixedTopology, batch: int, mode: str):
         self.topo, self.b, self.n, self.e = topo, batch, topo.num_nodes, topo.num_edges
         self.mlps, self.flat = [], []
         for w_d, const_pre, rest, _ in entries:
@@ -592,7 +609,6 @@ class _FusedSpec:
             i += 2 + 2 * sum(op[0] == "linear" for op in layers)
         ns, na, nd = model.norm_state, model.norm_action, model.norm_delta
         self.norms = (ns.mean, ns.std, na.mean, na.std, nd.std * nd.varies, nd.mean)
-        mode = model.config.positions
         self.centring = None if mode == "absolute" else _centring(topo, mode, ns.mean.dtype)
         self.pair = topo.pair_index()
         # transposes for the backward (views of the same weights, taken once)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, relative_positions
+from gncontrol.body_state import STATE_SIZE, apply_delta, check_state, input_positions
 from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward import fast_path
 from gncontrol.gn.blocks import EdgeBlock, GraphSizes, NodeBlock
@@ -67,8 +67,9 @@ class ForwardModelConfig:
     # MLP only: the fixed topology it flattens
     num_nodes: int = 0
     num_edges: int = 0
-    # x, y inputs: "relative" (translation invariant), "absolute", or "legacy" (checkpoints before
-    # 2026-12, see gncontrol.body_state.relative_positions)
+    # x, y inputs: "relative" (translation invariant), "absolute", "per-system" (absolute only in the graphs
+    # whose dynamics depend on where they are, gncontrol.body_state.input_positions), or "legacy"
+    # (checkpoints before 2026-12, see gncontrol.body_state.relative_positions)
     positions: str = "relative"
     # control steps one model step covers: 1, or k for a model at the decision time step trained on
     # k-step transitions of actions held for k control steps (SystemTrajectories.every(k))
@@ -111,8 +112,7 @@ class GraphForwardModel(nn.Module):
         self.norm_static_nodes.fit(s.nodes)
         self.norm_static_edges.fit(s.edges)
         self.norm_static_globals.fit(s.globals)
-        ng, b = s.node_graph_index(), s.num_graphs
-        rel = torch.stack([relative_positions(x, ng, b, self.config.positions) for x in states])
+        rel = torch.stack([input_positions(x, s, self.config.positions) for x in states])
         self.norm_state.fit(rel)
         self.norm_action.fit(torch.stack([system.edge_actions(a) for a in actions]))
         self.norm_delta.fit(next_states - states)
@@ -127,8 +127,7 @@ class GraphForwardModel(nn.Module):
             raise InputError(f"state graph ({state.nodes.shape[0]} nodes, {state.edges.shape[0]} edges)"
                              f" and static graph ({s.nodes.shape[0]} nodes, {s.edges.shape[0]} edges)"
                              " must have the same topology")
-        body = relative_positions(state.nodes[:, :STATE_SIZE], s.node_graph_index(), s.num_graphs,
-                                  self.config.positions)
+        body = input_positions(state.nodes[:, :STATE_SIZE], s, self.config.positions)
         return s.replace(
             nodes=torch.cat([self.norm_static_nodes(s.nodes), self.norm_state(body)], -1),
             edges=torch.cat([self.norm_static_edges(s.edges),

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gncontrol.body_state import STATE_SIZE, apply_delta, relative_positions
+from gncontrol.body_state import STATE_SIZE, apply_delta, input_positions
 from gncontrol.errors import InputError
 from gncontrol.forward.graph_forward import ForwardModelConfig, GNForwardModel, GraphForwardModel
 from gncontrol.forward.transitions import SystemTrajectories
@@ -147,8 +147,7 @@ class SystemIDModel(nn.Module):
                         actions: torch.Tensor) -> None:
         """Fits the state/action/delta normalisers on transitions [M, N_total, 13] (static: none)."""
         fm = self.forward_model
-        ng, b = system.static.node_graph_index(), system.static.num_graphs
-        fm.norm_state.fit(torch.stack([relative_positions(x, ng, b, self.config.positions) for x in states]))
+        fm.norm_state.fit(torch.stack([input_positions(x, system.static, self.config.positions) for x in states]))
         fm.norm_action.fit(torch.stack([system.edge_actions(a) for a in actions]))
         fm.norm_delta.fit(next_states - states)
         # the latent graph is the static input: no static normalisation (identity normalisers)
@@ -160,13 +159,12 @@ class SystemIDModel(nn.Module):
         fm, sys_ = self.forward_model, window.system
         s = sys_.static
         b, w1, n = window.states.shape[:3]
-        ng = s.node_graph_index()
         x = window.states[..., :STATE_SIZE]
         out = []
         for k in range(w1 - 1):
             now = x[:, k].reshape(b * n, STATE_SIZE)
             nxt = x[:, k + 1].reshape(b * n, STATE_SIZE)
-            nodes = torch.cat([fm.norm_state(relative_positions(now, ng, b, self.config.positions)),
+            nodes = torch.cat([fm.norm_state(input_positions(now, s, self.config.positions)),
                                fm.norm_delta(nxt - now)], -1)
             edges = fm.norm_action(sys_.edge_actions(window.actions[:, k]))
             out.append(s.replace(nodes=nodes, edges=edges, globals=nodes.new_zeros(b, 0)))
