@@ -188,6 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def gap_closed(row: dict) -> float:
+    """(GN MPC - random) / (true-model CEM - random): 1 = as good as planning on the simulator, 0 = random.
+
+    Why: a ratio to random means nothing when returns are negative (Gymnasium's costs: Reacher, Pusher);
+    this one does. nan without a true model or when the true CEM is no better than random."""
+    g, t, r = (row.get(k) for k in ("gn_mpc", "true_cem", "random"))
+    if not all(isinstance(x, (int, float)) and np.isfinite(x) for x in (g, t, r)) or t - r <= 1e-3:
+        return float("nan")
+    return (g - r) / (t - r)
+
+
 def report(rows: list[dict]) -> str:
     """The Done-when counts and the per-system markdown table of RESULTS.md, from the suite's rows."""
     def cell(x, fmt="{:.2f}"):
@@ -198,25 +209,29 @@ def report(rows: list[dict]) -> str:
     mpc = [r for r in rows if isinstance(r.get("gn_mpc"), (int, float))]
     x3 = [r for r in mpc if _num(r["gn_mpc_over_random"]) >= 3]
     half = [r for r in mpc if _num(r["gn_mpc_over_true"]) >= 0.5]
+    closed = [r for r in mpc if _num(gap_closed(r)) >= 0.5]
     lower = sum(1 for r in rows if _num(r["gn_over_mlp_20"]) < 1)
     ratios = sorted(_num(r["gn_over_mlp_20"]) for r in rows if np.isfinite(_num(r["gn_over_mlp_20"])))
     short = lambda rs: ", ".join(r["system"].partition(":")[2] for r in rs)  # noqa: E731
     lines = [f"GN 20-step error < 0.3 on {len(ok20)} of {len(rows)} systems ({short(ok20)})",
              f"MPC through the learned GN >= 3x random on {len(x3)} of {len(mpc)} with MPC ({short(x3)})",
              f"MPC through the learned GN >= 50% of the true-model CEM on {len(half)} ({short(half)})",
+             f"MPC through the learned GN closes >= half the gap from random to the true-model CEM on "
+             f"{len(closed)} ({short(closed)})",
              f"GN lower than the MLP at 20 steps on {lower} of {len(rows)}"
              + (f" (median ratio {np.median(ratios):.2f})" if ratios else ""),
              "",
              "| system | bodies / actions | GN 20-step (MLP) | reward (model error) | MPC via GN / true CEM / random "
-             "| GN MPC / random, / true CEM |",
-             "|---|---|---|---|---|---|"]
+             "| GN MPC / random, / true CEM | gap closed |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         rmse = f" ({cell(r.get('reward_rmse_ratio'))})" if r.get("reward") == "learned" else ""
         plan = (f"{cell(r['gn_mpc'], '{:.1f}')} / {cell(r['true_cem'], '{:.1f}')} / {cell(r['random'], '{:.1f}')}"
                 if r in mpc else "-")
         ratio = f"{cell(r['gn_mpc_over_random'], '{:.1f}x')}, {cell(r['gn_mpc_over_true'])}" if r in mpc else "-"
         lines.append(f"| {r['system']} | {cell(r['bodies'], '{:.0f}')} / {cell(r['actions'], '{:.0f}')} | "
-                     f"{cell(r['gn_20'])} ({cell(r['mlp_20'])}) | {r['reward']}{rmse} | {plan} | {ratio} |")
+                     f"{cell(r['gn_20'])} ({cell(r['mlp_20'])}) | {r['reward']}{rmse} | {plan} | {ratio} | "
+                     f"{cell(gap_closed(r)) if r in mpc else '-'} |")
     return "\n".join(lines)
 
 

@@ -2,6 +2,9 @@
 
 import csv
 
+import numpy as np
+import pytest
+
 from benchmarks import suite
 
 
@@ -36,3 +39,6 @@ def test_report_counts_the_done_when_rows():
                          {**row("gym:E-v5", 0.2, 1.0, 1.0), **no_mpc}])
     assert "< 0.3 on 2 of 3 systems (a-b, E-v5)" in text
     assert ">= 3x random on 1 of 2 with MPC (a-b)" in text and ">= 50% of the true-model CEM on 1 (a-b)" in text
+    costs = {"gn_mpc": -10.0, "true_cem": -8.0, "random": -50.0}  # negative returns: only the gap is meaningful
+    assert suite.gap_closed(costs) == pytest.approx(40 / 42)
+    assert np.isnan(suite.gap_closed({**costs, "true_cem": "n/a"}))
