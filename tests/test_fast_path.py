@@ -148,3 +148,18 @@ def test_per_system_positions_on_the_fast_path_match_the_generic_path(name, reso
     states = random_states(graph, 3, gen, torch.float64)
     actions = torch.randn(3, 3, graph.action_dim, generator=gen, dtype=torch.float64)
     compare(model, states, actions, system, graph, 3, TOL[torch.float64])
+
+
+def test_a_per_system_batch_with_anchored_and_free_graphs_takes_the_generic_path():
+    graph = get_task("cartpole-swingup").graph()
+    two = graph.graph_system().repeat(2)
+    edges = two.static.edges.clone()
+    e = graph.num_edges
+    edges[e:, 11] = 0.0  # the second copy's rail unlimited: not anchored
+    mixed = GraphSystem(two.static.replace(edges=edges), two.edge_actuator, two.action_dim)
+    assert fast_path.topology_of(mixed) is not None
+    assert fast_path.resolved_positions("per-system", mixed) is None
+    model = make_model("gn", graph.graph_system(), graph, "per-system")
+    state = graph.dynamic_graph(random_states(graph, 2, torch.Generator().manual_seed(5)), torch.zeros(2, 1))
+    assert fast_path.applicable(model, state, torch.zeros(2, 1), mixed) is None
+    assert fast_path.applicable(model, state, torch.zeros(2, 1), two) is not None

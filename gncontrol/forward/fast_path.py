@@ -424,6 +424,8 @@ def applicable(model: nn.Module, state: Graph, action: Tensor, params: Any) -> F
         return None
     if state.nodes.shape[0] != b * topo.num_nodes or state.edges.shape[0] != b * topo.num_edges:
         return None
+    if resolved_positions(model.config.positions, params) is None:  # graphs of both kinds: per graph, generic
+        return None
     return topo
 
 
@@ -442,17 +444,16 @@ def _centring(topo: FixedTopology, mode: str, dtype: torch.dtype) -> Tensor:
 
 def resolved_positions(mode: str, system: GraphSystem) -> str:
     """The position mode one system of a single topology runs in: `mode`, or for "per-system" "absolute" when
-    its graphs are anchored (gncontrol.body_state.anchored_graphs), else "relative"; cached on the system."""
+    its graphs are anchored (gncontrol.body_state.anchored_graphs), "relative" when none is, None when only
+    some are (one topology, different static parameters: the generic path decides per graph); cached."""
     if mode != "per-system":
         return mode
     cached = system.__dict__.get("_position_mode")
     if cached is None:
         anchored = anchored_graphs(system.static)
-        if bool(anchored.any()) != bool(anchored.all()):  # one topology, yet both kinds: not a fixed topology
-            raise ValueError("a fixed-topology system with both anchored and free graphs")
-        cached = "absolute" if bool(anchored.all()) else "relative"
+        cached = ("absolute" if bool(anchored.all()) else "relative" if not bool(anchored.any()) else None,)
         object.__setattr__(system, "_position_mode", cached)
-    return cached
+    return cached[0]
 
 
 def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, topo: FixedTopology,
