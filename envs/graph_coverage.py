@@ -1,8 +1,8 @@
 """What a body graph leaves out of a MuJoCo model, so a user knows what a model or reward cannot see.
 
 The body graph (envs.mujoco_graph) carries every body's pose and velocity, every joint (type,
-axis, range, damping, ...) and the actuators on joints. `omissions(model)` lists, in one line
-each, the parts of `model` it does not carry:
+axis, range, damping, ...) and the actuators on joints. `omissions(graph)` lists, in one line
+each, the parts of the model it does not carry:
 
 - tendons (their lengths and velocities are not state features; an actuator on a fixed tendon
   drives tendon edges, envs.mujoco_graph);
@@ -29,14 +29,14 @@ def _name(model: mujoco.MjModel, kind: mujoco.mjtObj, i: int) -> str:
     return mujoco.mj_id2name(model, kind, i) or f"#{i}"
 
 
-def omissions(model: mujoco.MjModel) -> list[str]:
-    """One line per part of `model` its body graph does not carry (see the module doc); [] when none."""
-    m = model
+def omissions(graph: MujocoGraph) -> list[str]:
+    """One line per part of the graph's model that the body graph does not carry (see the module doc); [] when none."""
+    m = graph.model
     out = []
     if m.ntendon:
         names = ", ".join(_name(m, mujoco.mjtObj.mjOBJ_TENDON, i) for i in range(m.ntendon))
         out.append(f"{m.ntendon} tendon(s) ({names}): lengths and velocities not in the state")
-    off_joint = MujocoGraph(m).actuators_without_edge
+    off_joint = graph.actuators_without_edge
     if off_joint:
         out.append(f"{len(off_joint)} of {m.nu} actuator(s) on spatial tendons or sites "
                    f"({', '.join(_name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in off_joint)}): drive no edge, "

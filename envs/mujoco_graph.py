@@ -47,6 +47,7 @@ import mujoco
 import numpy as np
 import torch
 
+from gncontrol.body_state import ANCHOR_EDGE_COLUMNS
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph, tile
 from gncontrol.systems import GraphSystem
@@ -107,10 +108,10 @@ def position_mode(static_edges: Any, senders: Any) -> str:
     """
     edges = np.asarray(torch.as_tensor(static_edges).detach().cpu(), dtype=float).reshape(-1, len(STATIC_EDGE_FEATURES))
     send = np.asarray(torch.as_tensor(senders).cpu()).reshape(-1)
-    e = edges[: send.shape[0]]
-    slide = e[:, STATIC_EDGE_FEATURES.index("type_slide")] > 0.5
-    limited = e[:, STATIC_EDGE_FEATURES.index("limited")] > 0.5
-    return "absolute" if bool(np.any(slide & limited & (send == 0))) else "relative"
+    anchor = send == 0  # the rule of gncontrol.body_state.anchored_graphs, on one system
+    for c in ANCHOR_EDGE_COLUMNS:  # type_slide, limited
+        anchor = anchor & (edges[: send.shape[0], c] > 0.5)
+    return "absolute" if bool(np.any(anchor)) else "relative"
 
 
 def positions_for(systems: Any, positions: str = "auto") -> str:

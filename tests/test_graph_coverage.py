@@ -3,6 +3,7 @@
 import mujoco
 
 from envs.graph_coverage import omissions
+from envs.mujoco_graph import MujocoGraph
 from envs.tasks import get_task
 from gncontrol.cli import main
 
@@ -23,7 +24,7 @@ XML = """<mujoco><worldbody>
 
 
 def test_omissions_name_tendons_their_actuators_mocap_equalities_world_sites_and_contacts():
-    lines = omissions(mujoco.MjModel.from_xml_string(XML))
+    lines = omissions(MujocoGraph(mujoco.MjModel.from_xml_string(XML)))
     text = "\n".join(lines)
     assert "2 tendon(s) (both, cable)" in text and "1 of 3 actuator(s) on spatial tendons or sites (reel)" in text
     assert "1 mocap body" in text and "1 equality constraint" in text and "site goal" in text
@@ -33,8 +34,8 @@ def test_omissions_name_tendons_their_actuators_mocap_equalities_world_sites_and
 
 def test_a_model_the_graph_covers_has_no_omissions():
     plain = '<mujoco><worldbody><body><joint type="hinge"/><geom size=".1"/></body></worldbody></mujoco>'
-    assert omissions(mujoco.MjModel.from_xml_string(plain)) == []
-    assert omissions(get_task("gym:Swimmer-v5").graph().model) == []
+    assert omissions(MujocoGraph(mujoco.MjModel.from_xml_string(plain))) == []
+    assert omissions(get_task("gym:Swimmer-v5").graph()) == []
 
 
 def test_tasks_show_prints_size_reward_and_omissions(capsys):
@@ -45,8 +46,6 @@ def test_tasks_show_prints_size_reward_and_omissions(capsys):
 
 
 def test_a_fixed_tendon_actuator_drives_an_edge_per_joint_with_its_coefficient_in_the_gear():
-    from envs.mujoco_graph import MujocoGraph
-
     m = mujoco.MjModel.from_xml_string(XML)
     g = MujocoGraph(m)
     jointless = sum(1 for b in range(1, m.nbody) if m.body_jntnum[b] == 0)

@@ -53,7 +53,7 @@ def _show(task) -> int:
     print(f"{task.name}: {g.num_nodes} bodies (nodes, the world included), {g.num_edges} edges (joints), "
           f"{task.action_dim} actions; {task.episode_length} steps of {task.control_timestep:g} s; "
           f"torch reward: {reward}")
-    missing = omissions(g.model)
+    missing = omissions(g)
     print("the body graph leaves out:" if missing else "the body graph carries the whole model")
     for line in missing:
         print(f"  - {line}")
