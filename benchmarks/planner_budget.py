@@ -21,7 +21,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.common import RESULTS, RUNS, add_csv_argument, csv_path, machine, run_plan, save_figure, write_csv
+from benchmarks.common import (
+    RESULTS,
+    RUNS,
+    add_csv_argument,
+    csv_path,
+    machine,
+    run_plan,
+    save_figure,
+    task_panels,
+    write_csv,
+)
 
 # (planner, population: samples or restarts, iterations)
 GRID = [("cem", 32, 1), ("cem", 32, 3), ("cem", 64, 1), ("cem", 64, 3), ("cem", 256, 1), ("cem", 256, 2),
@@ -53,8 +63,6 @@ def plot(rows: list[dict], reference: float, path: Path, title: str) -> Path:
     """Mean return against planning ms per control step (log axis): each recipe a point, and per planner
     the best return within each budget (its frontier) as a step line."""
     from matplotlib.ticker import ScalarFormatter
-
-    from benchmarks.common import task_panels
 
     fig, (ax,) = task_panels(1)
     for planner in dict.fromkeys(r["planner"] for r in rows):
@@ -115,15 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     for planner, population, iterations in grid:
         s = run_plan(recipe_argv(planner, population, iterations, args)
                      + ["--model", args.model, "--out", str(out / f"{planner}_{population}_{iterations}")])
-        row = {"task": args.task, "planner": planner, "population": population, "iterations": iterations,
-               "mean_return": s["mean_return"], "returns": " ".join(f"{r:.1f}" for r in s["returns"]),
-               "ms_per_step": s["plan_time_per_step_s"] * 1000, "real_time_factor": s["real_time_factor"],
-               "over_true_cem": s["mean_return"] / reference if reference > 0 else float("nan"),
-               "episodes": args.episodes, "steps": args.steps}
+        row = _row(args, planner, population, iterations, s, reference)
         rows.append(row)
         print(f"| {planner} | {population} | {iterations} | {row['mean_return']:.1f} | {row['returns']} | "
               f"{row['ms_per_step']:.1f} | {row['real_time_factor']:.2f} | {row['over_true_cem']:.2f} |", flush=True)
-        write_csv(csv_path(args, "planner_budget"), rows + [_reference_row(args, ref)])
+        write_csv(csv_path(args, "planner_budget"), rows + [_row(args, "true-model cem", args.reference_samples,
+                                                                 args.reference_iterations, ref, reference)])
     planners = list(dict.fromkeys(p for p, _, _ in grid))
     print("\nequal wall time: the best recipe of each planner within a planning budget per control step")
     print("| budget ms | " + " | ".join(planners) + " | winner |")
@@ -141,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _reference_row(args: argparse.Namespace, ref: dict) -> dict:
-    return {"task": args.task, "planner": "true-model cem", "population": args.reference_samples,
-            "iterations": args.reference_iterations, "mean_return": ref["mean_return"],
-            "returns": " ".join(f"{r:.1f}" for r in ref["returns"]), "ms_per_step": ref["plan_time_per_step_s"] * 1000,
-            "real_time_factor": ref["real_time_factor"], "over_true_cem": 1.0, "episodes": args.episodes,
-            "steps": args.steps}
+def _row(args: argparse.Namespace, planner: str, population: int, iterations: int, summary: dict,
+         reference: float) -> dict:
+    """The CSV row of one recipe from its plan summary; `reference` is the true-model CEM's mean return."""
+    return {"task": args.task, "planner": planner, "population": population, "iterations": iterations,
+            "mean_return": summary["mean_return"], "returns": " ".join(f"{r:.1f}" for r in summary["returns"]),
+            "ms_per_step": summary["plan_time_per_step_s"] * 1000, "real_time_factor": summary["real_time_factor"],
+            "over_true_cem": summary["mean_return"] / reference if reference > 0 else float("nan"),
+            "episodes": args.episodes, "steps": args.steps}
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ read on the state AFTER the step, with three differences a body-state reward can
   the generic env does not end the episode when unhealthy, so a fallen body earns nothing more
   instead of stopping. Hopper's joint-range part of "healthy" (|state| < 100) is left out.
 
-`GYM_REWARDS` maps an env id's base name (Hopper for Hopper-v5 / Hopper-v4) to its builder;
-`gym_reward(env_id, graph)` is what `envs.tasks` attaches to a `gym:` task.
+`GYM_REWARDS` maps an env id's base name (Hopper for Hopper-v5 / Hopper-v4, `gym_reward_name`) to its
+builder; `envs.tasks` attaches the built reward to a `gym:` task.
 tests/test_gym_rewards.py compares every one with Gymnasium's own rewards on real episodes.
 """
 
@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from envs.mujoco_graph import MujocoGraph, quat_to_mat, states_from_graph
-from envs.rewards import RewardFn
+from envs.rewards import RewardFn, _on_state_graph
 
-__all__ = ["GYM_REWARDS", "gym_reward", "gym_reward_name"]
+__all__ = ["GYM_REWARDS", "gym_reward_name"]
 
 
 def _ctrl_cost(action: torch.Tensor, weight: float, like: torch.Tensor) -> torch.Tensor:
@@ -41,11 +41,6 @@ def _pitch(states: torch.Tensor, body: int) -> torch.Tensor:
     """[B] rotation angle about the world y axis of a body that only turns about y (planar walkers)."""
     rot = quat_to_mat(states[:, body, 3:7])
     return torch.atan2(rot[:, 0, 2], rot[:, 0, 0])
-
-
-def _healthy(ok: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """An indicator kept on the state's autograd graph (zero gradient), as envs.rewards' sparse terms."""
-    return ok.to(like.dtype) + 0 * like
 
 
 def locomotion(g: MujocoGraph, *, forward_weight: float, ctrl_weight: float, healthy_reward: float = 0.0,
@@ -67,7 +62,7 @@ def locomotion(g: MujocoGraph, *, forward_weight: float, ctrl_weight: float, hea
             if angle_range is not None:
                 a = _pitch(s, torso)
                 ok = ok & (a > angle_range[0]) & (a < angle_range[1])
-            r = r + healthy_reward * _healthy(ok, vx)
+            r = r + healthy_reward * _on_state_graph(ok, vx)
         return r
     return reward
 
@@ -90,7 +85,7 @@ def inverted_pendulum(g: MujocoGraph) -> RewardFn:
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
         a = _pitch(s, pole)
-        return _healthy(a.abs() <= 0.2, a)
+        return _on_state_graph(a.abs() <= 0.2, a)
     return reward
 
 
@@ -107,7 +102,7 @@ def inverted_double_pendulum(g: MujocoGraph) -> RewardFn:
         tip = g.point_positions(s, body, offset)
         x, y = tip[:, 0], tip[:, 2]
         w1, w2 = s[:, pole, 11], s[:, body, 11] - s[:, pole, 11]
-        alive = 10.0 * _healthy(y > 1.0, y)
+        alive = 10.0 * _on_state_graph(y > 1.0, y)
         return alive - 0.01 * x ** 2 - (y - 2) ** 2 - 1e-3 * w1 ** 2 - 5e-3 * w2 ** 2
     return reward
 
@@ -165,8 +160,3 @@ def gym_reward_name(env_id: str) -> str | None:
     base = re.sub(r"-v\d+$", "", env_id)
     return base if base in GYM_REWARDS else None
 
-
-def gym_reward(env_id: str, graph: MujocoGraph) -> RewardFn | None:
-    """The torch reward of Gymnasium env `env_id` on its body graph, or None (an env id with no reward here)."""
-    name = gym_reward_name(env_id)
-    return GYM_REWARDS[name](graph) if name else None

@@ -154,8 +154,8 @@ class MujocoGraph:
             kind, target = int(m.actuator_trntype[a]), int(m.actuator_trnid[a, 0])
             if kind == int(mujoco.mjtTrn.mjTRN_JOINT) and target in edge_of_joint:
                 drives.append((edge_of_joint[target], a, 1.0))
-            elif kind == int(mujoco.mjtTrn.mjTRN_TENDON) and _is_fixed_tendon(m, target):
-                for j, coef in _tendon_joints(m, target):  # one edge per joint the tendon moves
+            elif kind == int(mujoco.mjtTrn.mjTRN_TENDON):  # a fixed tendon: one edge per joint it moves
+                for j, coef in _fixed_tendon_joints(m, target):
                     add_edge(int(m.jnt_bodyid[j]), j)
                     drives.append((len(senders) - 1, a, coef))
         self.senders = np.asarray(senders, dtype=np.int64)
@@ -375,15 +375,12 @@ class MujocoGraph:
         return ((states[:, child, 0:3] - rest) * axis).sum(-1) + float(m.qpos0[m.jnt_qposadr[joint]])
 
 
-def _is_fixed_tendon(m: mujoco.MjModel, t: int) -> bool:
-    """True when tendon `t` is a linear combination of joints (every wrap a joint)."""
+def _fixed_tendon_joints(m: mujoco.MjModel, t: int) -> list[tuple[int, float]]:
+    """(joint, coefficient) of each wrap of tendon `t` when it is a fixed tendon (a linear combination of joints:
+    its length is the sum of coef * joint position); [] for a spatial tendon."""
     wraps = range(int(m.tendon_adr[t]), int(m.tendon_adr[t]) + int(m.tendon_num[t]))
-    return len(wraps) > 0 and all(int(m.wrap_type[w]) == int(mujoco.mjtWrap.mjWRAP_JOINT) for w in wraps)
-
-
-def _tendon_joints(m: mujoco.MjModel, t: int) -> list[tuple[int, float]]:
-    """(joint, coefficient) of each wrap of fixed tendon `t` (its length is the sum of coef * joint position)."""
-    wraps = range(int(m.tendon_adr[t]), int(m.tendon_adr[t]) + int(m.tendon_num[t]))
+    if not all(int(m.wrap_type[w]) == int(mujoco.mjtWrap.mjWRAP_JOINT) for w in wraps):
+        return []
     return [(int(m.wrap_objid[w]), float(m.wrap_prm[w])) for w in wraps]
 
 

@@ -366,14 +366,14 @@ def _scheme_task(name: str) -> Task:
         return _dmc_task(name, rest)
     if scheme == "gym":
         from envs.any_model import gym_settings
-        from envs.gym_rewards import gym_reward, gym_reward_name
+        from envs.gym_rewards import GYM_REWARDS, gym_reward_name
 
         model, settings, xml_path = gym_settings(rest)
         task = Task(name, _generic_factory(model, settings, xml_path), None)
-        reward = gym_reward(rest, task.graph())
+        reward = gym_reward_name(rest)
         if reward is None:
             return task
-        return task.with_reward(reward, spec=f"envs.gym_rewards:{gym_reward_name(rest)}")
+        return task.with_reward(GYM_REWARDS[reward](task.graph()), spec=f"envs.gym_rewards:{reward}")
     from pathlib import Path
 
     if not Path(rest).is_file():

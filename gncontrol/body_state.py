@@ -50,6 +50,13 @@ POSITION_MODES = ("relative", "absolute", "legacy", "per-system")
 ANCHOR_EDGE_COLUMNS = (2, 11)
 
 
+def _world_nodes(node_graph: torch.Tensor) -> torch.Tensor:
+    """[N] bool: the first node of each graph (the world body, by the MuJoCo graph convention)."""
+    first = torch.ones_like(node_graph, dtype=torch.bool)
+    first[1:] = node_graph[1:] != node_graph[:-1]
+    return first
+
+
 def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs: int,
                        mode: str = "relative") -> torch.Tensor:
     """Body states [N, 13] with x, y made translation invariant (mode "relative").
@@ -74,9 +81,7 @@ def relative_positions(nodes: torch.Tensor, node_graph: torch.Tensor, num_graphs
     if mode == "legacy":
         weight = xy.new_ones(xy.shape[0])
     else:
-        is_world = torch.ones_like(node_graph, dtype=torch.bool)
-        is_world[1:] = node_graph[1:] != node_graph[:-1]
-        weight = (~is_world).to(xy.dtype)
+        weight = (~_world_nodes(node_graph)).to(xy.dtype)
     total = xy.new_zeros(num_graphs, 2).index_add_(0, node_graph, xy * weight[:, None])
     count = xy.new_zeros(num_graphs).index_add_(0, node_graph, weight)
     centre = (total / count.clamp(min=1).unsqueeze(-1)).index_select(0, node_graph)
@@ -91,9 +96,7 @@ def anchored_graphs(static) -> torch.Tensor:
     ANCHOR_EDGE_COLUMNS flag set, i.e. dynamics that depend on absolute x, y (see position_mode in
     envs.mujoco_graph, the same rule for one system)."""
     ng = static.node_graph_index()
-    is_world = torch.ones_like(ng, dtype=torch.bool)
-    is_world[1:] = ng[1:] != ng[:-1]
-    flag = is_world[static.senders]
+    flag = _world_nodes(ng)[static.senders]
     for c in ANCHOR_EDGE_COLUMNS:
         flag = flag & (static.edges[:, c] > 0.5)
     hits = torch.zeros(static.num_graphs, dtype=torch.long, device=ng.device)
