@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -177,8 +178,10 @@ def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int) -> list[d
     return rows
 
 
-def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool):
-    """Seconds of (fast, generic) forward+backward of predicted_return (task.reward), batch x steps."""
+def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool, compile_step: bool = False):
+    """Seconds of (fast, generic[, compiled]) forward+backward of predicted_return (task.reward), batch x steps;
+    compile_step: also the fast path with its fused step compiled (fast_path.compile_step), its first call's
+    seconds under "compile_s"."""
     state = graph.dynamic_graph(start, torch.zeros(1, graph.action_dim))
     gen = torch.Generator().manual_seed(2)
     plans = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
@@ -190,11 +193,27 @@ def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool
         ret.sum().backward()
         return ret.detach(), a.grad
 
+    def compiled_work():
+        fast_path.compile_step(True)
+        try:
+            return work()
+        finally:
+            fast_path.compile_step(False)
+
+    runs = {"fast": work, "generic": generic(work)}
     (rf, gf), (rg, gg) = work(), generic(work)()
-    diff = max(float((rf - rg).abs().max()), float((gf - gg).abs().max()))
+    outputs = [(rf, gf)]
+    if compile_step:
+        start_s = time.perf_counter()
+        outputs.append(compiled_work())
+        compile_s = time.perf_counter() - start_s
+        runs["compiled"] = compiled_work
+    diff = max(max(float((r - rg).abs().max()), float((g - gg).abs().max())) for r, g in outputs)
     if not diff <= 1e-4 * max(1.0, float(rg.abs().max()), float(gg.abs().max())):
-        raise RuntimeError(f"planning: fast and generic returns/gradients differ by {diff:.2e}")
-    t = interleaved({"fast": work, "generic": generic(work)}, reps)
+        raise RuntimeError(f"planning: fast / compiled and generic returns/gradients differ by {diff:.2e}")
+    t = interleaved(runs, reps)
+    if compile_step:
+        t["compile_s"] = compile_s
     model.requires_grad_(True)
     return t, diff
 
@@ -286,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
           f"graphs x {args.plan_steps} steps; MLP matmul FLOPs forward {flops / 1e6:.1f} M (the model's function), "
           f"{dyn / 1e6:.1f} M without the static columns the fast path computes once")
     for frozen in (False, True):
-        t, diff = planning(task, model, graph, system, start, args.plan_batch, args.plan_steps, reps, frozen)
+        t, diff = planning(task, model, graph, system, start, args.plan_batch, args.plan_steps, reps, frozen,
+                           compile_step=args.compile)
         k = 2 if frozen else 3  # backward: grad of inputs (+ grad of weights)
         total = flops * k
         label = "weights frozen" if frozen else "weights require grad"
@@ -297,11 +317,17 @@ def main(argv: list[str] | None = None) -> None:
               f"{dyn * k / peak * 1e3:.1f} ms (fast path's own matmuls); the fast path runs at "
               f"{100 * total / t['fast'] / peak:.1f}% / {100 * dyn * k / t['fast'] / peak:.1f}% of peak, "
               f"the generic at {100 * total / t['generic'] / peak:.1f}%")
-        for path in ("generic", "fast"):
+        if "compiled" in t:
+            print(f"  {'':22s} compiled fused step (fast_path.compile_step) {t['compiled'] * 1e3:8.1f} ms  ratio "
+                  f"{t['generic'] / t['compiled']:5.2f} to the generic path, {t['fast'] / t['compiled']:5.2f} to the "
+                  f"eager fast path; first call (with the compile) {t['compile_s']:.1f} s")
+        for path in [p for p in ("generic", "fast", "compiled") if p in t]:
             rows.append({"workload": f"plan ({label})", "system": "cartpole-swingup", "batch": args.plan_batch,
                          "steps": args.plan_steps, "path": path, "fwd_ms": "",
-                         "fwd_bwd_ms": round(t[path] * 1e3, 3), "ratio_fwd": "", "ratio_fwd_bwd": round(ratio, 3),
-                         "flops_fwd_bwd": total, "max_abs_diff": f"{diff:.1e}"})
+                         "fwd_bwd_ms": round(t[path] * 1e3, 3), "ratio_fwd": "",
+                         "ratio_fwd_bwd": round(t["generic"] / t[path], 3), "flops_fwd_bwd": total,
+                         "max_abs_diff": f"{diff:.1e}",
+                         "compile_s": round(t["compile_s"], 1) if path == "compiled" else ""})
     write_csv(args.out, rows)
     print(f"\nwrote {args.out} (sgemm peak {peak / 1e9:.1f} GFLOP/s, {torch.get_num_threads()} thread(s))")
 

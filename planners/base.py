@@ -14,8 +14,9 @@ Conventions (all planners):
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "model_time_step",
     "Objective",
     "make_objective",
+    "frozen_parameters",
     "shift_plan",
     "finite_or_worst",
     "note_non_finite",
@@ -226,6 +228,24 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
 Objective = Callable[[torch.Tensor], torch.Tensor]  # plans [P, H, A] -> predicted returns [P]
 
 
+@contextlib.contextmanager
+def frozen_parameters(model: Any) -> Iterator[None]:
+    """Inside the block the model's parameters record no gradient (restored after).
+
+    Why: a planner differentiates its return with respect to the PLAN; without this every gradient-MPC
+    iteration also computed (and accumulated into `.grad`) the gradient of every model weight, about a
+    third of the backward's matmuls. The graph built inside still reaches the actions and start state.
+    """
+    params = [p for p in (model.parameters() if isinstance(model, torch.nn.Module) else ()) if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def make_objective(model: DynamicsModel, reward_fn: RewardFn, state: State, *, params: Any = None,
                    discount: float = 1.0, action_repeat: int = 1, terminal_weight: float = 0.0) -> Objective:
     """The planning objective `objective(plans [P, H, A]) -> returns [P]` from one start state.
@@ -248,7 +268,8 @@ def make_objective(model: DynamicsModel, reward_fn: RewardFn, state: State, *, p
             cache.clear()  # one population size at a time: keep no stale replicas
             cache[b] = (replicate(state, b), replicate(params, b))
         s, p = cache.get(b, (state, params))
-        return predicted_return(model, reward_fn, s, plans, p, discount, action_repeat, terminal_weight)
+        with frozen_parameters(model):
+            return predicted_return(model, reward_fn, s, plans, p, discount, action_repeat, terminal_weight)
 
     objective.differentiable = bool(getattr(model, "differentiable", False))  # type: ignore[attr-defined]
     return objective

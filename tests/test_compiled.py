@@ -64,7 +64,8 @@ def test_plan_compile_refuses_the_true_model(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_plan_with_compile_plans_as_the_eager_model(tmp_path, capsys):
-    """`gncontrol plan --compile` with CEM through a small trained GN: the same return as without it."""
+    """`gncontrol plan --compile` with CEM (compiled rollouts) and with the gradient planner (compiled fused steps)
+    through a small trained GN: the same return as without it."""
     import json
 
     from gncontrol.cli import main
@@ -72,14 +73,21 @@ def test_plan_with_compile_plans_as_the_eager_model(tmp_path, capsys):
     data = tmp_path / "d.h5"
     assert main(["collect", "--task", "pendulum-swingup", "--episodes", "2", "--steps", "30", "--out", str(data)]) == 0
     assert main(["train", "--data", str(data), "--steps", "5", "--latent", "16", "--out", str(tmp_path / "m")]) == 0
-    returns = []
-    for extra in ([], ["--compile"]):
-        out = tmp_path / f"p{len(extra)}"
-        assert main(["plan", "--task", "pendulum-swingup", "--model", str(tmp_path / "m" / "model.pt"),
-                     "--planner", "cem", "--samples", "16", "--iterations", "2", "--horizon", "3", "--steps", "6",
-                     "--no-video", "--out", str(out), *extra]) == 0
-        returns.append(json.loads((out / "summary.json").read_text())["returns"][0])
-    assert returns[1] == pytest.approx(returns[0], abs=1e-4)
+    from gncontrol.forward import fast_path
+
+    for planner in (["gradient", "--restarts", "4", "--reward", "pendulum-swingup-smooth"],
+                    ["cem", "--samples", "16"]):
+        returns = []
+        for extra in ([], ["--compile"]):
+            out = tmp_path / f"p{planner[0]}{len(extra)}"
+            try:
+                assert main(["plan", "--task", "pendulum-swingup", "--model", str(tmp_path / "m" / "model.pt"),
+                             "--planner", *planner, "--iterations", "2", "--horizon", "3", "--steps", "6",
+                             "--no-video", "--out", str(out), *extra]) == 0
+            finally:
+                fast_path.compile_step(False)  # the gradient planner's --compile compiles the fused step
+            returns.append(json.loads((out / "summary.json").read_text())["returns"][0])
+        assert returns[1] == pytest.approx(returns[0], abs=1e-4), planner[0]
 
 
 def test_wrappers_keep_room_for_many_compiled_models():

@@ -38,7 +38,23 @@ def test_gradient_mpc_backpropagates_through_the_gn_model(setup):
     objective = make_objective(model, task.reward, state, params=system)
     _, after, _ = gradient_shooting(objective, init, bounds, iterations=1, lr=1e-3)
     assert (after > before).all()
-    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_planning_leaves_the_model_weights_without_gradient(setup):
+    """The planner differentiates the return w.r.t. the plan only: no weight gradient is computed or
+    accumulated, and the weights train as before afterwards (requires_grad restored)."""
+    task, model, system, state = setup
+    model.zero_grad(set_to_none=True)
+    GradientPlanner(task.action_low, task.action_high, horizon=4, iterations=2, restarts=2).plan(
+        model, task.reward, state, params=system)
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    init = torch.zeros(2, 4, 1, requires_grad=True)
+    ret = make_objective(model, task.reward, state, params=system)(init)
+    ret.sum().backward()
+    assert init.grad is not None and init.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.parameters())
+    predicted_return(model, task.reward, state, init.detach(), system).sum().backward()  # outside: as before
+    assert any(p.grad is not None for p in model.parameters())
 
 
 def test_sampling_planners_and_mcts_run_on_the_gn_model(setup):

@@ -53,8 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--compile", action="store_true", help="compile the learned model's forward rollouts "
                    "(torch.compile, gncontrol.forward.compiled): about 10 s once per shape, then CEM / MPPI / random "
-                   "shooting plan about 1.3x faster on a CPU (benchmarks/RESULTS.md); the gradient planner's "
-                   "rollouts, which need their backward, stay eager")
+                   "shooting plan about 1.3x faster on a CPU (benchmarks/RESULTS.md); for the gradient planner, "
+                   "whose rollouts need their backward, each fused GN step's forward and backward is compiled "
+                   "instead (gncontrol.forward.fast_path.compile_step, a few seconds once per shape)")
 
 
 def _same_system_tasks(task) -> list[str]:
@@ -189,11 +190,16 @@ def run(args: argparse.Namespace) -> int:
     if args.compile:
         if true or len(args.model) > 1:
             raise InputError("--compile compiles one learned forward model: not 'true' or an ensemble")
-        from gncontrol.forward.compiled import compiled
-
-        model = compiled(model)
         if args.planner == "gradient":
-            print("--compile: the gradient planner's rollouts need their backward and run eagerly")
+            from gncontrol.forward import fast_path
+
+            fast_path.compile_step(True)
+            print("--compile: the gradient planner's rollouts need their backward: compiling each fused GN step "
+                  "(forward and backward) instead of the whole rollout")
+        else:
+            from gncontrol.forward.compiled import compiled
+
+            model = compiled(model)
     from planners.base import model_time_step
 
     model_time_step(model, args.action_repeat)  # a model of k control steps per step needs --action-repeat k*m

@@ -59,7 +59,7 @@ Tensor = torch.Tensor
 Piece = tuple[Tensor, bool]  # (tensor, constant?)
 
 __all__ = ["FixedTopology", "DenseGraph", "topology_of", "generic_path", "set_enabled", "enabled", "stats",
-           "applicable", "step", "graph_network", "mlp_on_pieces"]
+           "applicable", "step", "graph_network", "mlp_on_pieces", "compile_step", "step_compiled"]
 
 _ENABLED = [True]
 stats = {"fast": 0, "generic": 0}
@@ -617,118 +617,160 @@ class _FusedSpec:
                            for _, w_d, layers in self.mlps]
 
 
+def _fused_forward(x: Tensor, acts: Tensor, mlps: list, norms: tuple, centring: Tensor | None, pair: Tensor,
+                   receivers: Tensor, b: int, n: int, e: int) -> tuple[Tensor, list, tuple, tuple]:
+    """The fused step's math, x [B*N, 13], acts [B*E, 1] -> (next states [B*N, 13], saved MLP inputs, quaternion
+    terms, widths): pure tensor code of static shapes (what `compile_step` hands to torch.compile)."""
+    mx, sx, ma, sa, dscale, dmean = norms
+    body = x
+    if centring is not None:
+        x3 = x.view(b, n, -1)
+        body = torch.cat([torch.matmul(centring, x3[..., :2]), x3[..., 2:]], -1).view(b * n, -1)
+    nx, na = (body - mx) / sx, (acts - ma) / sa
+    saved: list = []
+
+    def mlp(k: int, x: Tensor) -> Tensor:
+        c, w, rest = mlps[k]
+        inputs = [x]
+        h = torch.addmm(c, x, w)
+        for op in rest:
+            if op[0] == "linear":
+                inputs.append(h)
+                h = torch.mm(h, op[1]) if op[2] is None else torch.addmm(op[2], h, op[1])
+            else:
+                h = torch.relu(h)
+        saved.append(inputs)
+        return h
+
+    def pairs(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, 2F]: receiver then sender features per edge
+        return t.view(b, n, -1).index_select(1, pair).view(b * e, -1)
+
+    def agg(t: Tensor) -> Tensor:
+        return t.new_zeros(b, n, t.shape[-1]).index_add_(1, receivers, t.view(b, e, -1)).view(b * n, -1)
+
+    e1 = mlp(0, torch.cat([na, pairs(nx)], 1))
+    v1 = mlp(1, torch.cat([agg(e1), nx], 1))
+    u1 = mlp(2, torch.cat([e1.view(b, e, -1).sum(1), v1.view(b, n, -1).sum(1)], 1))
+    e2 = mlp(3, torch.cat([na, e1, pairs(torch.cat([nx, v1], 1)), u1.repeat_interleave(e, 0)], 1))
+    out = mlp(4, torch.cat([agg(e2), nx, v1, u1.repeat_interleave(n, 0)], 1))
+    widths = (na.shape[1], nx.shape[1], e1.shape[1], v1.shape[1], u1.shape[1], e2.shape[1])
+    # apply_delta: next = state + delta, quaternion renormalised
+    y = x + (out * dscale + dmean)
+    q = y[:, 3:7]
+    norm = q.norm(dim=-1, keepdim=True)
+    clamped = norm.clamp(min=1e-8)
+    return torch.cat([y[:, :3], q / clamped, y[:, 7:]], 1), saved, (q, norm, clamped), widths
+
+
+def _fused_backward(g_next: Tensor, saved: list, quat: tuple, mlps: list, transposed: list, norms: tuple,
+                    centring: Tensor | None, pair: Tensor, receivers: Tensor, need: tuple, starts: list,
+                    widths: tuple, b: int, n: int, e: int) -> tuple[Tensor, Tensor, list]:
+    """The fused step's hand-written backward: (grad x [B*N, 13], grad acts [B*E, 1], grads of the flat weights);
+    pure tensor code of static shapes, like `_fused_forward`."""
+    _, sx, _, sa, dscale, _ = norms
+    fa, fx, le, lv, lu, _ = widths
+    grads: list = []
+    q, norm, clamped = quat
+    g_q = g_next[:, 3:7]
+    radial = (g_q * q).sum(-1, keepdim=True) * ((norm >= 1e-8) / (clamped * clamped * norm.clamp(min=1e-30)))
+    g_y = torch.cat([g_next[:, :3], g_q / clamped - q * radial, g_next[:, 7:]], 1)
+    g_out = g_y * dscale
+
+    def mlp_back(k: int, g: Tensor) -> Tensor:
+        c, _, rest = mlps[k]
+        w_t, lin_t = transposed[k]
+        inputs = saved[k]
+        mine: list = []  # reversed: (grad b, grad W) per linear from the last, then grad w, grad c
+        j = len(inputs) - 1
+        p = starts[k] + 2 + 2 * j  # flat index after this MLP's last (W, b)
+        h_out = None
+        li = len(lin_t)
+        for op in reversed(rest):
+            if op[0] == "linear":
+                x = inputs[j]
+                j -= 1
+                p -= 2
+                mine.append(g.sum(0) if op[2] is not None and need[p + 1] else None)
+                mine.append(x.t().mm(g) if need[p] else None)
+                li -= 1
+                g = g.mm(lin_t[li])
+                h_out = x
+            else:  # relu: its output is the next linear's input
+                g = _RELU_BACKWARD(g, h_out, 0)
+        mine.append(inputs[0].t().mm(g) if need[starts[k] + 1] else None)
+        mine.append(None if not need[starts[k]] else g if c.dim() == 2 else g.sum(0))
+        grads.append(mine[::-1])  # [grad c, grad w, (grad W, grad b) per linear]
+        return g.mm(w_t)
+
+    def gather(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, F] at the receivers
+        return t.view(b, n, -1).index_select(1, receivers).view(b * e, -1)
+
+    def unpair(t: Tensor) -> Tensor:  # [B*E, 2F] (receiver | sender) -> [B*N, F], summed per node
+        width = t.shape[-1] // 2
+        return t.new_zeros(b, n, width).index_add_(1, pair, t.reshape(b, 2 * e, width)).view(b * n, width)
+
+    g5 = mlp_back(4, g_out).split([le, fx, lv, lu], 1)
+    g4 = mlp_back(3, gather(g5[0])).split([fa, le, 2 * (fx + lv), lu], 1)
+    g_nv = unpair(g4[2]).split([fx, lv], 1)
+    g_u1 = g5[3].view(b, n, lu).sum(1) + g4[3].view(b, e, lu).sum(1)
+    g3 = mlp_back(2, g_u1).split([le, lv], 1)
+    g_v1 = g5[2] + g_nv[1] + g3[1].repeat_interleave(n, 0)
+    g2 = mlp_back(1, g_v1).split([le, fx], 1)
+    g_e1 = g4[1] + g3[0].repeat_interleave(e, 0) + gather(g2[0])
+    g1 = mlp_back(0, g_e1).split([fa, 2 * fx], 1)
+    g_nx = unpair(g1[1]) + g5[1] + g_nv[0] + g2[1]
+    g_x = (g_nx / sx)
+    if centring is not None:
+        g3 = g_x.view(b, n, -1)
+        g_x = torch.cat([torch.matmul(centring.t(), g3[..., :2]), g3[..., 2:]], -1).view(b * n, -1)
+    g_x = g_x + g_y
+    g_acts = (g4[0] + g1[0]) / sa
+    flat_grads = [x for k in (0, 1, 2, 3, 4) for x in grads[4 - k]]  # grads were appended gn2.node first
+    return g_x, g_acts, flat_grads
+
+
+_KERNELS = {"forward": _fused_forward, "backward": _fused_backward}
+_COMPILED: dict = {}  # torch.compile mode -> (forward, backward) wrappers, built once
+
+
+def compile_step(flag: bool = True, *, mode: str | None = None) -> None:
+    """Runs the fused GN step's forward and backward as two torch.compile regions (False: eager again).
+
+    Each is compiled once per shape (batch, graph size, widths) and dtype, a few seconds each, and reused by every
+    later rollout, replanning and episode; gradient MPC gets a compiled backward without compiling an unrolled
+    rollout. The eager functions stay the reference (tests/test_fast_path.py compares them).
+    """
+    if not flag:
+        _KERNELS["forward"], _KERNELS["backward"] = _fused_forward, _fused_backward
+        return
+    if mode not in _COMPILED:
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, 64)  # one entry per (batch, system) a run sees
+        _COMPILED[mode] = (torch.compile(_fused_forward, dynamic=False, mode=mode),
+                           torch.compile(_fused_backward, dynamic=False, mode=mode))
+    _KERNELS["forward"], _KERNELS["backward"] = _COMPILED[mode]
+
+
+def step_compiled() -> bool:
+    """Whether `compile_step` is on."""
+    return _KERNELS["forward"] is not _fused_forward
+
+
 class _FusedGN(torch.autograd.Function):
     """GN1 (edge, node, global) then GN2 (edge, node) on 2-D rows, with a hand-written backward."""
 
     @staticmethod
     def forward(ctx, spec, x, acts, *flat):  # noqa: D102 - see the class doc
-        b, n, e, r = spec.b, spec.n, spec.e, spec.topo.receivers
-        mlps, (mx, sx, ma, sa, dscale, dmean), centring = spec.mlps, spec.norms, spec.centring
-        body = x
-        if centring is not None:
-            x3 = x.view(b, n, -1)
-            body = torch.cat([torch.matmul(centring, x3[..., :2]), x3[..., 2:]], -1).view(b * n, -1)
-        nx, na = (body - mx) / sx, (acts - ma) / sa
-        saved: list = []
-
-        def mlp(k: int, x: Tensor) -> Tensor:
-            c, w, rest = mlps[k]
-            acts = [x]
-            h = torch.addmm(c, x, w)
-            for op in rest:
-                if op[0] == "linear":
-                    acts.append(h)
-                    h = torch.mm(h, op[1]) if op[2] is None else torch.addmm(op[2], h, op[1])
-                else:
-                    h = torch.relu(h)
-            saved.append(acts)
-            return h
-
-        def pairs(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, 2F]: receiver then sender features per edge
-            return t.view(b, n, -1).index_select(1, pair).view(b * e, -1)
-
-        def agg(t: Tensor) -> Tensor:
-            return t.new_zeros(b, n, t.shape[-1]).index_add_(1, r, t.view(b, e, -1)).view(b * n, -1)
-
-        pair = spec.pair
-        e1 = mlp(0, torch.cat([na, pairs(nx)], 1))
-        v1 = mlp(1, torch.cat([agg(e1), nx], 1))
-        u1 = mlp(2, torch.cat([e1.view(b, e, -1).sum(1), v1.view(b, n, -1).sum(1)], 1))
-        e2 = mlp(3, torch.cat([na, e1, pairs(torch.cat([nx, v1], 1)), u1.repeat_interleave(e, 0)], 1))
-        out = mlp(4, torch.cat([agg(e2), nx, v1, u1.repeat_interleave(n, 0)], 1))
-        ctx.spec, ctx.saved = spec, saved
-        ctx.widths = (na.shape[1], nx.shape[1], e1.shape[1], v1.shape[1], u1.shape[1], e2.shape[1])
-        # apply_delta: next = state + delta, quaternion renormalised
-        y = x + (out * dscale + dmean)
-        q = y[:, 3:7]
-        norm = q.norm(dim=-1, keepdim=True)
-        clamped = norm.clamp(min=1e-8)
-        ctx.quat = (q, norm, clamped)
-        return torch.cat([y[:, :3], q / clamped, y[:, 7:]], 1)
+        out, saved, quat, widths = _KERNELS["forward"](x, acts, spec.mlps, spec.norms, spec.centring, spec.pair,
+                                                       spec.topo.receivers, spec.b, spec.n, spec.e)
+        ctx.spec, ctx.saved, ctx.quat, ctx.widths = spec, saved, quat, widths
+        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_next):  # noqa: D102 - see the class doc
         spec = ctx.spec
-        b, n, e, r, pair = spec.b, spec.n, spec.e, spec.topo.receivers, spec.pair
-        _, sx, _, sa, dscale, _ = spec.norms
-        fa, fx, le, lv, lu, _ = ctx.widths
-        need, starts = ctx.needs_input_grad[3:], spec.starts
-        grads: list = []
-        q, norm, clamped = ctx.quat
-        g_q = g_next[:, 3:7]
-        radial = (g_q * q).sum(-1, keepdim=True) * ((norm >= 1e-8) / (clamped * clamped * norm.clamp(min=1e-30)))
-        g_y = torch.cat([g_next[:, :3], g_q / clamped - q * radial, g_next[:, 7:]], 1)
-        g_out = g_y * dscale
-
-        def mlp_back(k: int, g: Tensor) -> Tensor:
-            c, _, rest = spec.mlps[k]
-            w_t, lin_t = spec.transposed[k]
-            acts = ctx.saved[k]
-            mine: list = []  # reversed: (grad b, grad W) per linear from the last, then grad w, grad c
-            j = len(acts) - 1
-            p = starts[k] + 2 + 2 * j  # flat index after this MLP's last (W, b)
-            h_out = None
-            li = len(lin_t)
-            for op in reversed(rest):
-                if op[0] == "linear":
-                    x = acts[j]
-                    j -= 1
-                    p -= 2
-                    mine.append(g.sum(0) if op[2] is not None and need[p + 1] else None)
-                    mine.append(x.t().mm(g) if need[p] else None)
-                    li -= 1
-                    g = g.mm(lin_t[li])
-                    h_out = x
-                else:  # relu: its output is the next linear's input
-                    g = _RELU_BACKWARD(g, h_out, 0)
-            mine.append(acts[0].t().mm(g) if need[starts[k] + 1] else None)
-            mine.append(None if not need[starts[k]] else g if c.dim() == 2 else g.sum(0))
-            grads.append(mine[::-1])  # [grad c, grad w, (grad W, grad b) per linear]
-            return g.mm(w_t)
-
-        def gather(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, F] at the receivers
-            return t.view(b, n, -1).index_select(1, r).view(b * e, -1)
-
-        def unpair(t: Tensor) -> Tensor:  # [B*E, 2F] (receiver | sender) -> [B*N, F], summed per node
-            width = t.shape[-1] // 2
-            return t.new_zeros(b, n, width).index_add_(1, pair, t.reshape(b, 2 * e, width)).view(b * n, width)
-
-        g5 = mlp_back(4, g_out).split([le, fx, lv, lu], 1)
-        g4 = mlp_back(3, gather(g5[0])).split([fa, le, 2 * (fx + lv), lu], 1)
-        g_nv = unpair(g4[2]).split([fx, lv], 1)
-        g_u1 = g5[3].view(b, n, lu).sum(1) + g4[3].view(b, e, lu).sum(1)
-        g3 = mlp_back(2, g_u1).split([le, lv], 1)
-        g_v1 = g5[2] + g_nv[1] + g3[1].repeat_interleave(n, 0)
-        g2 = mlp_back(1, g_v1).split([le, fx], 1)
-        g_e1 = g4[1] + g3[0].repeat_interleave(e, 0) + gather(g2[0])
-        g1 = mlp_back(0, g_e1).split([fa, 2 * fx], 1)
-        g_nx = unpair(g1[1]) + g5[1] + g_nv[0] + g2[1]
-        g_x = (g_nx / sx)
-        if spec.centring is not None:
-            g3 = g_x.view(b, n, -1)
-            g_x = torch.cat([torch.matmul(spec.centring.t(), g3[..., :2]), g3[..., 2:]], -1).view(b * n, -1)
-        g_x = g_x + g_y
-        g_acts = (g4[0] + g1[0]) / sa
-        flat_grads = [x for k in (0, 1, 2, 3, 4) for x in grads[4 - k]]  # grads were appended gn2.node first
+        g_x, g_acts, flat_grads = _KERNELS["backward"](
+            g_next, ctx.saved, ctx.quat, spec.mlps, spec.transposed, spec.norms, spec.centring, spec.pair,
+            spec.topo.receivers, tuple(ctx.needs_input_grad[3:]), spec.starts, ctx.widths, spec.b, spec.n, spec.e)
         return (None, g_x, g_acts, *flat_grads)
