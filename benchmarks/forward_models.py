@@ -55,7 +55,8 @@ def train(kind: str, train_sets, val_sets, args, out: Path, steps: int | None = 
     steps = steps or args.steps
     tcfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
                        noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=steps,
-                       seed=args.seed, sequence_length=args.sequence_length if kind == "recurrent" else 1)
+                       seed=args.seed, sequence_length=args.sequence_length if kind == "recurrent" else 1,
+                       balance_systems=getattr(args, "balance_systems", False))
     return train_forward_model(cfg, train_sets, val_sets, tcfg, out, device=args.device, progress=False).eval()
 
 
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="models of the single-system table")
     ap.add_argument("--sequence-length", type=int, default=8,
                     help="recurrent model: training windows of this many transitions (truncated BPTT)")
+    ap.add_argument("--balance-systems", action="store_true",
+                    help="multi-system and zero-shot GNs: each system's errors weighed as in its own model's loss "
+                    "(gncontrol.forward.balance)")
     add_csv_argument(ap, "forward_models")
     args = ap.parse_args(argv)
     if args.quick:
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     config = {"episodes": args.episodes, "episode_steps": args.episode_steps, "controller": args.controller,
               "train_steps": args.steps, "batch_size": args.batch_size, "latent": args.latent,
               "hidden": " ".join(map(str, args.hidden)), "noise": args.noise, "positions": args.positions,
+              "balance_systems": args.balance_systems,
               "seed": args.seed}
 
     def add(name: str, system: str, model: str, errs: list[float], hs: list[int], **cells) -> None:

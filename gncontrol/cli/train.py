@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "backpropagation through time); 1 = single transitions")
     p.add_argument("--burn-in", type=nonnegative_int, default=0,
                    help="recurrent model: steps of each window that only warm up the hidden state (0: none)")
+    p.add_argument("--balance-systems", action="store_true",
+                   help="several --data: weigh each system's errors by its own delta variance and node share, so "
+                   "each counts as in its single-system model's loss (gncontrol.forward.balance)")
     add_training_arguments(p)
 
 
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     systems = [s.every(args.control_steps) for s in systems]
     splits = [s.split(args.val_fraction) for s in systems]
     config = dataclasses.replace(train_config_from_args(args), sequence_length=args.sequence_length,
-                                 burn_in=args.burn_in)
+                                 burn_in=args.burn_in, balance_systems=args.balance_systems)
     model_config = model_config_for(args.model, args.latent, args.hidden, systems, args.positions,
                                     args.control_steps)
     train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],

@@ -141,9 +141,9 @@ class GraphForwardModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
-                noise_std: float = 0.0) -> torch.Tensor:
+                noise_std: float = 0.0, weights: torch.Tensor | None = None) -> torch.Tensor:
         """The training loss (so DistributedDataParallel can wrap the model); see `loss`."""
-        return self.loss(state, action, next_nodes, system, noise_std)
+        return self.loss(state, action, next_nodes, system, noise_std, weights)
 
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
         """Next state graph for B states [N, 13(+hidden)] and actions [B, A]; params a GraphSystem."""
@@ -181,16 +181,19 @@ class GraphForwardModel(nn.Module):
         return states
 
     def loss(self, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
-             noise_std: float = 0.0) -> torch.Tensor:
+             noise_std: float = 0.0, weights: torch.Tensor | None = None) -> torch.Tensor:
         """One-step MSE on normalised deltas; optional input noise (target corrected for it).
 
         The noise is in normalised state units; the target becomes next - noisy input, so the
         model learns to pull a perturbed state back, which steadies long rollouts.
+        `weights` [N_total, 13] (or broadcastable): per node and feature weights of the squared
+        errors (gncontrol.forward.balance: each system of a mixed batch counted equally).
         """
         state = self.add_input_noise(state, noise_std)
         pred, _ = self.predict(self.input_graph(state, action, system), state)
         target = self.norm_delta(next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
-        return (pred - target).square().mean()
+        err = (pred - target).square()
+        return (err if weights is None else err * weights).mean()
 
     def add_input_noise(self, state: Graph, noise_std: float) -> Graph:
         """The state with Gaussian noise of `noise_std` normalised units on its body numbers (not the quaternions)."""
@@ -246,11 +249,11 @@ class RecurrentGNForwardModel(GraphForwardModel):
                              globals=z(state.globals.shape[0], h))
 
     def forward(self, state: Any, action: Any = None, next_nodes: Any = None, system: Any = None,
-                noise_std: float = 0.0, burn_in: int = 0) -> torch.Tensor:
+                noise_std: float = 0.0, weights: torch.Tensor | None = None, burn_in: int = 0) -> torch.Tensor:
         """The training loss: `sequence_loss` when `state` is a list of T transition batches, else one-step `loss`."""
         if isinstance(state, list):
             return self.sequence_loss(state, noise_std, burn_in)
-        return self.loss(state, action, next_nodes, system, noise_std)
+        return self.loss(state, action, next_nodes, system, noise_std, weights)
 
     def sequence_loss(self, batches: list, noise_std: float = 0.0, burn_in: int = 0) -> torch.Tensor:
         """Mean one-step loss over T consecutive transitions [t, t+1), [t+1, t+2), ... of the same windows.

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError
+from gncontrol.forward.balance import system_weights
 from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.forward.transitions import SystemTrajectories, TransitionBatch, sample_batch, sample_sequences
 from gncontrol.run_guard import RunGuard, deferred_interrupt
@@ -50,6 +51,9 @@ class TrainConfig:
     # the first `burn_in` of them only warming up the hidden state; 1 = single transitions
     sequence_length: int = 1
     burn_in: int = 0
+    # several systems: weigh each system's squared errors by its own delta variance and node share
+    # (gncontrol.forward.balance), so each counts as in its single-system model's loss
+    balance_systems: bool = False
 
 
 def distributed_context() -> tuple[int, int]:
@@ -135,7 +139,7 @@ def run_training_steps(config: TrainConfig, start: int, end: int, *,
 
 
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_final", "noise_std", "seed", "grad_clip", "sequence_length",
-                     "burn_in")  # --steps may grow
+                     "burn_in", "balance_systems")  # --steps may grow
 
 
 def check_resume(record: dict, model: torch.nn.Module, config: TrainConfig | None,
@@ -277,6 +281,12 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                          f"a '{model_config.kind}' model has none: use sequence_length 1")
     if not 0 <= config.burn_in < config.sequence_length:
         raise InputError(f"burn_in must be in [0, sequence_length={config.sequence_length}), got {config.burn_in}")
+    weights = None
+    if config.balance_systems and len(train_sets) > 1:
+        if sequences:
+            raise InputError("balance_systems weighs single transitions: use sequence_length 1")
+        weights = system_weights(model, train_sets, config.batch_size // world, seed=config.seed).to(device)
+
     def step_loss(gen: torch.Generator) -> torch.Tensor:
         if sequences:
             seq = [_batch_to(x, device) for x in sample_sequences(train_sets, config.batch_size // world,
@@ -286,7 +296,7 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
         b = sample_batch(train_sets, config.batch_size // world, gen)
         seed_input_noise(gen)
         return wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device), b.system.to(device),
-                       config.noise_std)
+                       config.noise_std, weights)
 
     end = config.steps if stop_after is None else min(stop_after, config.steps)
     run_training_steps(config, start, end, step_loss=step_loss, optimiser=optimiser,

@@ -1,0 +1,73 @@
+"""Per-system loss weights for multi-system training (gncontrol.forward.balance) on real MuJoCo data."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from envs.collect import collect
+from gncontrol.body_state import STATE_SIZE
+from gncontrol.checkpoints import load_checkpoint
+from gncontrol.errors import InputError
+from gncontrol.forward.balance import FLOOR, system_weights
+from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model
+from gncontrol.forward.training import TrainConfig, fit_model_normalisers, train_forward_model
+from gncontrol.forward.transitions import SystemTrajectories, sample_batch
+
+
+@pytest.fixture(scope="module")
+def systems():
+    return [SystemTrajectories.from_arrays(t, collect(t, 6, steps=40, seed=2, progress=False))
+            for t in ("pendulum-swingup", "cartpole-swingup")]
+
+
+def model_for(systems):
+    s = systems[0]
+    cfg = ForwardModelConfig("gn", (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1]),
+                             latent=16, hidden=(16,), positions="per-system")
+    model = build_forward_model(cfg)
+    fit_model_normalisers(model, systems)
+    return model
+
+
+def test_weights_follow_the_batch_layout_and_count_every_system_equally(systems):
+    model = model_for(systems)
+    w = system_weights(model, systems, 10)
+    batch = sample_batch(systems, 10, torch.Generator().manual_seed(0))
+    assert w.shape == batch.next_nodes[:, :STATE_SIZE].shape  # 5 pendulums x 2 nodes, then 5 cartpoles x 3
+    assert float(w.mean()) == pytest.approx(1.0)
+    rows = [5 * s.num_nodes for s in systems]
+    # each system's squared errors count as in its own normalisation: w x (the feature's delta variance) x (the
+    # system's rows) is one constant across systems and features (those above the floor); unweighted, the
+    # systems' variances differ (here about 2x)
+    big = sample_batch(systems, 4000, torch.Generator().manual_seed(1))
+    target = model.norm_delta(big.next_nodes[:, :STATE_SIZE] - big.state.nodes[:, :STATE_SIZE])
+    parts = target.split([2000 * s.num_nodes for s in systems])
+    scaled, plain = [], []
+    for p, wk, r in zip(parts, w.split(rows), rows):
+        var = p.var(0)
+        keep = var > 2 * FLOOR * var.mean()
+        scaled.append(wk[0][keep] * var[keep] * r)
+        plain.append(float(var[keep].mean()))
+    scaled = torch.cat(scaled)
+    assert float(scaled.max() / scaled.min()) < 1.3
+    assert max(plain) / min(plain) > 1.5
+
+
+def test_training_with_balance_records_it_and_resume_must_match(systems, tmp_path):
+    train = [s.split(0.25)[0] for s in systems]
+    val = [s.split(0.25)[1] for s in systems]
+    cfg = model_for(systems).config
+    tc = TrainConfig(steps=20, batch_size=8, val_every=10**9, checkpoint_every=10, balance_systems=True)
+    train_forward_model(cfg, train, val, tc, tmp_path, progress=False, stop_after=10)
+    assert load_checkpoint(tmp_path / "model.pt", "forward_model")["train_config"]["balance_systems"] is True
+    with pytest.raises(InputError, match="balance_systems"):
+        train_forward_model(cfg, train, val, dataclasses.replace(tc, balance_systems=False), tmp_path,
+                            progress=False, resume=True)
+    model = train_forward_model(cfg, train, val, tc, tmp_path, progress=False, resume=True)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_batch_smaller_than_the_systems_is_refused(systems):
+    with pytest.raises(InputError, match="batch_size 1"):
+        system_weights(model_for(systems), systems, 1)
