@@ -50,20 +50,48 @@ def dataset(task: str, args: argparse.Namespace):
     return raw, SystemTrajectories.from_arrays(task, raw)
 
 
+def planning_reward(task: str, choice: str) -> str | None:
+    """The registered reward a planner maximises for `task` (None: the task's own): with `choice` "smooth",
+    the task's shaped twin `<name>-smooth` where one is registered (the env's sparse reward still scores)."""
+    from envs.tasks import list_tasks
+
+    name = f"{task.partition(':')[2] if task.startswith('dmc:') else task}-smooth"
+    return name if choice == "smooth" and name in list_tasks() else None
+
+
 def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, reward_model: Path | None) -> float:
     """The return of one CEM MPC episode of `args.mpc_steps` through `model` ('true' or a checkpoint)."""
     argv = ["--task", task, "--model", model, "--planner", "cem", "--horizon", str(args.horizon),
             "--samples", str(args.samples), "--iterations", str(args.iterations), "--steps", str(args.mpc_steps),
-            "--seed", str(args.seed), "--out", str(out), "--no-video"]
+            "--action-repeat", str(args.action_repeat), "--seed", str(args.seed), "--out", str(out), "--no-video"]
     if reward_model is not None:
         argv += ["--reward-model", str(reward_model)]
+    elif planning_reward(task, args.plan_reward):
+        argv += ["--reward", planning_reward(task, args.plan_reward)]
     return float(run_plan(argv)["returns"][0])
+
+
+def trained(kind: str, train_set, val_set, args: argparse.Namespace, out: Path):
+    """The `kind` model of this budget: trained into `out`, or with --reuse-models loaded from there when its
+    checkpoint reached args.steps (to rerun the planning columns with another recipe)."""
+    from gncontrol.checkpoints import load_checkpoint
+    from gncontrol.forward.training import CHECKPOINT_KIND, load_forward_model
+
+    path = out / "model.pt"
+    if args.reuse_models and path.exists() and load_checkpoint(path, CHECKPOINT_KIND).get("step") == args.steps:
+        return load_forward_model(path)[0]
+    return train(kind, [train_set], [val_set], args, out)
 
 
 def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
     """One row of the suite table (see module doc)."""
     from envs.tasks import get_task, random_policy_return
-    from gncontrol.forward.reward_model import RewardModelConfig, save_reward_model, train_reward_model
+    from gncontrol.forward.reward_model import (
+        RewardModelConfig,
+        load_reward_model,
+        save_reward_model,
+        train_reward_model,
+    )
     from gncontrol.system_signature import signature_of
 
     t0 = time.time()
@@ -73,7 +101,7 @@ def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
     row: dict = {"system": task_name, "bodies": data.num_nodes, "actions": task.action_dim}
     res = {}
     for kind in ("gn", "mlp"):
-        model = train(kind, [train_set], [val_set], args, out / task_name.replace(":", "_") / kind)
+        model = trained(kind, train_set, val_set, args, out / task_name.replace(":", "_") / kind)
         res[kind] = errors(model, val_set, [1, 20, 100], args.device)
         for h, e in zip((1, 20, 100), res[kind]):
             row[f"{kind}_{h}"] = e
@@ -84,10 +112,13 @@ def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
     elif task_name.startswith("gym:"):
         row["reward"] = "none"
     else:
-        cfg = RewardModelConfig(data.num_nodes, task.action_dim, tuple(args.reward_hidden))
-        rmodel, report = train_reward_model(raw, cfg, steps=args.reward_steps, val_fraction=0.2, seed=args.seed)
         reward_model = out / task_name.replace(":", "_") / "reward.pt"
-        save_reward_model(reward_model, rmodel, task_name, signature_of(data), report)
+        if args.reuse_models and reward_model.exists():
+            report = load_reward_model(reward_model)[1]["report"]
+        else:
+            cfg = RewardModelConfig(data.num_nodes, task.action_dim, tuple(args.reward_hidden))
+            rmodel, report = train_reward_model(raw, cfg, steps=args.reward_steps, val_fraction=0.2, seed=args.seed)
+            save_reward_model(reward_model, rmodel, task_name, signature_of(data), report)
         row["reward"] = "learned"
         row["reward_rmse_ratio"] = report["ratio"]
     if row["reward"] != "none" and args.mpc_steps > 0:
@@ -139,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", type=int, default=15)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--iterations", type=int, default=4)
+    ap.add_argument("--action-repeat", type=int, default=1, help="MPC: each planned action held this many steps")
+    ap.add_argument("--plan-reward", default="task", choices=["task", "smooth"],
+                    help="what CEM maximises: the task's reward, or its shaped twin <task>-smooth where one is "
+                    "registered (pendulum, reacher, point_mass, finger-spin); the env's reward scores either way")
+    ap.add_argument("--reuse-models", action="store_true",
+                    help="load the GN, MLP and reward models already trained in --out (same budget) instead of "
+                    "training them again: reruns the planning columns with another recipe")
     ap.add_argument("--data-dir", default="runs/suite_data")
     ap.add_argument("--out", default="runs/suite")
     ap.add_argument("--device", default="cpu")
@@ -171,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"config: {args.episodes} episodes x {args.episode_steps} uniform random steps per system, 10% held out; "
           f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}; "
           f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
-          f"{args.samples} samples x {args.iterations} iterations over {args.mpc_steps} steps; seed {args.seed}")
+          f"{args.samples} samples x {args.iterations} iterations, action repeat {args.action_repeat}, planning "
+          f"reward {args.plan_reward}, over {args.mpc_steps} steps; seed {args.seed}")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))
     for r in rows:

@@ -8,9 +8,10 @@ reproduced formula for formula (see dm_control/suite/<domain>.py, get_reward).
 
 Note: pendulum-swingup and reacher-easy are sparse in dm_control (margin 0: an
 indicator), so their gradient is zero almost everywhere; a gradient planner needs a
-shaped reward there (`pendulum-swingup-smooth`, `reacher-easy-smooth` registered in
-envs/tasks.py). ball_in_cup-catch, finger-spin and finger-turn are sparse too (no smooth
-variant yet); their twins return the indicator with an exact zero gradient on the state.
+shaped reward there (`pendulum-swingup-smooth`, `reacher-easy-smooth`, `point_mass-easy-smooth`,
+`finger-spin-smooth` registered in envs/tasks.py; a sampling planner needs them too where the
+sparse reward is zero everywhere it can see). ball_in_cup-catch and finger-turn are sparse too
+(no smooth variant yet); their twins return the indicator with an exact zero gradient on the state.
 """
 
 from __future__ import annotations
@@ -239,9 +240,10 @@ def _small_control(action: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return (small + 4) / 5
 
 
-def point_mass(g: MujocoGraph) -> RewardFn:
+def point_mass(g: MujocoGraph, smooth: bool = False) -> RewardFn:
     """dm_control point_mass: tolerance(|mass - target|, (0, target size), margin target size)
-    times the small-control factor (easy and hard: hard only randomises the actuator gains)."""
+    times the small-control factor (easy and hard: hard only randomises the actuator gains);
+    `smooth`: margin 0.5 (the arena's half-width is 0.3), so a planner sees the target from anywhere."""
     m = g.model
     target = np.array(m.geom("target").pos, dtype=float)  # a world geom: fixed
     size = float(m.geom("target").size[0])
@@ -249,7 +251,7 @@ def point_mass(g: MujocoGraph) -> RewardFn:
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
         d = (torch.as_tensor(target, dtype=s.dtype, device=s.device) - g.geom_position(s, "pointmass")).norm(dim=-1)
-        return tolerance(d, (0.0, size), margin=size) * _small_control(action, s)
+        return tolerance(d, (0.0, size), margin=0.5 if smooth else size) * _small_control(action, s)
     return reward
 
 
@@ -268,13 +270,16 @@ def ball_in_cup(g: MujocoGraph) -> RewardFn:
     return reward
 
 
-def finger_spin(g: MujocoGraph, spin_velocity: float = 15.0) -> RewardFn:
-    """dm_control finger-spin (sparse): 1 when the spinner's hinge velocity <= -spin_velocity, else 0."""
+def finger_spin(g: MujocoGraph, spin_velocity: float = 15.0, smooth: bool = False) -> RewardFn:
+    """dm_control finger-spin (sparse): 1 when the spinner's hinge velocity <= -spin_velocity, else 0;
+    `smooth`: a margin of spin_velocity, so spinning the right way at any speed earns something."""
     hinge = g.joint_id("hinge")
 
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
         v = g.hinge_velocity(s, hinge)
+        if smooth:
+            return tolerance(v, (float("-inf"), -spin_velocity), margin=spin_velocity)
         return _on_state_graph(tolerance(v, (float("-inf"), -spin_velocity)), v)
     return reward
 

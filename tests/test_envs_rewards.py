@@ -80,6 +80,20 @@ def test_smooth_variants_have_gradients_where_sparse_do_not():
     assert s.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("name", ["point_mass-easy", "finger-spin"])
+def test_smooth_planning_rewards_bound_the_sparse_ones_and_see_further(name):
+    """The -smooth twins (planning rewards; scoring stays the env's) are >= the env's reward on real states,
+    in [0, 1], positive where the env's is 0, and have a state gradient."""
+    sparse = get_task(name)
+    task, s, a, r_env = real_episode(get_task(f"{name}-smooth"), seed=5, steps=20)
+    smooth = task.reward(s, a)
+    assert (smooth >= torch.as_tensor(sparse.reward(s, a)) - 1e-9).all() and (smooth <= 1 + 1e-9).all()
+    assert int((smooth > 1e-3).sum()) > int((torch.as_tensor(r_env) > 1e-3).sum())
+    s = s.clone().requires_grad_(True)
+    task.reward(s, a).sum().backward()
+    assert s.grad.abs().sum() > 0
+
+
 def test_cheetah_backward_and_jump_rewards():
     fwd, back, jump = get_task("cheetah-run"), get_task("cheetah-run-backward"), get_task("cheetah-jump")
     g = fwd.graph()

@@ -25,6 +25,21 @@ def test_suite_rows_for_a_torch_and_a_learned_reward_task(tmp_path, capsys):
     assert suite.main(["--report", "--csv", str(out)]) == 0
     text = capsys.readouterr().out
     assert "of 2 systems" in text and "| dmc:walker-run |" in text and "learned (" in text
+    # the planning columns again with another recipe, on the same trained models (not trained again)
+    saved = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*.pt")}
+    other = tmp_path / "replan.csv"
+    assert suite.main(argv[:-1] + [str(other), "--reuse-models", "--plan-reward", "smooth",
+                                   "--action-repeat", "2"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*.pt")} == saved
+    again = list(csv.DictReader(other.open()))
+    assert [r["gn_20"] for r in again] == [r["gn_20"] for r in rows] and all(r["gn_mpc"] for r in again)
+
+
+def test_planning_reward_is_the_registered_smooth_twin():
+    assert suite.planning_reward("dmc:pendulum-swingup", "smooth") == "pendulum-swingup-smooth"
+    assert suite.planning_reward("dmc:point_mass-easy", "smooth") == "point_mass-easy-smooth"
+    assert suite.planning_reward("dmc:walker-run", "smooth") is None
+    assert suite.planning_reward("dmc:pendulum-swingup", "task") is None
 
 
 def test_report_counts_the_done_when_rows():
