@@ -248,7 +248,7 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
         env = TaskEnv(task, seed=episode_seed, device=device)
         planner = make_planner(config, task, device)
         last = it == config.iterations - 1
-        ep = run_episode(env, planner, model, plan_task.reward, params, max_steps=mpc_steps,
+        ep = run_episode(env, planner, model, env.episode_reward(plan_task), params, max_steps=mpc_steps,
                          progress=progress, tag=f"mpc_agent/iter{it}",
                          render=render_last(env) if last and render_last is not None else None)
         env_steps += ep.steps

@@ -21,6 +21,7 @@ for dm_control suite domains and SwimmerN.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import mujoco
@@ -200,6 +201,28 @@ class TaskEnv:
         act = torch.zeros(1, self.graph.action_dim, dtype=self.dtype, device=self.device) if action is None \
             else action.reshape(1, -1).to(device=self.device, dtype=self.dtype)
         return self.graph.dynamic_graph(body, act)
+
+    def episode_reward(self, reward_task: Any = None) -> Callable:
+        """`reward_task`'s reward (default: this env's task) aimed at the target of the episode the env is in.
+
+        Why: reacher, finger-turn and the swimmers draw a new target at every reset; a planner given the
+        task's plain `reward` aimed at the model file's default target while the env scored another (true-model
+        CEM returned 0 on reacher-easy). The target is read from the env's physics at each call (cheap) and
+        the retargeted reward built once per target.
+        """
+        reward_task = self.task if reward_task is None else reward_task
+        if reward_task.target_kind is None or self.task.target_kind is None or reward_task.reward_fn is not None:
+            return reward_task.reward  # no target, or the user's own function (it knows its target)
+        built: dict = {}
+
+        def reward(state: Any, action: torch.Tensor) -> torch.Tensor:
+            target = self.task.read_target(self.env.physics)
+            fn = built.get(target)
+            if fn is None:
+                built.clear()
+                fn = built[target] = reward_task.with_target(target).reward
+            return fn(state, action)
+        return reward
 
     def reset(self) -> Graph:
         """Starts an episode (the task's random initial state); returns the state."""

@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         env = TaskEnv(task, seed=args.seed + ep, true_model=model if true else None, device=device)
         planner = make_planner(args.planner, task, args, device)
         render = None if args.no_video or ep > 0 else frame_recorder(env)
-        res = run_episode(env, planner, model, reward_task.reward, params=params, max_steps=steps,
+        res = run_episode(env, planner, model, env.episode_reward(reward_task), params=params, max_steps=steps,
                           writer=writer, render=render, tag=f"plan/episode{ep}")
         results.append(res)
         if args.record:

@@ -4,10 +4,12 @@ A mixed batch (gncontrol.forward.transitions.sample_batch: the same number of gr
 system) is normalised with statistics pooled over all systems, so in the loss a pendulum (2 nodes,
 small deltas) weighs a fraction of a walker (8 nodes, large deltas): the multi-system GN was 2-40x
 worse than each single-system GN on the small systems (benchmarks/RESULTS.md). With balancing, each
-system's squared errors are divided by the variance of ITS normalised deltas (per feature, floored
-at 1% of that system's mean variance, so a feature that hardly moves is not blown up) and by its
-share of the batch's nodes: every system then contributes as its own single-system model's loss
-would, with the same pooled normalisers at inference (nothing changes outside training).
+system's squared errors are divided by the mean variance of ITS normalised deltas (one number per
+system, over the features that vary) and by its share of the batch's nodes, so every system's
+constant-prediction loss is the same, with the same pooled normalisers at inference (nothing changes
+outside training). One number per system, not per feature: per-feature weights (tried first) put
+100x the weight on the features a system never moves (a planar body's y, its quaternion), whose
+variance is near zero, and trained those instead.
 
     weights = system_weights(model, train_sets, batch_size)   # [N_rows, 13], the batch's row layout
     loss = model.loss(b.state, b.action, b.next_nodes, b.system, noise, weights)
@@ -21,9 +23,7 @@ from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
 from gncontrol.forward.transitions import SystemTrajectories, sample_batch
 
-__all__ = ["system_weights", "FLOOR"]
-
-FLOOR = 0.01  # a feature's variance counts as at least this fraction of its system's mean variance
+__all__ = ["system_weights"]
 
 
 @torch.no_grad()
@@ -43,9 +43,9 @@ def system_weights(model: torch.nn.Module, systems: list[SystemTrajectories], ba
     for sys_, r in zip(systems, rows):
         b = sample_batch([sys_], samples, gen)
         delta = model.norm_delta(b.next_nodes[:, :STATE_SIZE] - b.state.nodes[:, :STATE_SIZE])
-        var = delta.var(0)
-        var = torch.maximum(var, FLOOR * var.mean().clamp(min=1e-12))
+        moving = model.norm_delta.varies > 0
+        var = float(delta.var(0)[moving].mean().clamp(min=1e-12)) if bool(moving.any()) else 1.0
         share = total / (len(systems) * r)  # the system's nodes count as 1 / len(systems) of the batch
-        parts.append((share / var).expand(r, STATE_SIZE))
+        parts.append(torch.full((r, STATE_SIZE), share / var))
     weights = torch.cat(parts)
     return weights / weights.mean()
