@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", type=int, default=15)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--iterations", type=int, default=4)
-    ap.add_argument("--action-repeat", type=int, default=1, help="MPC: each planned action held this many steps")
+    ap.add_argument("--action-repeat", type=int, default=4,
+                    help="MPC: each planned action held this many control steps (as `gncontrol plan`)")
     ap.add_argument("--plan-reward", default="task", choices=["task", "smooth"],
                     help="what CEM maximises: the task's reward, or its shaped twin <task>-smooth where one is "
                     "registered (pendulum, reacher, point_mass, finger-spin); the env's reward scores either way")
