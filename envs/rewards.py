@@ -8,9 +8,10 @@ reproduced formula for formula (see dm_control/suite/<domain>.py, get_reward).
 
 Note: pendulum-swingup and reacher-easy are sparse in dm_control (margin 0: an
 indicator), so their gradient is zero almost everywhere; a gradient planner needs a
-shaped reward there (`pendulum-swingup-smooth`, `reacher-easy-smooth`, `point_mass-easy-smooth`,
-`finger-spin-smooth` registered in envs/tasks.py; a sampling planner needs them too where the
-sparse reward is zero everywhere it can see). ball_in_cup-catch and finger-turn are sparse too
+shaped reward there (`pendulum-swingup-smooth`, `reacher-easy-smooth`, `finger-spin-smooth`
+registered in envs/tasks.py; a sampling planner needs them too where the sparse reward is zero
+everywhere it can see). point_mass's own reward has a margin already (a wider one, tried, made
+the true-model CEM worse: 51.5 against 131 over 200 steps). ball_in_cup-catch and finger-turn are sparse too
 (no smooth variant yet); their twins return the indicator with an exact zero gradient on the state.
 """
 
@@ -240,10 +241,9 @@ def _small_control(action: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return (small + 4) / 5
 
 
-def point_mass(g: MujocoGraph, smooth: bool = False) -> RewardFn:
+def point_mass(g: MujocoGraph) -> RewardFn:
     """dm_control point_mass: tolerance(|mass - target|, (0, target size), margin target size)
-    times the small-control factor (easy and hard: hard only randomises the actuator gains);
-    `smooth`: margin 0.5 (the arena's half-width is 0.3), so a planner sees the target from anywhere."""
+    times the small-control factor (easy and hard: hard only randomises the actuator gains)."""
     m = g.model
     target = np.array(m.geom("target").pos, dtype=float)  # a world geom: fixed
     size = float(m.geom("target").size[0])
@@ -251,7 +251,7 @@ def point_mass(g: MujocoGraph, smooth: bool = False) -> RewardFn:
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
         d = (torch.as_tensor(target, dtype=s.dtype, device=s.device) - g.geom_position(s, "pointmass")).norm(dim=-1)
-        return tolerance(d, (0.0, size), margin=0.5 if smooth else size) * _small_control(action, s)
+        return tolerance(d, (0.0, size), margin=size) * _small_control(action, s)
     return reward
 
 

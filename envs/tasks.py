@@ -278,8 +278,6 @@ def _registry() -> dict[str, Task]:
         Task("reacher-easy-smooth", p(_suite_env, "reacher", "easy"), "reacher",
              {"target_size": 0.05, "smooth": True}, env_reward=False, target_kind="geom:target"),
         Task("point_mass-easy", p(_suite_env, "point_mass", "easy"), "point_mass"),
-        Task("point_mass-easy-smooth", p(_suite_env, "point_mass", "easy"), "point_mass", {"smooth": True},
-             env_reward=False),
         Task("point_mass-hard", p(_suite_env, "point_mass", "hard"), "point_mass"),
         Task("ball_in_cup-catch", p(_suite_env, "ball_in_cup", "catch"), "ball_in_cup"),
         Task("finger-spin", p(_suite_env, "finger", "spin"), "finger_spin"),

@@ -37,7 +37,7 @@ def test_suite_rows_for_a_torch_and_a_learned_reward_task(tmp_path, capsys):
 
 def test_planning_reward_is_the_registered_smooth_twin():
     assert suite.planning_reward("dmc:pendulum-swingup", "smooth") == "pendulum-swingup-smooth"
-    assert suite.planning_reward("dmc:point_mass-easy", "smooth") == "point_mass-easy-smooth"
+    assert suite.planning_reward("dmc:finger-spin", "smooth") == "finger-spin-smooth"
     assert suite.planning_reward("dmc:walker-run", "smooth") is None
     assert suite.planning_reward("dmc:pendulum-swingup", "task") is None
 
@@ -57,3 +57,18 @@ def test_report_counts_the_done_when_rows():
     costs = {"gn_mpc": -10.0, "true_cem": -8.0, "random": -50.0}  # negative returns: only the gap is meaningful
     assert suite.gap_closed(costs) == pytest.approx(40 / 42)
     assert np.isnan(suite.gap_closed({**costs, "true_cem": "n/a"}))
+
+
+def test_a_sparse_reward_floors_random_at_one_percent_of_the_best_return():
+    sparse = suite.with_ratios({"system": "dmc:pendulum-swingup", "gn_mpc": 33.0, "true_cem": 123.0, "random": 0.0,
+                                "mpc_steps": 200.0})
+    assert np.isnan(sparse["gn_mpc_over_random"])  # strictly: no ratio to a zero return
+    assert sparse["gn_mpc_over_floored_random"] == pytest.approx(33 / 2)
+    weak = suite.with_ratios({**sparse, "gn_mpc": 5.0})
+    assert weak["gn_mpc_over_floored_random"] == pytest.approx(2.5)  # below 3x: 5 of 200 is not a solved task
+    gym = suite.with_ratios({**sparse, "system": "gym:Reacher-v5"})  # unbounded rewards: no floor
+    assert np.isnan(gym["gn_mpc_over_floored_random"])
+    text = suite.report([{**sparse, "bodies": 2.0, "actions": 1.0, "gn_20": 0.1, "mlp_20": 0.2,
+                          "gn_over_mlp_20": 0.5, "reward": "torch"}])
+    assert ">= 3x random on 0 of 1" in text and "floored at 1% of the best possible return" in text
+    assert "0): 1 (pendulum-swingup)" in text
