@@ -73,13 +73,19 @@ def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, r
 
 def trained(kind: str, train_set, val_set, args: argparse.Namespace, out: Path):
     """The `kind` model of this budget: trained into `out`, or with --reuse-models loaded from there when its
-    checkpoint reached args.steps (to rerun the planning columns with another recipe)."""
+    checkpoint reached args.steps with the same position inputs (to rerun the planning columns with another
+    recipe)."""
+    from envs.mujoco_graph import positions_for
     from gncontrol.checkpoints import load_checkpoint
     from gncontrol.forward.training import CHECKPOINT_KIND, load_forward_model
 
     path = out / "model.pt"
-    if args.reuse_models and path.exists() and load_checkpoint(path, CHECKPOINT_KIND).get("step") == args.steps:
-        return load_forward_model(path)[0]
+    if args.reuse_models and path.exists():
+        record = load_checkpoint(path, CHECKPOINT_KIND)
+        same = (record.get("step") == args.steps
+                and record["model_config"].get("positions") == positions_for([train_set], args.positions))
+        if same:
+            return load_forward_model(path)[0]
     return train(kind, [train_set], [val_set], args, out)
 
 
@@ -189,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan-reward", default="task", choices=["task", "smooth"],
                     help="what CEM maximises: the task's reward, or its shaped twin <task>-smooth where one is "
                     "registered (pendulum, reacher, finger-spin); the env's reward scores either way")
+    ap.add_argument("--positions", default="auto", choices=["auto", "relative", "absolute"],
+                    help="the models' x, y inputs, as `gncontrol train --positions` (auto: absolute where a limited "
+                    "slide hangs a body from the world: cartpole, point_mass, the Gymnasium pendulums, Reacher, "
+                    "Pusher; the runs before 2026-12-03's replan used relative for all)")
     ap.add_argument("--reuse-models", action="store_true",
                     help="load the GN, MLP and reward models already trained in --out (same budget) instead of "
                     "training them again: reruns the planning columns with another recipe")
@@ -206,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.set_defaults(episodes=30, episode_steps=100, steps=1000, latent=64, hidden=[64], reward_steps=1000,
                         reward_hidden=[128, 128], mpc_steps=50, horizon=10, samples=64, iterations=3)
     args = ap.parse_args(argv)
-    args.noise, args.positions, args.sequence_length = 0.02, "relative", 1
+    args.noise, args.sequence_length = 0.02, 1
     torch.set_num_threads(1)
     rows = []
     csv = RESULTS / (args.csv or ("suite_quick.csv" if args.quick else "suite.csv"))
@@ -222,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"machine: {machine()}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} uniform random steps per system, 10% held out; "
-          f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}; "
+          f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}, "
+          f"positions {args.positions}; "
           f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
           f"{args.samples} samples x {args.iterations} iterations, action repeat {args.action_repeat}, planning "
           f"reward {args.plan_reward}, over {args.mpc_steps} steps; seed {args.seed}")
