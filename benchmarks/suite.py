@@ -25,6 +25,7 @@ import torch
 
 from benchmarks.common import RESULTS, machine, run_plan, write_csv
 from benchmarks.forward_models import errors, fmt_row, train
+from gncontrol.errors import InputError
 
 DMC = ["acrobot-swingup", "ball_in_cup-catch", "cartpole-swingup", "cheetah-run", "finger-spin", "fish-swim",
        "hopper-stand", "humanoid-stand", "humanoid_CMU-stand", "lqr-lqr_2_1", "manipulator-bring_ball",
@@ -210,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                     "with --quick)")
     ap.add_argument("--report", action="store_true", help="print the counts and table of the rows in the CSV "
                     "(RESULTS.md's form) and stop")
+    ap.add_argument("--merge", nargs="+", metavar="CSV", default=None,
+                    help="write --csv from these runs' rows (a later file's row replaces an earlier one of the same "
+                    "system; rows without mpc_steps get --mpc-steps), print the report and stop")
     ap.add_argument("--resume", action="store_true", help="keep the rows already in the CSV and run only the "
                     "systems it lacks (same options assumed)")
     if ap.parse_known_args(argv)[0].quick:  # the quick budget as defaults, so explicit flags still win
@@ -222,11 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     csv = RESULTS / (args.csv or ("suite_quick.csv" if args.quick else "suite.csv"))
     if args.report and not csv.exists():
         ap.error(f"--report: no rows at {csv} (run the suite first, or give --csv)")
+    if args.merge:
+        rows = merged([RESULTS / m for m in args.merge], args.mpc_steps)
+        write_csv(csv, rows)
+        print(f"wrote {csv}: {len(rows)} rows from {', '.join(args.merge)}\n")
+        print(report(rows))
+        return 0
     if (args.resume or args.report) and csv.exists():
-        import csv as csv_module
-
-        with csv.open() as f:
-            rows = [with_ratios({c: _parsed(r.get(c, "")) for c in COLUMNS}) for r in csv_module.DictReader(f)]
+        rows = read_rows(csv)
     if args.report:
         print(report(rows))
         return 0
@@ -251,6 +258,30 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(csv, rows)  # resumed rows with their ratios recomputed
     print("\n" + report(rows))
     return 0
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The suite rows of a CSV with their ratios recomputed."""
+    import csv as csv_module
+
+    with path.open() as f:
+        return [with_ratios({c: _parsed(r.get(c, "")) for c in COLUMNS}) for r in csv_module.DictReader(f)]
+
+
+def merged(paths: list[Path], mpc_steps: int) -> list[dict]:
+    """The rows of several suite CSVs, in the first file's order: a later file's row replaces an earlier row of
+    the same system (a rerun of some systems with another recipe); a row with MPC but no mpc_steps (written
+    before the column existed) gets `mpc_steps`."""
+    rows: dict[str, dict] = {}
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"--merge: no rows at {path}")
+        for r in read_rows(path):
+            rows[r["system"]] = r
+    for r in rows.values():
+        if isinstance(r.get("gn_mpc"), (int, float)) and not isinstance(r.get("mpc_steps"), (int, float)):
+            r["mpc_steps"] = float(mpc_steps)
+    return [with_ratios(r) for r in rows.values()]
 
 
 def gap_closed(row: dict) -> float:

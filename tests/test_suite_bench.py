@@ -72,3 +72,18 @@ def test_a_sparse_reward_floors_random_at_one_percent_of_the_best_return():
                           "gn_over_mlp_20": 0.5, "reward": "torch"}])
     assert ">= 3x random on 0 of 1" in text and "floored at 1% of the best possible return" in text
     assert "0): 1 (pendulum-swingup)" in text
+
+
+def test_merge_replaces_rerun_systems_and_keeps_the_order(tmp_path, capsys):
+    base = {"bodies": 2.0, "actions": 1.0, "gn_20": 0.1, "mlp_20": 0.2, "gn_over_mlp_20": 0.5, "reward": "torch",
+            "true_cem": 100.0, "random": 0.0}
+    first, second, out = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "m.csv"
+    suite.write_csv(first, [{"system": "dmc:a-b", **base, "gn_mpc": 0.0}, {"system": "dmc:c-d", **base, "gn_mpc": 1.0}])
+    suite.write_csv(second, [{"system": "dmc:a-b", **base, "gn_mpc": 50.0, "mpc_steps": 100.0}])
+    assert suite.main(["--merge", str(first), str(second), "--csv", str(out), "--mpc-steps", "200"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["system"], float(r["gn_mpc"]), float(r["mpc_steps"])) for r in rows] == [
+        ("dmc:a-b", 50.0, 100.0), ("dmc:c-d", 1.0, 200.0)]  # replaced; the old row's steps filled in
+    assert float(rows[0]["gn_mpc_over_floored_random"]) == pytest.approx(50.0)
+    with pytest.raises(suite.InputError, match="no rows"):
+        suite.main(["--merge", str(tmp_path / "missing.csv"), "--csv", str(out)])
