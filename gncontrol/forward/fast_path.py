@@ -34,8 +34,10 @@ path. `GraphForwardModel.step` and `.rollout` choose it automatically for the GN
 recurrent GN forward models.
 
 Switches: `with generic_path(): ...` (or `set_enabled(False)`) forces the generic path
-everywhere; `model.fast_path = False` for one model. `stats` counts the steps taken by each
-path (for tests and benchmarks).
+everywhere; `model.fast_path = False` for one model; `compile_step(True)` runs the fused step's
+forward and backward (`_fused_forward`, `_fused_backward`: pure tensor code of static shapes) as
+two torch.compile regions (`plan --compile` with the gradient planner). `stats` counts the steps
+taken by each path (for tests and benchmarks).
 """
 
 from __future__ import annotations
