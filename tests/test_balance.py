@@ -71,3 +71,16 @@ def test_training_with_balance_records_it_and_resume_must_match(systems, tmp_pat
 def test_a_batch_smaller_than_the_systems_is_refused(systems):
     with pytest.raises(InputError, match="batch_size 1"):
         system_weights(model_for(systems), systems, 1)
+
+
+def test_train_cli_balances_several_data_files(tmp_path):
+    from gncontrol.cli import main
+
+    files = []
+    for task in ("pendulum-swingup", "cartpole-swingup"):
+        files.append(str(tmp_path / f"{task}.h5"))
+        assert main(["collect", "--task", task, "--episodes", "3", "--steps", "20", "--out", files[-1]]) == 0
+    out = tmp_path / "m"
+    assert main(["train", "--data", *files, "--steps", "4", "--latent", "8", "--hidden", "8", "--batch-size", "4",
+                 "--balance-systems", "--out", str(out)]) == 0
+    assert load_checkpoint(out / "model.pt", "forward_model")["train_config"]["balance_systems"] is True
