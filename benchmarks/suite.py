@@ -5,13 +5,15 @@ normalised rollout error at 1 / 20 / 100 steps (constant model = 1; held-out epi
 reward used by the planner (the torch twin, or a learned reward model and its held-out RMSE
 against a constant's); and the return of CEM MPC through the learned GN beside CEM through the
 true simulator with the same horizon and random actions, over the same short episode. RATIO
-columns: GN / MLP error, GN-MPC / random and GN-MPC / true-model CEM return.
+columns: GN / MLP error, GN-MPC / random (strict, and with random floored at 1% of the best
+dm_control return, for sparse rewards where random scores 0) and GN-MPC / true-model CEM return.
 
-Gymnasium envs have no reward here (theirs is not reproduced in torch and the generic env
-rewards 0), so their rows give the forward-model errors only.
+Gymnasium envs are rewarded by Gymnasium's own terms in torch (envs/gym_rewards.py).
 
     python -m benchmarks.suite --quick                     # small data and budget (about an hour on 2 CPU cores)
     python -m benchmarks.suite --systems dmc:hopper-stand gym:Hopper-v5 --quick
+    python -m benchmarks.suite --systems dmc:reacher-easy --reuse-models --plan-reward smooth   # replan only
+    python -m benchmarks.suite --merge suite.csv suite_replan.csv --csv suite_all.csv           # one table
 """
 
 from __future__ import annotations
