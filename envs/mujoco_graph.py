@@ -21,9 +21,10 @@ per-system code. The choices the paper leaves open, made deliberately:
   mass) so that velocity is the time derivative of the position feature.
 - Actuators on fixed tendons (a tendon that is a linear combination of joints: point_mass,
   quadruped's legs, dog's spine, fish's fins, the manipulator's grasp) get edges of their own:
-  one per joint the tendon moves, parent -> child of that joint's body like the joint's own
-  edge, with the joint's static features and the actuator's gear times the tendon's
-  coefficient on that joint. So E = njnt + jointless bodies + those (actuator, joint) pairs.
+  one per joint the tendon moves (a wrap of coefficient 0 moves none and gets none), parent ->
+  child of that joint's body like the joint's own edge, with the joint's static features and the
+  actuator's gear times the tendon's coefficient on that joint. So E = njnt + jointless bodies +
+  those (actuator, joint) pairs.
   Actuators on spatial tendons or sites still drive no edge (envs.graph_coverage lists them).
 - Dynamic edge features [E, 1]: the control of the actuator driving that edge (0 on unactuated
   and fixed edges). Dynamic globals are empty [B, 0].
@@ -156,6 +157,8 @@ class MujocoGraph:
                 drives.append((edge_of_joint[target], a, 1.0))
             elif kind == int(mujoco.mjtTrn.mjTRN_TENDON):  # a fixed tendon: one edge per joint it moves
                 for j, coef in _fixed_tendon_joints(m, target):
+                    if coef == 0:  # a wrap the actuator does not move (point_mass's t1 lists root_y at 0): an
+                        continue   # edge for it would carry the same control as the real one, undistinguished
                     add_edge(int(m.jnt_bodyid[j]), j)
                     drives.append((len(senders) - 1, a, coef))
         self.senders = np.asarray(senders, dtype=np.int64)

@@ -59,3 +59,15 @@ def test_a_fixed_tendon_actuator_drives_an_edge_per_joint_with_its_coefficient_i
 
     per_edge = g.edge_actions(torch.tensor([[0.5, -1.0, 7.0]])).reshape(-1)
     assert per_edge[tendon_edges].tolist() == [-1.0, -1.0] and 7.0 not in per_edge.tolist()  # "reel": no edge
+
+
+def test_a_tendon_wrap_with_coefficient_zero_gets_no_edge():
+    """point_mass's tendons list both joints, one at coefficient 0: each actuator drives only the joint it moves,
+    so the model can tell which control pushes along x and which along y."""
+    from envs.tasks import get_task
+
+    g = get_task("dmc:point_mass-easy").graph()
+    m = g.model
+    assert g.num_edges == m.njnt + 2
+    driven = {int(g.edge_actuator[e]): int(g.edge_joint[e]) for e in range(g.num_edges) if g.edge_actuator[e] >= 0}
+    assert driven == {0: m.joint("root_x").id, 1: m.joint("root_y").id}
