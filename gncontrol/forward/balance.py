@@ -39,11 +39,11 @@ def system_weights(model: torch.nn.Module, systems: list[SystemTrajectories], ba
     per = [batch_size // len(systems) + (k < batch_size % len(systems)) for k in range(len(systems))]
     rows = [b * s.num_nodes for s, b in zip(systems, per)]
     total = sum(rows)
+    moving = model.norm_delta.varies > 0
     parts = []
     for sys_, r in zip(systems, rows):
         b = sample_batch([sys_], samples, gen)
         delta = model.norm_delta(b.next_nodes[:, :STATE_SIZE] - b.state.nodes[:, :STATE_SIZE])
-        moving = model.norm_delta.varies > 0
         var = float(delta.var(0)[moving].mean().clamp(min=1e-12)) if bool(moving.any()) else 1.0
         share = total / (len(systems) * r)  # the system's nodes count as 1 / len(systems) of the batch
         parts.append(torch.full((r, STATE_SIZE), share / var))
