@@ -15,10 +15,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from gncontrol.errors import InputError
+from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.forward.training import fit_model_normalisers
-from gncontrol.forward.transitions import SystemTrajectories, sample_batch
+from gncontrol.forward.transitions import SystemTrajectories, sample_batch, sample_sequences
 
 __all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_like"]
 
@@ -55,10 +55,12 @@ def new_model(data: SystemTrajectories, kind: str = "gn", latent: int = 64, hidd
 
 def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: int, batch_size: int = 64,
               lr: float = 1e-3, noise_std: float = 0.02, seed: int = 0,
-              optimiser: torch.optim.Optimizer | None = None) -> list[float]:
+              optimiser: torch.optim.Optimizer | None = None, rollout_steps: int = 1) -> list[float]:
     """`steps` Adam steps of the 1-step loss on batches split evenly across `sets`; returns the losses.
 
     Splitting evenly lets a few on-policy episodes weigh as much as a large random data set.
+    `rollout_steps` H > 1: the loss of the model's own H-step rollout from `batch_size` windows instead
+    (GraphForwardModel.rollout_loss, as `TrainConfig.rollout_steps`).
     The fitted model is returned frozen (parameters without gradients, in eval mode): agents and
     planners differentiate through it with respect to states and actions only, so their backward
     passes skip the model's weights.
@@ -69,10 +71,15 @@ def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: i
     model.requires_grad_(True)
     model.train()
     losses = []
+    check_at_least_one(rollout_steps=rollout_steps)
     for _ in range(steps):
-        b = sample_batch(sets, batch_size, gen)
-        loss = model.loss(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
-                          b.system.to(device), noise_std)
+        if rollout_steps > 1:
+            windows = sample_sequences(sets, batch_size * rollout_steps, rollout_steps, gen)
+            loss = model.rollout_loss([b.to(device) for b in windows], noise_std)
+        else:
+            b = sample_batch(sets, batch_size, gen)
+            loss = model.loss(b.state.to(device), b.action.to(device), b.next_nodes.to(device),
+                              b.system.to(device), noise_std)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

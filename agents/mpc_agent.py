@@ -80,6 +80,8 @@ class MPCAgentConfig:
     # k > 1: a model at the decision time step (one model step per k control steps, trained on k-step
     # transitions): random controls are held k steps and action_repeat must be a multiple of k
     control_steps: int = 1
+    # H > 1: train and fine-tune on the loss of the model's own H-step rollout (agents.model_learning.fit_model)
+    rollout_steps: int = 1
     seed: int = 0
 
 
@@ -151,7 +153,8 @@ def _resumed(path: Any, config: MPCAgentConfig) -> dict | None:
     def plain(v: Any) -> Any:
         return list(v) if isinstance(v, (tuple, list)) else v
 
-    differ = sorted(k for k in mine if plain(saved.get(k)) != plain(mine[k]))
+    defaults = dataclasses.asdict(MPCAgentConfig())  # a field added since the run was saved has its default
+    differ = sorted(k for k in mine if plain(saved.get(k, defaults[k])) != plain(mine[k]))
     if differ:
         raise InputError(f"{path} holds an MPC agent run with other settings ({', '.join(differ)}); "
                          "use another checkpoint path, or the same settings to resume")
@@ -209,7 +212,8 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
     first = 0
     saved = _resumed(checkpoint, config)
     if saved is None:
-        losses = fit_model(model, [data], config.train_steps, config.batch_size, seed=config.seed, optimiser=opt)
+        losses = fit_model(model, [data], config.train_steps, config.batch_size, seed=config.seed, optimiser=opt,
+                           rollout_steps=config.rollout_steps)
     else:  # continue after the last saved iteration, exactly as the uninterrupted run would
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimiser"])
@@ -243,7 +247,7 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
                         sets[0] = append_episode(sets[0], agent_data.states[e, c * n:(c + 1) * n + 1],
                                                  agent_data.actions[e, c * n:(c + 1) * n])
             losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
-                               seed=config.seed + it, optimiser=opt)
+                               seed=config.seed + it, optimiser=opt, rollout_steps=config.rollout_steps)
         t_episode = time.perf_counter()
         env = TaskEnv(task, seed=episode_seed, device=device)
         planner = make_planner(config, task, device)

@@ -56,7 +56,8 @@ def train(kind: str, train_sets, val_sets, args, out: Path, steps: int | None = 
     tcfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
                        noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=steps,
                        seed=args.seed, sequence_length=args.sequence_length if kind == "recurrent" else 1,
-                       balance_systems=getattr(args, "balance_systems", False))
+                       balance_systems=getattr(args, "balance_systems", False),
+                       rollout_steps=1 if kind == "recurrent" else getattr(args, "rollout_steps", 1))
     return train_forward_model(cfg, train_sets, val_sets, tcfg, out, device=args.device, progress=False).eval()
 
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="models of the single-system table")
     ap.add_argument("--sequence-length", type=int, default=8,
                     help="recurrent model: training windows of this many transitions (truncated BPTT)")
+    ap.add_argument("--rollout-steps", type=int, default=1,
+                    help="gn / mlp: train on the error of the model's own rollout over this many steps (1: one-step)")
     ap.add_argument("--balance-systems", action="store_true",
                     help="multi-system and zero-shot GNs: each system's errors weighed as in its own model's loss "
                     "(gncontrol.forward.balance)")
@@ -117,12 +120,13 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} threads, device {args.device}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} steps per system ({args.controller} random "
           f"controls), 10% held out; {args.steps} steps x batch {args.batch_size}, input noise {args.noise}; "
-          f"MLPs {args.hidden} -> latent {args.latent}; seed {args.seed}; positions {args.positions}")
+          f"MLPs {args.hidden} -> latent {args.latent}; seed {args.seed}; positions {args.positions}; "
+          f"rollout loss over {args.rollout_steps} steps")
     table = CSVRows(csv_path(args, "forward_models"))
     config = {"episodes": args.episodes, "episode_steps": args.episode_steps, "controller": args.controller,
               "train_steps": args.steps, "batch_size": args.batch_size, "latent": args.latent,
               "hidden": " ".join(map(str, args.hidden)), "noise": args.noise, "positions": args.positions,
-              "balance_systems": args.balance_systems,
+              "balance_systems": args.balance_systems, "rollout_steps": args.rollout_steps,
               "seed": args.seed}
 
     def add(name: str, system: str, model: str, errs: list[float], hs: list[int], **cells) -> None:

@@ -76,8 +76,8 @@ def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, r
 
 def trained(kind: str, train_set, val_set, args: argparse.Namespace, out: Path):
     """The `kind` model of this budget: trained into `out`, or with --reuse-models loaded from there when its
-    checkpoint reached args.steps with the same position inputs (to rerun the planning columns with another
-    recipe)."""
+    checkpoint reached args.steps with the same position inputs and rollout loss (to rerun the planning columns
+    with another recipe)."""
     from envs.mujoco_graph import positions_for
     from gncontrol.checkpoints import load_checkpoint
     from gncontrol.forward.training import CHECKPOINT_KIND, load_forward_model
@@ -86,7 +86,8 @@ def trained(kind: str, train_set, val_set, args: argparse.Namespace, out: Path):
     if args.reuse_models and path.exists():
         record = load_checkpoint(path, CHECKPOINT_KIND)
         same = (record.get("step") == args.steps
-                and record["model_config"].get("positions") == positions_for([train_set], args.positions))
+                and record["model_config"].get("positions") == positions_for([train_set], args.positions)
+                and record["train_config"].get("rollout_steps", 1) == args.rollout_steps)
         if same:
             return load_forward_model(path)[0]
     return train(kind, [train_set], [val_set], args, out)
@@ -202,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the models' x, y inputs, as `gncontrol train --positions` (auto: absolute where a limited "
                     "slide hangs a body from the world: cartpole, point_mass, the Gymnasium pendulums, Reacher, "
                     "Pusher; the runs before 2026-12-03's replan used relative for all)")
+    ap.add_argument("--rollout-steps", type=int, default=1,
+                    help="GN and MLP: train on the error of their own rollout over this many steps (`gncontrol "
+                    "train --rollout-steps`; 1: the one-step loss)")
     ap.add_argument("--reuse-models", action="store_true",
                     help="load the GN, MLP and reward models already trained in --out (same budget) instead of "
                     "training them again: reruns the planning columns with another recipe")
@@ -242,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} uniform random steps per system, 10% held out; "
           f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}, "
-          f"positions {args.positions}; "
+          f"positions {args.positions}, rollout loss over {args.rollout_steps} steps; "
           f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
           f"{args.samples} samples x {args.iterations} iterations, action repeat {args.action_repeat}, planning "
           f"reward {args.plan_reward}, over {args.mpc_steps} steps; seed {args.seed}")

@@ -82,6 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-steps", type=positive_int, default=None,
                    help="control steps per model step: k > 1 learns a model at the decision time step from random "
                    "controls held k steps (action repeat a multiple of k; default: the recipe's)")
+    p.add_argument("--rollout-steps", type=positive_int, default=1,
+                   help="train and fine-tune the GN on the error of its own rollout over this many model steps "
+                   "(`gncontrol train --rollout-steps`; 1: the one-step loss)")
     p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of each MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-reference", action="store_true", help="skip the true-model CEM episode")
@@ -122,19 +125,21 @@ def agent_config(args: argparse.Namespace, recipe: dict, mpc_steps: int) -> obje
         action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
         restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
         population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10),
-        control_steps=recipe["control_steps"], seed=args.seed)
+        control_steps=recipe["control_steps"], rollout_steps=getattr(args, "rollout_steps", 1), seed=args.seed)
 
 
-def check_out(out, wanted: dict) -> None:
+def check_out(out, wanted: dict, defaults: dict | None = None) -> None:
     """Refuses an OUT that holds another demo (other options), so one demo never overwrites another's
-    results by accident; records the options otherwise. The same options re-run fresh into OUT."""
+    results by accident; records the options otherwise. The same options re-run fresh into OUT.
+    `defaults`: the value an option added since OUT was written had then."""
     path = out / RECIPE_FILE
     if path.is_file():
         try:
             had = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{path} is corrupt: remove it with the rest of {out}, or use another --out") from None
-        differ = [f"{k} {had.get(k)!r} -> {v!r}" for k, v in wanted.items() if had.get(k) != v]
+        then = {**(defaults or {}), **had}
+        differ = [f"{k} {then.get(k)!r} -> {v!r}" for k, v in wanted.items() if then.get(k) != v]
         if differ:
             raise InputError(f"{out} holds a demo made with other options ({'; '.join(differ)}): use another --out, "
                              f"or remove {out} to start fresh")
@@ -166,7 +171,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the demo's online loop plans with --planner gradient or cem, got {recipe['planner']}")
     steps = args.mpc_steps or task.episode_length
     config = agent_config(args, recipe, steps)
-    check_out(out, {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()})
+    def plain(c) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(c).items()}
+
+    check_out(out, plain(config), plain(type(config)()))
     t_start = time.time()
     print(f"demo {args.task}: {config.random_episodes} random episodes x {config.episode_steps} steps"
           f"{' (+ the same from ' + ', '.join(config.extra_data_tasks) + ')' if config.extra_data_tasks else ''}, "

@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "backpropagation through time); 1 = single transitions")
     p.add_argument("--burn-in", type=nonnegative_int, default=0,
                    help="recurrent model: steps of each window that only warm up the hidden state (0: none)")
+    p.add_argument("--rollout-steps", type=positive_int, default=1,
+                   help="gn / mlp model: train on the error of its own rollout over windows of this many "
+                   "consecutive model steps (it learns to correct the drift a planner's rollout meets); "
+                   "1 = the one-step loss")
     p.add_argument("--balance-systems", action="store_true",
                    help="several --data: weigh each system's errors by its own delta variance and node share, so "
                    "each counts as in its single-system model's loss (gncontrol.forward.balance)")
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     systems = [s.every(args.control_steps) for s in systems]
     splits = [s.split(args.val_fraction) for s in systems]
     config = dataclasses.replace(train_config_from_args(args), sequence_length=args.sequence_length,
-                                 burn_in=args.burn_in, balance_systems=args.balance_systems)
+                                 burn_in=args.burn_in, balance_systems=args.balance_systems,
+                                 rollout_steps=args.rollout_steps)
     model_config = model_config_for(args.model, args.latent, args.hidden, systems, args.positions,
                                     args.control_steps)
     train_forward_model(model_config, [t for t, _ in splits], [v for _, v in splits],

@@ -140,9 +140,12 @@ class GraphForwardModel(nn.Module):
         """Normalised deltas [N, 13] (and the new recurrent state, if any)."""
         raise NotImplementedError
 
-    def forward(self, state: Graph, action: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
+    def forward(self, state: Any, action: Any = None, next_nodes: Any = None, system: Any = None,
                 noise_std: float = 0.0, weights: torch.Tensor | None = None) -> torch.Tensor:
-        """The training loss (so DistributedDataParallel can wrap the model); see `loss`."""
+        """The training loss (so DistributedDataParallel can wrap the model): `rollout_loss` when `state`
+        is a list of H consecutive transition batches, else the one-step `loss`."""
+        if isinstance(state, list):
+            return self.rollout_loss(state, noise_std)
         return self.loss(state, action, next_nodes, system, noise_std, weights)
 
     def step(self, state: Graph, action: torch.Tensor, params: Any = None) -> Graph:
@@ -194,6 +197,44 @@ class GraphForwardModel(nn.Module):
         target = self.norm_delta(next_nodes[:, :STATE_SIZE] - state.nodes[:, :STATE_SIZE])
         err = (pred - target).square()
         return (err if weights is None else err * weights).mean()
+
+    def rollout_loss(self, batches: list, noise_std: float = 0.0) -> torch.Tensor:
+        """H-step loss of the model's own rollout over H consecutive transition batches of the same windows.
+
+        `batches`: H TransitionBatch (gncontrol.forward.transitions.sample_sequences) with one topology;
+        the rollout starts from the first batch's state and feeds its own predictions on (see
+        `unrolled_loss`), so training sees, and corrects, the drift a planner's rollout meets.
+        """
+        first = batches[0]
+        actions = torch.stack([b.action for b in batches], 1)
+        next_nodes = torch.stack([b.next_nodes[:, :STATE_SIZE] for b in batches])
+        return self.unrolled_loss(first.state, actions, next_nodes, first.system, noise_std)
+
+    def unrolled_loss(self, state: Graph, actions: torch.Tensor, next_nodes: torch.Tensor, system: GraphSystem,
+                      noise_std: float = 0.0) -> torch.Tensor:
+        """Mean H-step error (normalised-delta units) of this model's rollout, gradients through it.
+
+        state: B graphs; actions [B, H, A]; next_nodes [H, N_total, 13] (true states). Step h's
+        target is the delta from the PREDICTED state to the true state h+1 (so the loss is the
+        state error at every step and the model learns to correct its own drift); input noise on
+        the start state only (as `loss`). H = 1 is exactly the one-step loss. Models without
+        recurrent state only (a recurrent one trains with its `sequence_loss`).
+        """
+        if actions.dim() != 3 or next_nodes.dim() != 3 or next_nodes.shape[0] != actions.shape[1]:
+            raise InputError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
+                             f"{tuple(actions.shape)} and {tuple(next_nodes.shape)}")
+        x = self.add_input_noise(state, noise_std)
+        x = x.replace(nodes=x.nodes[:, :STATE_SIZE])
+        losses = []
+        for h in range(actions.shape[1]):
+            pred, hidden = self.predict(self.input_graph(x, actions[:, h], system), x)
+            if hidden is not None:
+                raise InputError("a rollout loss needs a forward model without recurrent state")
+            target = self.norm_delta(next_nodes[h, :, :STATE_SIZE] - x.nodes)
+            losses.append((pred - target).square().mean())
+            x = x.replace(nodes=apply_delta(x.nodes, self.norm_delta.inverse(pred)),
+                          edges=system.broadcast(x.num_graphs).edge_actions(actions[:, h]))
+        return torch.stack(losses).mean()
 
     def add_input_noise(self, state: Graph, noise_std: float) -> Graph:
         """The state with Gaussian noise of `noise_std` normalised units on its body numbers (not the quaternions)."""

@@ -20,10 +20,10 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from gncontrol.checkpoints import load_checkpoint, save_checkpoint
-from gncontrol.errors import InputError
+from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward.balance import system_weights
 from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
-from gncontrol.forward.transitions import SystemTrajectories, TransitionBatch, sample_batch, sample_sequences
+from gncontrol.forward.transitions import SystemTrajectories, sample_batch, sample_sequences
 from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
 
@@ -54,6 +54,11 @@ class TrainConfig:
     # several systems: weigh each system's squared errors by its own delta variance and node share
     # (gncontrol.forward.balance), so each counts as in its single-system model's loss
     balance_systems: bool = False
+    # feed-forward models: > 1 trains on the loss of the model's own H-step rollout over windows of
+    # this many consecutive transitions (GraphForwardModel.rollout_loss), so it learns to correct the
+    # drift a planner's rollout meets; batch_size windows of H steps per step (so a step costs about H
+    # one-step steps); 1 = the one-step loss
+    rollout_steps: int = 1
 
 
 def distributed_context() -> tuple[int, int]:
@@ -139,7 +144,7 @@ def run_training_steps(config: TrainConfig, start: int, end: int, *,
 
 
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_final", "noise_std", "seed", "grad_clip", "sequence_length",
-                     "burn_in", "balance_systems")  # --steps may grow
+                     "burn_in", "balance_systems", "rollout_steps")  # --steps may grow
 
 
 def check_resume(record: dict, model: torch.nn.Module, config: TrainConfig | None,
@@ -281,17 +286,27 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                          f"a '{model_config.kind}' model has none: use sequence_length 1")
     if not 0 <= config.burn_in < config.sequence_length:
         raise InputError(f"burn_in must be in [0, sequence_length={config.sequence_length}), got {config.burn_in}")
+    check_at_least_one(rollout_steps=config.rollout_steps)
+    rollouts = config.rollout_steps > 1
+    if rollouts and model_config.kind == "recurrent":
+        raise InputError(f"rollout_steps {config.rollout_steps} unrolls a feed-forward model; a recurrent model "
+                         "trains on windows with sequence_length instead: use rollout_steps 1")
     weights = None
     if config.balance_systems and len(train_sets) > 1:
-        if sequences:
-            raise InputError("balance_systems weighs single transitions: use sequence_length 1")
+        if sequences or rollouts:
+            raise InputError("balance_systems weighs single transitions: use sequence_length 1 and rollout_steps 1")
         weights = system_weights(model, train_sets, config.batch_size // world, seed=config.seed).to(device)
 
     def step_loss(gen: torch.Generator) -> torch.Tensor:
-        if sequences:
-            seq = [_batch_to(x, device) for x in sample_sequences(train_sets, config.batch_size // world,
-                                                                  config.sequence_length, gen)]
+        if sequences or rollouts:
+            # recurrent: batch_size // length windows (as many transitions as a one-step batch); rollouts:
+            # batch_size windows of H steps (as many independent starts; a step costs about H one-step steps)
+            length = config.sequence_length if sequences else config.rollout_steps
+            size = config.batch_size // world * (1 if sequences else length)
+            seq = [x.to(device) for x in sample_sequences(train_sets, size, length, gen)]
             seed_input_noise(gen)
+            if rollouts:
+                return wrapped(seq, noise_std=config.noise_std)
             return wrapped(seq, noise_std=config.noise_std, burn_in=config.burn_in)
         b = sample_batch(train_sets, config.batch_size // world, gen)
         seed_input_noise(gen)
@@ -305,11 +320,6 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                        validate=(lambda: validation_loss(model, val_sets, device)) if val_sets else None,
                        desc="train", progress=progress, rank=rank)
     return model
-
-
-def _batch_to(b: TransitionBatch, device: torch.device) -> TransitionBatch:
-    """A transition batch on `device`."""
-    return TransitionBatch(b.state.to(device), b.action.to(device), b.next_nodes.to(device), b.system.to(device))
 
 
 def load_forward_model(path: str | Path,

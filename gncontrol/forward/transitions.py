@@ -32,6 +32,11 @@ class TransitionBatch:
     next_nodes: torch.Tensor
     system: GraphSystem
 
+    def to(self, device: torch.device | str) -> TransitionBatch:
+        """The same transitions on `device`."""
+        return TransitionBatch(self.state.to(device), self.action.to(device), self.next_nodes.to(device),
+                               self.system.to(device))
+
 
 @dataclasses.dataclass
 class SystemTrajectories:

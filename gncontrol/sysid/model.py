@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gncontrol.body_state import STATE_SIZE, apply_delta, input_positions
+from gncontrol.body_state import STATE_SIZE, input_positions
 from gncontrol.errors import InputError
 from gncontrol.forward.graph_forward import ForwardModelConfig, GNForwardModel, GraphForwardModel
 from gncontrol.forward.transitions import SystemTrajectories
@@ -212,32 +212,11 @@ class SystemIDModel(nn.Module):
 
 def rollout_loss(model: GraphForwardModel, state: Graph, actions: torch.Tensor, next_nodes: torch.Tensor,
                  system: GraphSystem, noise_std: float = 0.0) -> torch.Tensor:
-    """Mean H-step error (normalised-delta units) of a graph forward model's rollout, gradients through it.
+    """Mean H-step rollout error of a forward model under `system` (a latent or the true static graph).
 
-    Any GraphForwardModel without recurrent state (system = latent or true static graph).
-    state: B graphs; actions [B, H, A]; next_nodes [H, N_total, 13] (true states). Step h's
-    target is the delta from the PREDICTED state to the true state h+1 (so the loss is the
-    state error at every step and the model learns to correct its own drift); input noise
-    on the start state only (as GraphForwardModel.loss). H = 1 is exactly the one-step loss.
+    state: B graphs; actions [B, H, A]; next_nodes [H, N_total, 13]: `GraphForwardModel.unrolled_loss`.
     """
-    if actions.dim() != 3 or next_nodes.dim() != 3 or next_nodes.shape[0] != actions.shape[1]:
-        raise InputError(f"rollout loss needs actions [B, H, A] and next_nodes [H, N, 13], got "
-                         f"{tuple(actions.shape)} and {tuple(next_nodes.shape)}")
-    x = state
-    if noise_std > 0:
-        noise = torch.randn_like(x.nodes[:, :STATE_SIZE]) * noise_std * model.norm_state.std
-        noise[:, 3:7] = 0.0  # keep quaternions on the unit sphere
-        x = x.replace(nodes=x.nodes[:, :STATE_SIZE] + noise)
-    losses = []
-    for h in range(actions.shape[1]):
-        pred, hidden = model.predict(model.input_graph(x, actions[:, h], system), x)
-        if hidden is not None:
-            raise InputError("rollout_loss supports forward models without recurrent state")
-        target = model.norm_delta(next_nodes[h, :, :STATE_SIZE] - x.nodes[:, :STATE_SIZE])
-        losses.append((pred - target).square().mean())
-        x = x.replace(nodes=apply_delta(x.nodes[:, :STATE_SIZE], model.norm_delta.inverse(pred)),
-                      edges=system.broadcast(x.num_graphs).edge_actions(actions[:, h]))
-    return torch.stack(losses).mean()
+    return model.unrolled_loss(state, actions, next_nodes, system, noise_std)
 
 
 def repeat_system(latent: GraphSystem, target: GraphSystem, copies: int) -> GraphSystem:
