@@ -63,8 +63,9 @@ def mpc_curve(task: str, budget: int, seed: int, args: argparse.Namespace,
         dargs.episode_steps, dargs.finetune_steps = 100, 50
         dargs.latent, dargs.hidden = 16, [16]
         recipe.update(episodes=2, train_steps=200, samples=20, iterations=1, horizon=5)
-    config = dataclasses.replace(demo.agent_config(dargs, recipe, steps), env_step_budget=budget,
-                                 rollout_steps=args.rollout_steps)
+    if args.rollout_steps is not None:
+        recipe["rollout_steps"] = args.rollout_steps
+    config = dataclasses.replace(demo.agent_config(dargs, recipe, steps), env_step_budget=budget)
     results = run_online_mpc(config, log=print, checkpoint=checkpoint)
     return [(r.env_steps, r.episode_return) for r in results]
 
@@ -150,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(f"{t} {b}" for t, b in BUDGETS.items()) + ")")
     ap.add_argument("--sac-reference-steps", type=int, default=100_000, help="SAC alone to this many env steps "
                     "(0: skip)")
-    ap.add_argument("--rollout-steps", type=int, default=1, help="MPC agent: train and fine-tune its GN on the "
-                    "error of its own rollout over this many model steps (1: the one-step loss)")
+    ap.add_argument("--rollout-steps", type=int, default=None, help="MPC agent: train and fine-tune its GN on the "
+                    "error of its own rollout over this many model steps (1: the one-step loss; default: the demo "
+                    "recipe's: 4 on cheetah-run, else 1)")
     ap.add_argument("--random-fraction", type=float, default=0.8, help="MPC agent: share of the budget spent "
                     "on random data")
     ap.add_argument("--eval-every", type=int, default=5000, help="SAC / MBPO: env steps between evaluations")

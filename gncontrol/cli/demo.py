@@ -35,8 +35,9 @@ HELP = "the main job: random data, a GN model, rounds of MPC episodes that refin
 # / 823.7) at 9 ms per control step on an idle core (the per-control-step model, horizon 25 x 4: 817.2 / 703.3 /
 # 659.4 at 106-138 ms; gradient MPC 16 x 6: 497.7);
 # pendulum, CEM 200 x 4 with a 1 s horizon on the smooth reward, 931 (ratio 1.01; gradient MPC 10 x 4: 739);
-# cheetah, CEM 64 x 2 over 8 decisions x 4 through a model at 4 control steps per step: 148.1 (31.5x random,
-# 0.30 of the true-model CEM) at 14 ms per control step; acrobot, cartpole's recipe without the balance data
+# cheetah, CEM 64 x 2 over 8 decisions x 4 through a model at 4 control steps per step trained on its own 4-step
+# rollouts: 394.6 (the one-step loss: 148.1, 31.5x random, 0.30 of the true-model CEM) at 10 ms per control step;
+# acrobot, cartpole's recipe without the balance data
 # (CEM 200 x 4 over 12 decisions x 8, cost-to-go 25): 90.2 (75x random, 0.20 of the true-model CEM; gradient
 # MPC 25 x 4: 0.9).
 DEMO_RECIPES: dict[str, dict] = {
@@ -51,7 +52,7 @@ DEMO_RECIPES: dict[str, dict] = {
                             terminal_weight=25.0, rounds=2, plan_reward=None),
     "cheetah-run": dict(extra_data_tasks=(), planner="cem", samples=64, horizon=8, action_repeat=4, control_steps=4,
                         episodes=100, train_steps=8000, restarts=4, iterations=2, terminal_weight=0.0, rounds=2,
-                        plan_reward=None),
+                        plan_reward=None, rollout_steps=4),
 }
 FALLBACK_RECIPE = dict(extra_data_tasks=(), horizon=12, action_repeat=4, restarts=4, iterations=8,
                        terminal_weight=0.0, rounds=2, plan_reward=None)
@@ -82,9 +83,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-steps", type=positive_int, default=None,
                    help="control steps per model step: k > 1 learns a model at the decision time step from random "
                    "controls held k steps (action repeat a multiple of k; default: the recipe's)")
-    p.add_argument("--rollout-steps", type=positive_int, default=1,
+    p.add_argument("--rollout-steps", type=positive_int, default=None,
                    help="train and fine-tune the GN on the error of its own rollout over this many model steps "
-                   "(`gncontrol train --rollout-steps`; 1: the one-step loss)")
+                   "(`gncontrol train --rollout-steps`; 1: the one-step loss; default: the recipe's, else 1)")
     p.add_argument("--mpc-steps", type=positive_int, default=None, help="control steps of each MPC episode "
                    "(default: the task's episode length)")
     p.add_argument("--no-reference", action="store_true", help="skip the true-model CEM episode")
@@ -105,8 +106,9 @@ def recipe_for(args: argparse.Namespace) -> dict:
     recipe.setdefault("control_steps", 1)
     recipe.setdefault("episodes", 20)
     recipe.setdefault("train_steps", 4000)
+    recipe.setdefault("rollout_steps", 1)
     for key in ("planner", "samples", "horizon", "action_repeat", "iterations", "restarts", "terminal_weight",
-                "rounds", "plan_lr", "control_steps", "episodes", "train_steps"):
+                "rounds", "plan_lr", "control_steps", "episodes", "train_steps", "rollout_steps"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     return recipe
@@ -125,7 +127,7 @@ def agent_config(args: argparse.Namespace, recipe: dict, mpc_steps: int) -> obje
         action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
         restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
         population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10),
-        control_steps=recipe["control_steps"], rollout_steps=getattr(args, "rollout_steps", 1), seed=args.seed)
+        control_steps=recipe["control_steps"], rollout_steps=recipe["rollout_steps"], seed=args.seed)
 
 
 def check_out(out, wanted: dict, defaults: dict | None = None) -> None:
