@@ -18,7 +18,7 @@ import torch
 from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
 from gncontrol.forward.training import fit_model_normalisers
-from gncontrol.forward.transitions import SystemTrajectories, sample_batch, sample_sequences
+from gncontrol.forward.transitions import SystemTrajectories, sample_batch, sample_rollout_windows
 
 __all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_like"]
 
@@ -74,7 +74,7 @@ def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: i
     check_at_least_one(rollout_steps=rollout_steps)
     for _ in range(steps):
         if rollout_steps > 1:
-            windows = sample_sequences(sets, batch_size * rollout_steps, rollout_steps, gen)
+            windows = sample_rollout_windows(sets, batch_size, rollout_steps, gen)
             loss = model.rollout_loss([b.to(device) for b in windows], noise_std)
         else:
             b = sample_batch(sets, batch_size, gen)

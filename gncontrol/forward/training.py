@@ -23,7 +23,12 @@ from gncontrol.checkpoints import load_checkpoint, save_checkpoint
 from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.forward.balance import system_weights
 from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardModel, build_forward_model
-from gncontrol.forward.transitions import SystemTrajectories, sample_batch, sample_sequences
+from gncontrol.forward.transitions import (
+    SystemTrajectories,
+    sample_batch,
+    sample_rollout_windows,
+    sample_sequences,
+)
 from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
 
@@ -298,16 +303,16 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
         weights = system_weights(model, train_sets, config.batch_size // world, seed=config.seed).to(device)
 
     def step_loss(gen: torch.Generator) -> torch.Tensor:
-        if sequences or rollouts:
-            # recurrent: batch_size // length windows (as many transitions as a one-step batch); rollouts:
-            # batch_size windows of H steps (as many independent starts; a step costs about H one-step steps)
-            length = config.sequence_length if sequences else config.rollout_steps
-            size = config.batch_size // world * (1 if sequences else length)
-            seq = [x.to(device) for x in sample_sequences(train_sets, size, length, gen)]
+        if sequences:
+            seq = [x.to(device) for x in sample_sequences(train_sets, config.batch_size // world,
+                                                          config.sequence_length, gen)]
             seed_input_noise(gen)
-            if rollouts:
-                return wrapped(seq, noise_std=config.noise_std)
             return wrapped(seq, noise_std=config.noise_std, burn_in=config.burn_in)
+        if rollouts:
+            seq = [x.to(device) for x in sample_rollout_windows(train_sets, config.batch_size // world,
+                                                                config.rollout_steps, gen)]
+            seed_input_noise(gen)
+            return wrapped(seq, noise_std=config.noise_std)
         b = sample_batch(train_sets, config.batch_size // world, gen)
         seed_input_noise(gen)
         return wrapped(b.state.to(device), b.action.to(device), b.next_nodes.to(device), b.system.to(device),

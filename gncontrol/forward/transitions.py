@@ -20,7 +20,7 @@ from gncontrol.errors import InputError, check_at_least_one
 from gncontrol.gn.graphs import Graph, batch
 from gncontrol.systems import GraphSystem
 
-__all__ = ["SystemTrajectories", "TransitionBatch", "sample_batch", "merge"]
+__all__ = ["SystemTrajectories", "TransitionBatch", "sample_batch", "sample_rollout_windows", "merge"]
 
 
 @dataclasses.dataclass
@@ -232,6 +232,17 @@ def sample_sequences(systems: list[SystemTrajectories], batch_size: int, length:
         t0 = torch.randint(0, sys_.episode_length - length + 1, (b,), generator=generator)
         picks.append((sys_, ep, t0))
     return [merge([s.transitions(ep, t0 + k, stride) for s, ep, t0 in picks if ep.numel()]) for k in range(length)]
+
+
+def sample_rollout_windows(systems: list[SystemTrajectories], windows: int, length: int,
+                           generator: torch.Generator) -> list[TransitionBatch]:
+    """`length` consecutive transition batches of `windows` windows (for the rollout loss).
+
+    As many independent starts as a one-step batch of `windows` transitions, so a rollout-loss step
+    costs about `length` one-step steps; fewer, batch // length windows, trained worse than the
+    one-step loss on its own objective (docs/notes/forward_models.md).
+    """
+    return sample_sequences(systems, windows * length, length, generator)
 
 
 def merge(parts: list[TransitionBatch]) -> TransitionBatch:
