@@ -77,6 +77,8 @@ class MPCAgentConfig:
     restarts: int = 4  # gradient planner: plans optimised together
     plan_lr: float = 0.1  # gradient planner: Adam step size
     terminal_weight: float = 0.0  # cost-to-go: this many times the last step's reward (planners.base)
+    keep_elites: float = 0.0  # CEM: iCEM's share of elites kept across iterations and control steps
+    noise_beta: float = 0.0  # CEM: iCEM's colored sampling noise along the horizon (0: white)
     # k > 1: a model at the decision time step (one model step per k control steps, trained on k-step
     # transitions): random controls are held k steps and action_repeat must be a multiple of k
     control_steps: int = 1
@@ -110,7 +112,8 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
     return planners.make(config.planner, (task.action_low, task.action_high), horizon=config.horizon,
                          action_repeat=config.action_repeat, seed=config.seed, device=device,
                          iterations=config.plan_iterations, samples=config.population, elites=config.elites,
-                         restarts=config.restarts, lr=config.plan_lr, terminal_weight=config.terminal_weight)
+                         restarts=config.restarts, lr=config.plan_lr, terminal_weight=config.terminal_weight,
+                         keep_elites=config.keep_elites, noise_beta=config.noise_beta)
 
 
 def curve_rows(results: list[IterationResult]) -> list[dict]:

@@ -43,6 +43,22 @@ BUDGETS = {"cartpole-swingup": 20_000, "pendulum-swingup": 20_000, "cheetah-run"
 QUICK = dict(budget=1200, episode_steps=200, eval_every=400)
 
 
+def recipe_entry(text: str) -> tuple[str, object]:
+    """One `KEY=VALUE` override of a demo recipe entry; VALUE parsed as JSON where it can be (numbers, lists)."""
+    import json
+
+    from gncontrol.cli.demo import DEMO_RECIPES
+
+    key, sep, value = text.partition("=")
+    known = sorted({k for r in DEMO_RECIPES.values() for k in r} | {"samples", "keep_elites", "noise_beta"})
+    if not sep or key not in known:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(known)}, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def mpc_curve(task: str, budget: int, seed: int, args: argparse.Namespace,
               checkpoint: Path | None = None) -> list[tuple[int, float]]:
     """(env steps, return) per MPC episode of the online MPC agent with the demo's recipe for `task`."""
@@ -65,6 +81,7 @@ def mpc_curve(task: str, budget: int, seed: int, args: argparse.Namespace,
         recipe.update(episodes=2, train_steps=200, samples=20, iterations=1, horizon=5)
     if args.rollout_steps is not None:
         recipe["rollout_steps"] = args.rollout_steps
+    recipe.update(args.recipe)
     config = dataclasses.replace(demo.agent_config(dargs, recipe, steps), env_step_budget=budget)
     results = run_online_mpc(config, log=print, checkpoint=checkpoint)
     return [(r.env_steps, r.episode_return) for r in results]
@@ -154,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rollout-steps", type=int, default=None, help="MPC agent: train and fine-tune its GN on the "
                     "error of its own rollout over this many model steps (1: the one-step loss; default: the demo "
                     "recipe's: 4 on cheetah-run, else 1)")
+    ap.add_argument("--recipe", nargs="+", type=recipe_entry, default=[], metavar="KEY=VALUE",
+                    help="MPC agent: override entries of the demo's recipe for the task (gncontrol.cli.demo."
+                    "DEMO_RECIPES), e.g. samples=128 keep_elites=0.3 noise_beta=2")
     ap.add_argument("--random-fraction", type=float, default=0.8, help="MPC agent: share of the budget spent "
                     "on random data")
     ap.add_argument("--eval-every", type=int, default=5000, help="SAC / MBPO: env steps between evaluations")
@@ -162,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint-dir", default="runs/bench_rl", help="MPC agent checkpoints (a killed run resumes)")
     add_csv_argument(ap, "rl")
     args = ap.parse_args(argv)
+    args.recipe = dict(args.recipe)
     for name in ("budget", "sac_reference_steps", "eval_every", "eval_episodes", "episode_steps"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "sac_reference_steps" else 1):

@@ -66,7 +66,8 @@ def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, r
     """The return of one CEM MPC episode of `args.mpc_steps` through `model` ('true' or a checkpoint)."""
     argv = ["--task", task, "--model", model, "--planner", "cem", "--horizon", str(args.horizon),
             "--samples", str(args.samples), "--iterations", str(args.iterations), "--steps", str(args.mpc_steps),
-            "--action-repeat", str(args.action_repeat), "--seed", str(args.seed), "--out", str(out), "--no-video"]
+            "--action-repeat", str(args.action_repeat), "--seed", str(args.seed), "--out", str(out), "--no-video",
+            "--keep-elites", str(args.keep_elites), "--noise-beta", str(args.noise_beta)]
     if reward_model is not None:
         argv += ["--reward-model", str(reward_model)]
     elif planning_reward(task, args.plan_reward):
@@ -196,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=4)
     ap.add_argument("--action-repeat", type=int, default=4,
                     help="MPC: each planned action held this many control steps (as `gncontrol plan`)")
+    ap.add_argument("--keep-elites", type=float, default=0.0, help="CEM (iCEM): share of elites kept across "
+                    "iterations and control steps (as `gncontrol plan`)")
+    ap.add_argument("--noise-beta", type=float, default=0.0, help="CEM (iCEM): colored sampling noise exponent "
+                    "(as `gncontrol plan`; 0: white)")
     ap.add_argument("--plan-reward", default="task", choices=["task", "smooth"],
                     help="what CEM maximises: the task's reward, or its shaped twin <task>-smooth where one is "
                     "registered (pendulum, reacher, finger-spin); the env's reward scores either way")
@@ -248,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
           f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}, "
           f"positions {args.positions}, rollout loss over {args.rollout_steps} steps; "
           f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
-          f"{args.samples} samples x {args.iterations} iterations, action repeat {args.action_repeat}, planning "
+          f"{args.samples} samples x {args.iterations} iterations (keep elites {args.keep_elites:g}, noise beta "
+          f"{args.noise_beta:g}), action repeat {args.action_repeat}, planning "
           f"reward {args.plan_reward}, over {args.mpc_steps} steps; seed {args.seed}")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))

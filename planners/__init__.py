@@ -15,7 +15,7 @@ steps and takes the model itself. Each planner's settings are one frozen config 
 """
 
 from planners.base import Bounds, Objective, Planner, make_objective, predicted_return, replicate, shift_plan
-from planners.cem import CEMConfig, CEMPlanner, cem_optimize
+from planners.cem import CEMConfig, CEMPlanner, cem_optimize, cem_search, colored_noise
 from planners.factory import CONFIGS, PLANNERS, config_from_knobs, make
 from planners.gradient import GradientConfig, GradientPlanner, gradient_shooting
 from planners.mcts import MCTSConfig, MCTSPlanner, MCTSPlannerConfig, search
@@ -25,7 +25,8 @@ from planners.random_shooting import RandomShootingConfig, RandomShootingPlanner
 
 __all__ = [
     "Bounds", "Objective", "Planner", "make_objective", "predicted_return", "replicate", "shift_plan",
-    "CEMConfig", "CEMPlanner", "cem_optimize", "GradientConfig", "GradientPlanner", "gradient_shooting",
+    "CEMConfig", "CEMPlanner", "cem_optimize", "cem_search", "colored_noise",
+    "GradientConfig", "GradientPlanner", "gradient_shooting",
     "MCTSConfig", "MCTSPlannerConfig", "MCTSPlanner", "search",
     "EpisodeResult", "run_episode", "MPPIConfig", "MPPIPlanner", "mppi_optimize", "RandomShootingConfig",
     "RandomShootingPlanner", "random_shooting_optimize",

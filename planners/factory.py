@@ -15,7 +15,7 @@ each planner's fields by `config_from_knobs`:
     elites          -                  elites (default: 10% of samples)
     restarts, lr, smoothness, warm_restarts, warm_noise, action_noise, noise_samples, warm_start,
     init_noise: gradient only; terminal_weight: gradient and cem; temperature, noise_std: mppi;
-    momentum: cem; expand_width: mcts.
+    momentum, keep_elites, noise_beta (iCEM): cem; expand_width: mcts.
 
 A knob left at None takes the planner's own default; a knob the named planner does not use is
 ignored (one set of options serves every planner), except that an unknown knob name is an
@@ -45,7 +45,7 @@ CONFIGS = {"gradient": GradientConfig, "cem": CEMConfig, "mppi": MPPIConfig, "ra
 _GRADIENT_ONLY = ("restarts", "lr", "smoothness", "warm_restarts", "warm_noise", "action_noise", "noise_samples",
                   "warm_start", "init_noise")
 KNOBS = ("horizon", "action_repeat", "seed", "iterations", "samples", "elites", "terminal_weight", "temperature",
-         "noise_std", "momentum", "expand_width", "discount") + _GRADIENT_ONLY
+         "noise_std", "momentum", "keep_elites", "noise_beta", "expand_width", "discount") + _GRADIENT_ONLY
 
 
 def _check_name(name: str) -> None:
@@ -67,7 +67,7 @@ def _fields(name: str, k: dict[str, Any]) -> dict[str, Any]:
     if name == "cem":
         sizes = {"population": k["samples"], "elites": k.get("elites", max(2, k["samples"] // 10))} \
             if "samples" in k else pick("elites")
-        return {**common, **sizes, **pick("iterations", "terminal_weight", "momentum")}
+        return {**common, **sizes, **pick("iterations", "terminal_weight", "momentum", "keep_elites", "noise_beta")}
     if name == "mppi":
         return {**common, **pick("iterations", "samples", "temperature", "noise_std")}
     if name == "random":

@@ -160,3 +160,26 @@ def test_cheetah_demo_recipe_trains_on_rollouts_and_a_flag_overrides_it():
     assert recipe("--task", "cheetah-run").rollout_steps == 4  # measured: final return 148.1 -> 394.6
     assert recipe("--task", "cheetah-run", "--rollout-steps", "1").rollout_steps == 1
     assert recipe("--task", "cartpole-swingup").rollout_steps == 1
+
+
+def test_icem_options_reach_the_agents_planner_and_the_rl_benchmark_overrides_recipes():
+    import argparse
+
+    import pytest
+
+    from agents.mpc_agent import make_planner
+    from benchmarks.rl import recipe_entry
+    from envs.tasks import get_task
+    from gncontrol.cli import demo
+
+    p = argparse.ArgumentParser()
+    demo.add_arguments(p)
+    args = p.parse_args(["--task", "cheetah-run", "--keep-elites", "0.3", "--noise-beta", "2"])
+    config = demo.agent_config(args, demo.recipe_for(args), 1000)
+    planner = make_planner(config, get_task("cheetah-run"))
+    assert (planner.config.keep_elites, planner.config.noise_beta) == (0.3, 2.0)
+    plain = p.parse_args(["--task", "cheetah-run"])
+    assert demo.agent_config(plain, demo.recipe_for(plain), 1000).keep_elites == 0.0  # off unless asked for
+    assert recipe_entry("samples=128") == ("samples", 128)
+    with pytest.raises(argparse.ArgumentTypeError, match="KEY one of"):
+        recipe_entry("no_such_key=1")

@@ -51,7 +51,7 @@ def test_cem_and_mppi_warm_start_shift_their_mean(monkeypatch):
     m = PointMass()
     cem_pl = CEMPlanner(LOW, HIGH, horizon=6, population=50, elites=5, iterations=2)
     mppi_pl = MPPIPlanner(LOW, HIGH, horizon=6, samples=50)
-    for mod, name, pl in ((cem_mod, "cem_optimize", cem_pl), (mppi_mod, "mppi_optimize", mppi_pl)):
+    for mod, name, pl in ((cem_mod, "cem_search", cem_pl), (mppi_mod, "mppi_optimize", mppi_pl)):
         pl.plan(m, point_reward, torch.zeros(4))
         first = pl.mean_.clone()
         seen = {}

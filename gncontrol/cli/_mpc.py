@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gncontrol.cli._options import LR_MAX, learning_rate, nonnegative_float, nonnegative_int, positive_int
+from gncontrol.cli._options import LR_MAX, fraction, learning_rate, nonnegative_float, nonnegative_int, positive_int
 
 __all__ = ["add_planner_arguments", "make_planner", "save_gif", "plot_returns", "frame_recorder"]
 
@@ -41,6 +41,12 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
                    "beyond the horizon), >= 0 (0: off)")
     p.add_argument("--samples", type=positive_int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
+    p.add_argument("--keep-elites", type=fraction(hi_open=False), default=0.0,
+                   help="CEM (iCEM): this fraction of the elites joins the next iteration's population and, "
+                   "shifted by one decision, the next control step's, in [0, 1] (0: off)")
+    p.add_argument("--noise-beta", type=nonnegative_float, default=0.0,
+                   help="CEM (iCEM): colored sampling noise along the horizon, power ~ 1/f**beta, >= 0 (0: white; "
+                   "iCEM uses 2-2.5 on locomotion)")
 
 
 def make_planner(name: str, task, args: argparse.Namespace, device):
@@ -53,7 +59,8 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
                          samples=args.samples, restarts=args.restarts, lr=args.plan_lr, smoothness=args.smoothness,
                          warm_restarts=args.warm_restarts, warm_noise=args.warm_noise,
                          action_noise=args.action_noise, noise_samples=args.noise_samples,
-                         warm_start=args.warm_start, terminal_weight=args.terminal_weight)
+                         warm_start=args.warm_start, terminal_weight=args.terminal_weight,
+                         keep_elites=args.keep_elites, noise_beta=args.noise_beta)
 
 
 def save_gif(frames, path: Path, fps: int) -> Path | None:

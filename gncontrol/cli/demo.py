@@ -79,7 +79,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=positive_int, nargs="+", default=[64])
     add_planner_arguments(p)
     p.set_defaults(planner=None, horizon=None, action_repeat=None, iterations=None, restarts=None,
-                   terminal_weight=None, plan_lr=None)
+                   terminal_weight=None, plan_lr=None, keep_elites=None, noise_beta=None)
     p.add_argument("--control-steps", type=positive_int, default=None,
                    help="control steps per model step: k > 1 learns a model at the decision time step from random "
                    "controls held k steps (action repeat a multiple of k; default: the recipe's)")
@@ -107,8 +107,11 @@ def recipe_for(args: argparse.Namespace) -> dict:
     recipe.setdefault("episodes", 20)
     recipe.setdefault("train_steps", 4000)
     recipe.setdefault("rollout_steps", 1)
+    recipe.setdefault("keep_elites", 0.0)
+    recipe.setdefault("noise_beta", 0.0)
     for key in ("planner", "samples", "horizon", "action_repeat", "iterations", "restarts", "terminal_weight",
-                "rounds", "plan_lr", "control_steps", "episodes", "train_steps", "rollout_steps"):
+                "rounds", "plan_lr", "control_steps", "episodes", "train_steps", "rollout_steps", "keep_elites",
+                "noise_beta"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     return recipe
@@ -127,7 +130,8 @@ def agent_config(args: argparse.Namespace, recipe: dict, mpc_steps: int) -> obje
         action_repeat=recipe["action_repeat"], plan_iterations=recipe["iterations"],
         restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
         population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10),
-        control_steps=recipe["control_steps"], rollout_steps=recipe["rollout_steps"], seed=args.seed)
+        control_steps=recipe["control_steps"], rollout_steps=recipe["rollout_steps"], keep_elites=recipe["keep_elites"],
+        noise_beta=recipe["noise_beta"], seed=args.seed)
 
 
 def check_out(out, wanted: dict, defaults: dict | None = None) -> None:
