@@ -20,7 +20,7 @@ from gncontrol.forward.graph_forward import ForwardModelConfig, GraphForwardMode
 from gncontrol.forward.training import fit_model_normalisers
 from gncontrol.forward.transitions import SystemTrajectories, sample_batch, sample_rollout_windows
 
-__all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_like"]
+__all__ = ["random_data", "new_model", "fit_model", "append_episode", "empty_like", "episode_error"]
 
 
 def random_data(task_name: str, episodes: int, steps: int, seed: int = 0,
@@ -89,6 +89,21 @@ def fit_model(model: GraphForwardModel, sets: list[SystemTrajectories], steps: i
     model.requires_grad_(False)
     model.eval()
     return losses
+
+
+@torch.no_grad()
+def episode_error(model: GraphForwardModel, data: SystemTrajectories, rollout_steps: int = 1) -> float:
+    """The model's mean `rollout_steps`-step rollout loss (as fit_model trains it, no input noise) over every
+    window of every episode of `data`: a deterministic score of how well it predicts those episodes."""
+    check_at_least_one(rollout_steps=rollout_steps)
+    device = next(model.parameters()).device
+    t = data.episode_length - rollout_steps + 1
+    if t < 1:
+        raise InputError(f"episodes of {data.episode_length} steps hold no window of {rollout_steps} steps")
+    episodes = torch.arange(data.num_episodes).repeat_interleave(t)
+    starts = torch.arange(t).repeat(data.num_episodes)
+    batches = [data.transitions(episodes, starts + k).to(device) for k in range(rollout_steps)]
+    return float(model.rollout_loss(batches))
 
 
 def empty_like(data: SystemTrajectories, name: str | None = None, steps: int | None = None) -> SystemTrajectories:

@@ -26,13 +26,22 @@ same learning curve as an uninterrupted run (the random data is re-collected fro
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from typing import Any
 
 import torch
 
-from agents.model_learning import append_episode, empty_like, fit_model, new_model, nominal_statics, random_data
+from agents.model_learning import (
+    append_episode,
+    empty_like,
+    episode_error,
+    fit_model,
+    new_model,
+    nominal_statics,
+    random_data,
+)
 from gncontrol.body_state import STATE_SIZE
 from gncontrol.errors import InputError
 
@@ -84,6 +93,10 @@ class MPCAgentConfig:
     control_steps: int = 1
     # H > 1: train and fine-tune on the loss of the model's own H-step rollout (agents.model_learning.fit_model)
     rollout_steps: int = 1
+    # True: fine-tune on every episode but the newest, then keep the fine-tuned model only if it predicts that
+    # held-out episode (its rollout_steps-step loss) no worse than the model before fine-tuning did; the newest
+    # episode joins the fine-tuning data one round later
+    keep_better_model: bool = False
     seed: int = 0
 
 
@@ -240,17 +253,33 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
             t_model = time.perf_counter()
             for g in opt.param_groups:
                 g["lr"] = config.lr * 0.5
-            if config.mix == "even" or agent_data.episode_length < data.episode_length:
-                sets = [data, agent_data]  # (pooled, but agent episodes shorter than the random ones: kept apart)
+            held_out, tuning = None, agent_data
+            if config.keep_better_model and agent_data.num_episodes:
+                held_out, tuning = agent_data.episodes(slice(-1, None)), agent_data.episodes(slice(0, -1))
+            if config.mix == "even" or tuning.episode_length < data.episode_length:
+                sets = [data] + ([tuning] if tuning.num_episodes else [])  # (pooled with shorter agent episodes)
             else:  # pooled: agent episodes cut into pieces as long as the random episodes, one buffer
                 sets = [data]
                 n = data.episode_length
-                for e in range(agent_data.num_episodes):
-                    for c in range(agent_data.episode_length // n):
-                        sets[0] = append_episode(sets[0], agent_data.states[e, c * n:(c + 1) * n + 1],
-                                                 agent_data.actions[e, c * n:(c + 1) * n])
+                for e in range(tuning.num_episodes):
+                    for c in range(tuning.episode_length // n):
+                        sets[0] = append_episode(sets[0], tuning.states[e, c * n:(c + 1) * n + 1],
+                                                 tuning.actions[e, c * n:(c + 1) * n])
+            before = None
+            if held_out is not None:
+                before = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()),
+                          episode_error(model, held_out, config.rollout_steps))
             losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
                                seed=config.seed + it, optimiser=opt, rollout_steps=config.rollout_steps)
+            if before is not None:
+                after = episode_error(model, held_out, config.rollout_steps)
+                kept = after <= before[2]
+                if not kept:
+                    model.load_state_dict(before[0])
+                    opt.load_state_dict(before[1])
+                if log is not None:
+                    log(f"mpc_agent {config.task} iter {it}: held-out episode error {before[2]:.4f} before, "
+                        f"{after:.4f} after fine-tuning: {'fine-tuned model' if kept else 'previous model'} kept")
         t_episode = time.perf_counter()
         env = TaskEnv(task, seed=episode_seed, device=device)
         planner = make_planner(config, task, device)

@@ -101,3 +101,39 @@ def test_agent_at_the_decision_time_step_learns_k_step_transitions_of_its_own_ep
     assert [r.env_steps for r in results] == [2 * 12 + 12, 2 * 12 + 24]
     with pytest.raises(InputError, match="control_steps must be an integer >= 1 dividing action_repeat 4"):
         run_online_mpc(MPCAgentConfig(**{**TINY, "action_repeat": 4}, control_steps=3))
+
+
+def test_episode_error_scores_every_window_and_drops_after_fitting():
+    from agents.model_learning import episode_error
+
+    data = random_data("pendulum-swingup", episodes=2, steps=30, seed=0)
+    model = new_model(data, latent=16, hidden=(16,), seed=0)
+    before = episode_error(model, data, rollout_steps=3)
+    assert before == episode_error(model, data, rollout_steps=3)  # deterministic: every window, no noise
+    fit_model(model, [data], steps=80, batch_size=32, lr=3e-3)
+    assert episode_error(model, data, rollout_steps=3) < 0.5 * before
+    with pytest.raises(InputError, match="no window of 40 steps"):
+        episode_error(model, data, rollout_steps=40)
+
+
+def test_keep_better_model_holds_out_the_newest_episode_and_keeps_the_better_weights(monkeypatch):
+    import agents.mpc_agent as mpc
+
+    cfg = MPCAgentConfig(**TINY, iterations=3, keep_better_model=True)
+    scores = iter([0.5, 0.4, 0.5, 0.9])  # iteration 1: fine-tuning helps; iteration 2: it hurts
+    seen = []
+
+    def fake_error(model, data, rollout_steps):
+        seen.append((data.num_episodes, {k: v.clone() for k, v in model.state_dict().items()}))
+        return next(scores)
+
+    monkeypatch.setattr(mpc, "episode_error", fake_error)
+    lines, final = [], {}
+    run_online_mpc(cfg, log=lines.append, on_model=lambda model, sets: final.update(model.state_dict()))
+    kept = [line for line in lines if "held-out episode error" in line]
+    assert len(kept) == 2 and "fine-tuned model kept" in kept[0] and "previous model kept" in kept[1]
+    assert all(n == 1 for n, _ in seen)  # scored on the newest episode alone
+    # iteration 2 rejected its fine-tune: the model went back to the weights scored before it
+    before_2, after_2 = seen[2][1], seen[3][1]
+    assert any(not torch.equal(before_2[k], after_2[k]) for k in before_2)  # fine-tuning did change the weights
+    assert all(torch.equal(before_2[k], final[k]) for k in before_2)  # ... and the last episode used the old ones

@@ -168,7 +168,7 @@ def test_icem_options_reach_the_agents_planner_and_the_rl_benchmark_overrides_re
     import pytest
 
     from agents.mpc_agent import make_planner
-    from benchmarks.rl import recipe_entry
+    from benchmarks.rl import agent_override
     from envs.tasks import get_task
     from gncontrol.cli import demo
 
@@ -180,6 +180,8 @@ def test_icem_options_reach_the_agents_planner_and_the_rl_benchmark_overrides_re
     assert (planner.config.keep_elites, planner.config.noise_beta) == (0.3, 2.0)
     plain = p.parse_args(["--task", "cheetah-run"])
     assert demo.agent_config(plain, demo.recipe_for(plain), 1000).keep_elites == 0.0  # off unless asked for
-    assert recipe_entry("samples=128") == ("samples", 128)
+    assert agent_override("population=128") == ("population", 128)
+    assert agent_override("hidden=[128, 128]") == ("hidden", (128, 128))
+    assert agent_override("mix=even") == ("mix", "even")
     with pytest.raises(argparse.ArgumentTypeError, match="KEY one of"):
-        recipe_entry("no_such_key=1")
+        agent_override("no_such_key=1")

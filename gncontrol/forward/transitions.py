@@ -129,14 +129,13 @@ class SystemTrajectories:
             raise InputError(f"{self.name}: {self.num_episodes} episodes are too few to split off "
                              f"{n_val} for validation")
         cut = self.num_episodes - n_val
+        return self.episodes(slice(0, cut)), self.episodes(slice(cut, None))
 
-        def part(sl):
-            return dataclasses.replace(self, states=self.states[sl], actions=self.actions[sl],
-                                       static_nodes=self.static_nodes[sl],
-                                       static_edges=self.static_edges[sl],
-                                       static_globals=self.static_globals[sl])
-
-        return part(slice(0, cut)), part(slice(cut, None))
+    def episodes(self, which: slice) -> SystemTrajectories:
+        """The episodes selected by `which` (a slice over episodes), each with its static graph."""
+        return dataclasses.replace(self, states=self.states[which], actions=self.actions[which],
+                                   static_nodes=self.static_nodes[which], static_edges=self.static_edges[which],
+                                   static_globals=self.static_globals[which])
 
     def every(self, k: int) -> SystemTrajectories:
         """The episodes at a k times coarser time step: states [E, T//k + 1], actions [E, T//k] (each
