@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine, save_figure, task_panels
+from benchmarks.common import RESULTS, CSVRows, add_csv_argument, csv_path, machine, save_figure, task_panels
 
 # TD-MPC2's returns at 100k env steps, three seeds, from its repository's results/tdmpc2/<task>.csv
 # (nicklashansen/tdmpc2): pendulum-swingup read from that file (commit add30b5, seeds 1 / 2 / 3);
@@ -43,20 +43,23 @@ BUDGETS = {"cartpole-swingup": 20_000, "pendulum-swingup": 20_000, "cheetah-run"
 QUICK = dict(budget=1200, episode_steps=200, eval_every=400)
 
 
-def recipe_entry(text: str) -> tuple[str, object]:
-    """One `KEY=VALUE` override of a demo recipe entry; VALUE parsed as JSON where it can be (numbers, lists)."""
+def agent_override(text: str) -> tuple[str, object]:
+    """One `KEY=VALUE` override of the MPC agent's config (agents.mpc_agent.MPCAgentConfig, after the demo's
+    recipe is applied); VALUE parsed as JSON where it can be (numbers, lists: `hidden=[128]`)."""
+    import dataclasses
     import json
 
-    from gncontrol.cli.demo import DEMO_RECIPES
+    from agents.mpc_agent import MPCAgentConfig
 
     key, sep, value = text.partition("=")
-    known = sorted({k for r in DEMO_RECIPES.values() for k in r} | {"samples", "keep_elites", "noise_beta"})
+    known = sorted(f.name for f in dataclasses.fields(MPCAgentConfig))
     if not sep or key not in known:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(known)}, got {text!r}")
     try:
-        return key, json.loads(value)
+        parsed = json.loads(value)
     except json.JSONDecodeError:
-        return key, value
+        parsed = value
+    return key, tuple(parsed) if isinstance(parsed, list) else parsed
 
 
 def mpc_curve(task: str, budget: int, seed: int, args: argparse.Namespace,
@@ -81,8 +84,7 @@ def mpc_curve(task: str, budget: int, seed: int, args: argparse.Namespace,
         recipe.update(episodes=2, train_steps=200, samples=20, iterations=1, horizon=5)
     if args.rollout_steps is not None:
         recipe["rollout_steps"] = args.rollout_steps
-    recipe.update(args.recipe)
-    config = dataclasses.replace(demo.agent_config(dargs, recipe, steps), env_step_budget=budget)
+    config = dataclasses.replace(demo.agent_config(dargs, recipe, steps), env_step_budget=budget, **args.mpc_config)
     results = run_online_mpc(config, log=print, checkpoint=checkpoint)
     return [(r.env_steps, r.episode_return) for r in results]
 
@@ -157,6 +159,60 @@ def plot(curves: dict, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def report(curves: dict, seconds: dict, seeds: list[int], budgets: dict[str, int], reference_steps: int) -> None:
+    """Prints the table at each task's budget (return per seed, mean, the ratio to SAC's mean) and, where the
+    model-based agents and SAC were evaluated at the same env steps, their means there."""
+    print("\n| task | agent | env steps | return per seed | mean | / SAC at equal steps | TD-MPC2 at 100k | "
+          "wall s per seed |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def mean_at(task: str, agent: str, steps: int) -> float:
+        rets = [at_steps(curves.get((task, agent, s), []), steps) for s in seeds]
+        return float(np.nanmean(rets)) if not all(math.isnan(r) for r in rets) else math.nan
+
+    for task, budget in budgets.items():
+        sac = mean_at(task, "sac", budget)
+        for agent in [a for a in ("mpc", "mbpo", "sac", "sac-reference") if any(k[:2] == (task, a) for k in curves)]:
+            steps = reference_steps if agent == "sac-reference" else budget
+            rets = [at_steps(curves.get((task, agent, s), []), steps) for s in seeds]
+            mean = mean_at(task, agent, steps)
+            ratio = mean / sac if agent in ("mpc", "mbpo") and sac >= 1 else math.nan
+            ref = " / ".join(f"{x:.0f}" for x in TDMPC2_100K.get(task, ()))
+            secs = " / ".join(f"{seconds.get((task, agent, s), math.nan):.0f}" for s in seeds)
+            print(f"| {task} | {agent} | {steps} | {' / '.join(f'{r:.1f}' for r in rets)} | {mean:.1f} | "
+                  f"{ratio:.2f} | {ref} | {secs} |")
+    for task in budgets:
+        sac_steps = {p[0] for k, c in curves.items() if k[:2] == (task, "sac") for p in c}
+        for agent in ("mpc", "mbpo"):
+            own = {p[0] for k, c in curves.items() if k[:2] == (task, agent) for p in c}
+            shared = sorted(own & sac_steps)
+            if shared:
+                print(f"{task} {agent} / sac, mean over seeds at equal env steps: " + ", ".join(
+                    f"{st}: {mean_at(task, agent, st):.1f} / {mean_at(task, 'sac', st):.1f}" for st in shared))
+
+
+def merged_curves(paths: list[str]) -> tuple[dict, dict, list[int], dict[str, int], list[dict]]:
+    """(curves, seconds, seeds, budgets, rows) of the rows of earlier runs' CSVs (names under benchmarks/results/)."""
+    import csv
+
+    curves: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
+    seconds: dict[tuple[str, str, int], float] = {}
+    budgets: dict[str, int] = {}
+    rows: list[dict] = []
+    for name in paths:
+        path = Path(name) if Path(name).exists() else RESULTS / name
+        if not path.exists():
+            raise SystemExit(f"rl.py: error: --merge: no file {name} (here or in {RESULTS})")
+        for row in csv.DictReader(path.open()):
+            rows.append(row)
+            key = (row["task"], row["agent"], int(row["seed"]))
+            curves.setdefault(key, []).append((int(float(row["env_steps"])), float(row["return"])))
+            seconds[key] = float(row["seconds"])
+            if row["agent"] != "sac-reference":
+                budgets[row["task"]] = max(budgets.get(row["task"], 0), int(float(row["budget"])))
+    return curves, seconds, sorted({k[2] for k in curves}), budgets, rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs every (task, agent, seed), prints the table, writes the curves' CSV and plot."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -171,18 +227,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rollout-steps", type=int, default=None, help="MPC agent: train and fine-tune its GN on the "
                     "error of its own rollout over this many model steps (1: the one-step loss; default: the demo "
                     "recipe's: 4 on cheetah-run, else 1)")
-    ap.add_argument("--recipe", nargs="+", type=recipe_entry, default=[], metavar="KEY=VALUE",
-                    help="MPC agent: override entries of the demo's recipe for the task (gncontrol.cli.demo."
-                    "DEMO_RECIPES), e.g. samples=128 keep_elites=0.3 noise_beta=2")
+    ap.add_argument("--mpc-config", nargs="+", type=agent_override, default=[], metavar="KEY=VALUE",
+                    help="MPC agent: override fields of its config (agents.mpc_agent.MPCAgentConfig) after the "
+                    "demo's recipe, e.g. latent=128 hidden=[128] mix=even population=128")
     ap.add_argument("--random-fraction", type=float, default=0.8, help="MPC agent: share of the budget spent "
                     "on random data")
     ap.add_argument("--eval-every", type=int, default=5000, help="SAC / MBPO: env steps between evaluations")
     ap.add_argument("--eval-episodes", type=int, default=1)
     ap.add_argument("--episode-steps", type=int, default=None, help="episode length (default: the task's, 1000)")
     ap.add_argument("--checkpoint-dir", default="runs/bench_rl", help="MPC agent checkpoints (a killed run resumes)")
+    ap.add_argument("--merge", nargs="+", metavar="CSV", default=None,
+                    help="run nothing: print the table and the equal-steps means of these earlier runs' CSVs "
+                    "(under benchmarks/results/) together, and write them as one CSV (--csv) and plot")
     add_csv_argument(ap, "rl")
     args = ap.parse_args(argv)
-    args.recipe = dict(args.recipe)
+    args.mpc_config = dict(args.mpc_config)
     for name in ("budget", "sac_reference_steps", "eval_every", "eval_episodes", "episode_steps"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "sac_reference_steps" else 1):
@@ -192,6 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds, args.sac_reference_steps = args.seeds[:1], 0
         args.episode_steps, args.eval_every = QUICK["episode_steps"], QUICK["eval_every"]
+    if args.merge:
+        curves, seconds, seeds, budgets, merged = merged_curves(args.merge)
+        report(curves, seconds, seeds, budgets, args.sac_reference_steps)
+        rows = CSVRows(csv_path(args, "rl"))
+        rows.rows = merged
+        print(f"curves: {plot(curves, rows.path.with_suffix('.png'))}")
+        rows.save()
+        return 0
     torch.set_num_threads(1)
     print(f"machine: {machine()}")
     print(f"config: {vars(args)}")
@@ -222,22 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                     for s, r in points:  # rewritten after every row: a killed benchmark keeps its rows
                         rows.add({"task": task, "agent": name, "seed": seed, "env_steps": s, "return": r,
                                   "budget": limit, "seconds": round(wall, 1)})
-    print("\n| task | agent | env steps | return per seed | mean | / SAC at equal steps | TD-MPC2 at 100k | "
-          "wall s per seed |")
-    print("|---|---|---|---|---|---|---|---|")
-    for task in args.tasks:
-        budget = args.budget or (QUICK["budget"] if args.quick else BUDGETS.get(task, 20_000))
-        sac = [at_steps(curves.get((task, "sac", s), []), budget) for s in args.seeds]
-        for agent in [a for a in ("mpc", "mbpo", "sac", "sac-reference") if any(k[:2] == (task, a) for k in curves)]:
-            steps = args.sac_reference_steps if agent == "sac-reference" else budget
-            rets = [at_steps(curves[(task, agent, s)], steps) for s in args.seeds]
-            mean = float(np.nanmean(rets)) if not all(math.isnan(r) for r in rets) else math.nan
-            ratio = mean / float(np.nanmean(sac)) if agent in ("mpc", "mbpo") and sac and np.nanmean(sac) >= 1 \
-                else math.nan
-            ref = " / ".join(f"{x:.0f}" for x in TDMPC2_100K.get(task, ()))
-            secs = " / ".join(f"{seconds[(task, agent, s)]:.0f}" for s in args.seeds)
-            print(f"| {task} | {agent} | {steps} | {' / '.join(f'{r:.1f}' for r in rets)} | {mean:.1f} | "
-                  f"{ratio:.2f} | {ref} | {secs} |")
+    report(curves, seconds, args.seeds, {t: args.budget or (QUICK["budget"] if args.quick else BUDGETS.get(t, 20_000))
+                                          for t in args.tasks}, args.sac_reference_steps)
     print(f"curves: {plot(curves, rows.path.with_suffix('.png'))}")
     rows.save()
     return 0
