@@ -46,6 +46,11 @@ def colored_noise(shape: tuple[int, ...], beta: float, generator: torch.Generato
     return torch.einsum("ij,...ja->...ia", filt, white)
 
 
+def kept_count(keep_elites: float, elites: int) -> int:
+    """How many elites a `keep_elites` fraction keeps: at least one when the fraction is > 0, none at 0."""
+    return max(1, int(keep_elites * elites)) if keep_elites > 0 else 0
+
+
 @torch.no_grad()
 def cem_search(objective: Objective, bounds: Bounds, mean: torch.Tensor, std: torch.Tensor, *,
                population: int = 500, elites: int = 50, iterations: int = 5, momentum: float = 0.1,
@@ -68,7 +73,7 @@ def cem_search(objective: Objective, bounds: Bounds, mean: torch.Tensor, std: to
     best_plan, best_ret = mean.clone(), torch.tensor(-float("inf"), device=mean.device)
     floor = min_std * bounds.half_range
     elite = mean.unsqueeze(0)
-    n_keep = int(keep_elites * elites)
+    n_keep = kept_count(keep_elites, elites)
     for i in range(iterations):
         eps = colored_noise((population, *mean.shape), noise_beta, generator, mean.device, mean.dtype)
         plans = bounds.clip(mean + std * eps)
@@ -166,7 +171,7 @@ class CEMPlanner(ConfiguredPlanner):
                                    action_repeat=c.action_repeat, terminal_weight=c.terminal_weight)
         carry = None
         if c.keep_elites > 0 and self.elites_ is not None:
-            carry = shift_plan(self.elites_[:max(1, int(c.keep_elites * c.elites))], 1, fill=b.center)
+            carry = shift_plan(self.elites_[:kept_count(c.keep_elites, c.elites)], 1, fill=b.center)
         mean, _, best, ret, elites = cem_search(
             objective, b, mean, std, population=c.population, elites=c.elites, iterations=c.iterations,
             momentum=c.momentum, min_std=c.min_std, keep_elites=c.keep_elites, noise_beta=c.noise_beta,
