@@ -25,6 +25,8 @@ ZERO_OK = {
     "--smoothness": ("plan", "demo"),
     "--action-noise": ("plan", "demo"),
     "--terminal-weight": ("plan", "demo"),
+    "--keep-elites": ("plan", "demo"),
+    "--noise-beta": ("plan", "demo"),
     "--identify-steps": ("plan",),
     "--refine-steps": ("plan", "identify"),
     "--episode": ("identify",),
