@@ -7,7 +7,9 @@
        the model (`finetune_steps`) on all data pooled (`mix="pooled"`, every transition
        equally likely; agent episodes longer than the random ones are cut into pieces of the
        random episodes' length) or on batches split evenly between random and agent data
-       (`mix="even"`, also used when agent episodes are shorter than the random ones).
+       (`mix="even"`, also used when agent episodes are shorter than the random ones); with
+       `keep_better_model` the newest episode is held out of that fine-tuning, which is kept only if
+       it predicts the held-out episode no worse than the model before it.
 
 Iteration 0's episode is planned with the model trained on random data alone; every later
 one with a model that has also seen the states the agent's own behaviour reaches (for
