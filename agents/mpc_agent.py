@@ -267,20 +267,19 @@ def run_online_mpc(config: MPCAgentConfig, device: torch.device | str | None = N
                     for c in range(tuning.episode_length // n):
                         sets[0] = append_episode(sets[0], tuning.states[e, c * n:(c + 1) * n + 1],
                                                  tuning.actions[e, c * n:(c + 1) * n])
-            before = None
             if held_out is not None:
-                before = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()),
-                          episode_error(model, held_out, config.rollout_steps))
+                saved_model, saved_opt = copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())
+                error_before = episode_error(model, held_out, config.rollout_steps)
             losses = fit_model(model, sets, config.finetune_steps, config.batch_size,
                                seed=config.seed + it, optimiser=opt, rollout_steps=config.rollout_steps)
-            if before is not None:
+            if held_out is not None:
                 after = episode_error(model, held_out, config.rollout_steps)
-                kept = after <= before[2]
+                kept = after <= error_before
                 if not kept:
-                    model.load_state_dict(before[0])
-                    opt.load_state_dict(before[1])
+                    model.load_state_dict(saved_model)
+                    opt.load_state_dict(saved_opt)
                 if log is not None:
-                    log(f"mpc_agent {config.task} iter {it}: held-out episode error {before[2]:.4f} before, "
+                    log(f"mpc_agent {config.task} iter {it}: held-out episode error {error_before:.4f} before, "
                         f"{after:.4f} after fine-tuning: {'fine-tuned model' if kept else 'previous model'} kept")
         t_episode = time.perf_counter()
         env = TaskEnv(task, seed=episode_seed, device=device)

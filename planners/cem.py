@@ -8,6 +8,7 @@ the next control step while the std is reset.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import torch
@@ -36,14 +37,20 @@ def colored_noise(shape: tuple[int, ...], beta: float, generator: torch.Generato
     *lead, h, a = shape
     if beta == 0 or h < 2:
         return torch.randn(*shape, generator=generator, device=device, dtype=dtype)
-    freqs = torch.fft.rfftfreq(h, dtype=torch.float64)
-    scale = freqs.clamp(min=1.0 / h) ** (-beta / 2)  # the zero frequency weighted like the lowest one
-    # the filter as a matrix [H, H] (column j: the response to a unit impulse at step j), its rows
-    # rescaled so that every step of the result has unit variance
-    filt = torch.fft.irfft(torch.fft.rfft(torch.eye(h, dtype=torch.float64), dim=0) * scale[:, None], n=h, dim=0)
-    filt = (filt / filt.norm(dim=1, keepdim=True)).to(device=device, dtype=dtype)
+    filt = _colored_filter(h, float(beta)).to(device=device, dtype=dtype)
     white = torch.randn(*lead, h, a, generator=generator, device=device, dtype=dtype)
     return torch.einsum("ij,...ja->...ia", filt, white)
+
+
+@functools.lru_cache(maxsize=32)
+def _colored_filter(h: int, beta: float) -> torch.Tensor:
+    """The [H, H] float64 filter that colors white noise along H (column j: the response to a unit impulse at
+    step j), its rows rescaled so that every step of the result has unit variance; cached, as a planner asks
+    for the same one at every iteration of every control step."""
+    freqs = torch.fft.rfftfreq(h, dtype=torch.float64)
+    scale = freqs.clamp(min=1.0 / h) ** (-beta / 2)  # the zero frequency weighted like the lowest one
+    filt = torch.fft.irfft(torch.fft.rfft(torch.eye(h, dtype=torch.float64), dim=0) * scale[:, None], n=h, dim=0)
+    return filt / filt.norm(dim=1, keepdim=True)
 
 
 def kept_count(keep_elites: float, elites: int) -> int:
