@@ -51,7 +51,8 @@ def train(kind: str, train_sets, val_sets, args, out: Path, steps: int | None = 
     cfg = ForwardModelConfig(kind, (s.static_nodes.shape[-1], s.static_edges.shape[-1], s.static_globals.shape[-1]),
                              latent=args.latent, hidden=tuple(args.hidden), num_nodes=s.num_nodes,
                              num_edges=s.num_edges,
-                             positions=positions_for(train_sets, getattr(args, "positions", "auto")))
+                             positions=positions_for(train_sets, getattr(args, "positions", "auto")),
+                             control_steps=getattr(args, "control_steps", 1))
     steps = steps or args.steps
     tcfg = TrainConfig(steps=steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-5,
                        noise_std=getattr(args, "noise", 0.02), val_every=10**9, checkpoint_every=steps,
@@ -62,10 +63,15 @@ def train(kind: str, train_sets, val_sets, args, out: Path, steps: int | None = 
 
 
 def errors(model, data, horizons, device) -> list[float]:
-    """Normalised rollout error for each horizon (capped at the episode length)."""
+    """Normalised rollout error for each horizon in control steps (capped at the episode length); a model of k
+    control steps per step is rolled out round(h / k) steps (at least 1) on the data at its time step, as
+    `gncontrol evaluate` does."""
     from gncontrol.forward.metrics import rollout_errors
 
-    return [rollout_errors(model, data, min(h, data.episode_length), 4, device)["mean"] for h in horizons]
+    k = getattr(model, "control_steps", 1)
+    data = data.every(k)
+    return [rollout_errors(model, data, min(max(1, round(h / k)), data.episode_length), 4, device)["mean"]
+            for h in horizons]
 
 
 def fmt_row(cells) -> str:

@@ -39,16 +39,19 @@ SYSTEMS = [f"dmc:{t}" for t in DMC] + [f"gym:{g}" for g in GYM]
 
 
 def dataset(task: str, args: argparse.Namespace):
-    """(raw Trajectories, SystemTrajectories) of `task`, collected once into --data-dir and reused."""
+    """(raw Trajectories, SystemTrajectories) of `task`, collected once into --data-dir and reused; with
+    --control-steps k, each random control is held k control steps (data for a model at the decision time step)."""
     from envs.collect import collect
     from gncontrol.cli._common import file_stem
     from gncontrol.forward.datasets import load_trajectories
     from gncontrol.forward.transitions import SystemTrajectories
 
-    path = Path(args.data_dir) / f"{file_stem(task)}_{args.episodes}x{args.episode_steps}_s{args.seed}.h5"
+    hold = f"_hold{args.control_steps}" if args.control_steps > 1 else ""
+    path = Path(args.data_dir) / f"{file_stem(task)}_{args.episodes}x{args.episode_steps}{hold}_s{args.seed}.h5"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        collect(task, args.episodes, steps=args.episode_steps, seed=args.seed, out=path, progress=False)
+        collect(task, args.episodes, steps=args.episode_steps, seed=args.seed, out=path, progress=False,
+                hold=args.control_steps)
     raw = load_trajectories(path)
     return raw, SystemTrajectories.from_arrays(task, raw)
 
@@ -88,10 +91,11 @@ def trained(kind: str, train_set, val_set, args: argparse.Namespace, out: Path):
         record = load_checkpoint(path, CHECKPOINT_KIND)
         same = (record.get("step") == args.steps
                 and record["model_config"].get("positions") == positions_for([train_set], args.positions)
+                and record["model_config"].get("control_steps", 1) == args.control_steps
                 and record["train_config"].get("rollout_steps", 1) == args.rollout_steps)
         if same:
             return load_forward_model(path)[0]
-    return train(kind, [train_set], [val_set], args, out)
+    return train(kind, [train_set.every(args.control_steps)], [val_set.every(args.control_steps)], args, out)
 
 
 def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
@@ -109,7 +113,8 @@ def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
     task = get_task(task_name)
     raw, data = dataset(task_name, args)
     train_set, val_set = data.split(0.1)
-    row: dict = {"system": task_name, "bodies": data.num_nodes, "actions": task.action_dim}
+    row: dict = {"system": task_name, "bodies": data.num_nodes, "actions": task.action_dim,
+                 "control_steps": args.control_steps}
     res = {}
     for kind in ("gn", "mlp"):
         model = trained(kind, train_set, val_set, args, out / task_name.replace(":", "_") / kind)
@@ -174,7 +179,7 @@ def floored_random(row: dict) -> float:
 
 COLUMNS = ["system", "bodies", "actions", "gn_1", "gn_20", "gn_100", "mlp_1", "mlp_20", "mlp_100", "gn_over_mlp_20",
            "reward", "reward_rmse_ratio", "gn_mpc", "true_cem", "random", "mpc_steps", "gn_mpc_over_random",
-           "gn_mpc_over_floored_random", "gn_mpc_over_true",
+           "gn_mpc_over_floored_random", "gn_mpc_over_true", "control_steps",
            "seconds"]
 
 
@@ -211,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rollout-steps", type=int, default=1,
                     help="GN and MLP: train on the error of their own rollout over this many steps (`gncontrol "
                     "train --rollout-steps`; 1: the one-step loss)")
+    ap.add_argument("--control-steps", type=int, default=1,
+                    help="GN and MLP at the decision time step: k control steps per model step, trained on random "
+                    "controls held k steps (`gncontrol train --control-steps`); errors stay in control steps; "
+                    "--action-repeat must be a multiple of k")
     ap.add_argument("--reuse-models", action="store_true",
                     help="load the GN, MLP and reward models already trained in --out (same budget) instead of "
                     "training them again: reruns the planning columns with another recipe")
@@ -232,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                         reward_hidden=[128, 128], mpc_steps=50, horizon=10, samples=64, iterations=3)
     args = ap.parse_args(argv)
     args.noise, args.sequence_length = 0.02, 1
+    if args.control_steps < 1 or args.action_repeat % args.control_steps:
+        ap.error(f"--control-steps must be >= 1 and divide --action-repeat ({args.action_repeat}); got "
+                 f"{args.control_steps}")
     torch.set_num_threads(1)
     rows = []
     csv = RESULTS / (args.csv or ("suite_quick.csv" if args.quick else "suite.csv"))
@@ -251,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"config: {args.episodes} episodes x {args.episode_steps} uniform random steps per system, 10% held out; "
           f"GN and MLP {args.steps} steps x batch {args.batch_size}, latent {args.latent}, hidden {args.hidden}, "
-          f"positions {args.positions}, rollout loss over {args.rollout_steps} steps; "
+          f"positions {args.positions}, rollout loss over {args.rollout_steps} steps, {args.control_steps} control "
+          f"step(s) per model step; "
           f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
           f"{args.samples} samples x {args.iterations} iterations (keep elites {args.keep_elites:g}, noise beta "
           f"{args.noise_beta:g}), action repeat {args.action_repeat}, planning "
@@ -333,7 +346,7 @@ def report(rows: list[dict]) -> str:
              + (f" (median ratio {np.median(ratios):.2f})" if ratios else ""),
              "",
              "| system | bodies / actions | GN 20-step (MLP) | reward (model error) | MPC via GN / true CEM / random "
-             "| GN MPC / random, / true CEM | gap closed |",
+             "| GN MPC / random, / true CEM | gap closed |",  # (k=K): a model of K control steps per step
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         rmse = f" ({cell(r.get('reward_rmse_ratio'))})" if r.get("reward") == "learned" else ""
@@ -343,7 +356,9 @@ def report(rows: list[dict]) -> str:
         if over == "-" and np.isfinite(_num(r.get("gn_mpc_over_floored_random"))):
             over = f"{r['gn_mpc_over_floored_random']:.1f}x floored"
         ratio = f"{over}, {cell(r['gn_mpc_over_true'])}" if r in mpc else "-"
-        lines.append(f"| {r['system']} | {cell(r['bodies'], '{:.0f}')} / {cell(r['actions'], '{:.0f}')} | "
+        k = _num(r.get("control_steps"))
+        name = f"{r['system']} (k={k:.0f})" if np.isfinite(k) and k > 1 else r["system"]
+        lines.append(f"| {name} | {cell(r['bodies'], '{:.0f}')} / {cell(r['actions'], '{:.0f}')} | "
                      f"{cell(r['gn_20'])} ({cell(r['mlp_20'])}) | {r['reward']}{rmse} | {plan} | {ratio} | "
                      f"{cell(gap_closed(r)) if r in mpc else '-'} |")
     return "\n".join(lines)

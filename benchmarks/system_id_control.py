@@ -54,14 +54,15 @@ from benchmarks.common import CSVRows, add_csv_argument, csv_path, machine
 SETUPS = {
     "cartpole-swingup": dict(ranges={"mass": (0.5, 2.0), "length": (0.5, 2.0)}, extra="cartpole-balance",
                              control_steps=8, samples=100, iterations=3, horizon=12, terminal_weight=25.0,
-                             plan_reward=None, change_body=1),
+                             plan_reward=None, change_body=1, rollout_steps=1),
     # pendulum runs, but through models at 4 control steps most swing-ups fail even told the true parameters
     # (docs/system_identification.md): a k-step pendulum recipe is still to be found
     "pendulum-swingup": dict(ranges={"mass": (0.5, 2.0), "length": (0.5, 1.5)}, extra=None, control_steps=4,
                              samples=100, iterations=3, horizon=25, terminal_weight=0.0,
-                             plan_reward="pendulum-swingup-smooth", change_body=1),
+                             plan_reward="pendulum-swingup-smooth", change_body=1, rollout_steps=1),
     "cheetah-run": dict(ranges={"mass": (0.5, 2.0), "damping": (0.5, 2.0)}, extra=None, control_steps=4,
-                        samples=64, iterations=2, horizon=8, terminal_weight=0.0, plan_reward=None, change_body=1),
+                        samples=64, iterations=2, horizon=8, terminal_weight=0.0, plan_reward=None, change_body=1,
+                        rollout_steps=4),
 }
 CONTROLLERS = ["(a) true params", "(b) ID", "(b) ID own motion", "(c) no ID", "(d) nominal", "true CEM"]
 QUICK = dict(episodes=12, episode_steps=160, train_steps=60, systems=2, steps=200, window=4, samples=16,
@@ -105,16 +106,19 @@ def nominal_view(data, nominal):
 
 
 def train_gn(data, args: argparse.Namespace, k: int):
-    """A GN forward model at k control steps per step, fitted for --train-steps (agents.model_learning)."""
+    """A GN forward model at k control steps per step, fitted for --train-steps (agents.model_learning) on the
+    loss of its own --rollout-steps-step rollout (1: the one-step loss)."""
     from agents.model_learning import fit_model, new_model
 
     model = new_model(data, latent=args.latent, hidden=(args.latent,), seed=args.seed, control_steps=k)
-    fit_model(model, [data], steps=args.train_steps, batch_size=args.batch_size, seed=args.seed)
+    fit_model(model, [data], steps=args.train_steps, batch_size=args.batch_size, seed=args.seed,
+              rollout_steps=args.rollout_steps)
     return model
 
 
 def train_sysid(data, args: argparse.Namespace, k: int, out: Path):
-    """The system-ID model (encoder + GN) on the same data and steps; resumes from out/model.pt."""
+    """The system-ID model (encoder + GN) on the same data, steps and rollout loss (--rollout-steps as its
+    horizon); resumes from out/model.pt."""
     from envs.mujoco_graph import position_mode
     from gncontrol.forward.training import TrainConfig
     from gncontrol.sysid.model import SystemIDConfig
@@ -130,7 +134,7 @@ def train_sysid(data, args: argparse.Namespace, k: int, out: Path):
     tcfg = TrainConfig(steps=args.train_steps, batch_size=args.batch_size, lr=1e-3, lr_final=1e-4,
                        val_every=10**9, checkpoint_every=max(1, args.train_steps // 4), seed=args.seed)
     return train_system_id(cfg, [data], [], tcfg, out, targets_per_window=8, progress=not args.quick,
-                           resume=ckpt.exists()).eval()
+                           resume=ckpt.exists(), horizon=args.rollout_steps).eval()
 
 
 class Bound(torch.nn.Module):
@@ -266,7 +270,8 @@ def train_models(task: str, rand, nominal_data, nominal, args: argparse.Namespac
         if not needed[name]:
             continue
         t0 = time.perf_counter()
-        models[name] = train_sysid(data, args, k, Path(args.out) / task / "sysid") if name == "sysid" \
+        sysid_dir = "sysid" if args.rollout_steps == 1 else f"sysid_h{args.rollout_steps}"
+        models[name] = train_sysid(data, args, k, Path(args.out) / task / sysid_dir) if name == "sysid" \
             else train_gn(data, args, k)
         print(f"[{task}] model {name}: {time.perf_counter() - t0:.0f} s", flush=True)
     if "(b) ID own motion" in args.controllers:
@@ -286,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episode-steps", type=int, default=500)
     ap.add_argument("--train-steps", type=int, default=8000, help="training steps of every model")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--rollout-steps", type=int, default=None, help="every model's loss over its own rollout of "
+                    "this many model steps (1: the one-step loss; default: the task's, SETUPS)")
     ap.add_argument("--latent", type=int, default=64)
     ap.add_argument("--window", type=int, default=12, help="identification window, model steps")
     ap.add_argument("--systems", type=int, default=10, help="held-out systems per task")
@@ -303,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     add_csv_argument(ap, "system_id_control")
     args = ap.parse_args(argv)
     for name in ("episodes", "episode_steps", "train_steps", "batch_size", "latent", "window", "systems", "steps",
-                 "samples", "iterations", "reidentify_every"):
+                 "samples", "iterations", "reidentify_every", "rollout_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.quick:
@@ -321,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     given = argparse.Namespace(**vars(args))
     for task in args.tasks:
         setup, k = SETUPS[task], SETUPS[task]["control_steps"]
-        for name in ("samples", "iterations", "horizon"):  # the task's recipe unless given (or --quick's)
+        for name in ("samples", "iterations", "horizon", "rollout_steps"):  # the task's recipe unless given
             setattr(args, name, getattr(given, name) or setup[name])
         override_ranges(task, **setup["ranges"])
-        print(f"[{task}] ranges {setup['ranges']}; model step {k} control steps; CEM {args.samples} x "
+        print(f"[{task}] ranges {setup['ranges']}; model step {k} control steps, rollout loss over "
+              f"{args.rollout_steps} model steps; CEM {args.samples} x "
               f"{args.iterations}, {args.horizon} decisions x {k}", flush=True)
         t0 = time.perf_counter()
         rand = collect_data(task, args, randomise=True, seed=args.seed)
@@ -344,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                 returns[name].append(float(np.sum(rewards)))
                 rows.add({"table": "held-out", "task": task, "system": i, "controller": name,
                           "return": returns[name][-1], "plan_ms": round(ms, 1), **scales(params),
-                          "train_steps": args.train_steps, "episodes": args.episodes, "window": args.window})
+                          "train_steps": args.train_steps, "episodes": args.episodes, "window": args.window,
+                          "rollout_steps": args.rollout_steps})
                 line.append(f"{name} {returns[name][-1]:.1f}")
             print(f"[{task}] system {i} {scales(params)}: " + ", ".join(line), flush=True)
         print(f"\n| task | controller | mean return over {args.systems} systems | std | min | / (a) true params |")

@@ -87,3 +87,23 @@ def test_merge_replaces_rerun_systems_and_keeps_the_order(tmp_path, capsys):
     assert float(rows[0]["gn_mpc_over_floored_random"]) == pytest.approx(50.0)
     with pytest.raises(suite.InputError, match="no rows"):
         suite.main(["--merge", str(tmp_path / "missing.csv"), "--csv", str(out)])
+
+
+def test_suite_trains_and_plans_with_models_at_the_decision_time_step(tmp_path):
+    from gncontrol.forward.training import load_forward_model
+
+    out = tmp_path / "rows.csv"
+    argv = ["--systems", "dmc:pendulum-swingup", "--episodes", "4", "--episode-steps", "24", "--steps", "3",
+            "--latent", "8", "--hidden", "8", "--mpc-steps", "4", "--horizon", "2", "--samples", "4",
+            "--iterations", "1", "--action-repeat", "2", "--control-steps", "2", "--data-dir", str(tmp_path / "data"),
+            "--out", str(tmp_path / "runs"), "--csv", str(out)]
+    assert suite.main(argv) == 0
+    row = next(csv.DictReader(out.open()))
+    assert float(row["control_steps"]) == 2 and float(row["gn_20"]) >= 0 and row["gn_mpc"]
+    assert list((tmp_path / "data").glob("*_hold2_*.h5"))  # its own data: controls held 2 steps
+    for kind in ("gn", "mlp"):
+        model = load_forward_model(tmp_path / "runs" / "dmc_pendulum-swingup" / kind / "model.pt")[0]
+        assert model.control_steps == 2
+    assert "(k=2)" in suite.report(suite.read_rows(out))
+    with pytest.raises(SystemExit):  # a model step that an action block does not fill: refused
+        suite.main(argv[:-1] + [str(tmp_path / "x.csv"), "--control-steps", "3"])
