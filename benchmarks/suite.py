@@ -66,16 +66,18 @@ def planning_reward(task: str, choice: str) -> str | None:
 
 
 def planned_return(task: str, model: str, args: argparse.Namespace, out: Path, reward_model: Path | None) -> float:
-    """The return of one CEM MPC episode of `args.mpc_steps` through `model` ('true' or a checkpoint)."""
+    """The mean return of `args.mpc_episodes` CEM MPC episodes of `args.mpc_steps` through `model` ('true' or a
+    checkpoint), env seeds args.seed, args.seed + 1, ..."""
     argv = ["--task", task, "--model", model, "--planner", "cem", "--horizon", str(args.horizon),
             "--samples", str(args.samples), "--iterations", str(args.iterations), "--steps", str(args.mpc_steps),
+            "--episodes", str(args.mpc_episodes),
             "--action-repeat", str(args.action_repeat), "--seed", str(args.seed), "--out", str(out), "--no-video",
             "--keep-elites", str(args.keep_elites), "--noise-beta", str(args.noise_beta)]
     if reward_model is not None:
         argv += ["--reward-model", str(reward_model)]
     elif planning_reward(task, args.plan_reward):
         argv += ["--reward", planning_reward(task, args.plan_reward)]
-    return float(run_plan(argv)["returns"][0])
+    return float(np.mean(run_plan(argv)["returns"]))
 
 
 def trained(kind: str, train_set, val_set, args: argparse.Namespace, out: Path):
@@ -145,8 +147,9 @@ def run_system(task_name: str, args: argparse.Namespace, out: Path) -> dict:
         except RuntimeError as e:  # no true model of this system (lqr's generated XML): say so, go on
             row["true_cem"] = "n/a"
             print(f"{task_name}: no true-model CEM ({str(e).strip().splitlines()[-1]})", flush=True)
-        row["random"] = random_policy_return(task, args.mpc_steps, args.seed)
-        row["mpc_steps"] = args.mpc_steps
+        row["random"] = float(np.mean([random_policy_return(task, args.mpc_steps, args.seed + i)
+                                       for i in range(args.mpc_episodes)]))
+        row["mpc_steps"], row["mpc_episodes"] = args.mpc_steps, args.mpc_episodes
     row["seconds"] = time.time() - t0
     return with_ratios(row)
 
@@ -179,7 +182,7 @@ def floored_random(row: dict) -> float:
 
 COLUMNS = ["system", "bodies", "actions", "gn_1", "gn_20", "gn_100", "mlp_1", "mlp_20", "mlp_100", "gn_over_mlp_20",
            "reward", "reward_rmse_ratio", "gn_mpc", "true_cem", "random", "mpc_steps", "gn_mpc_over_random",
-           "gn_mpc_over_floored_random", "gn_mpc_over_true", "control_steps",
+           "gn_mpc_over_floored_random", "gn_mpc_over_true", "control_steps", "mpc_episodes",
            "seconds"]
 
 
@@ -197,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reward-steps", type=int, default=3000)
     ap.add_argument("--reward-hidden", type=int, nargs="+", default=[256, 256])
     ap.add_argument("--mpc-steps", type=int, default=200, help="control steps of each MPC episode (0: no MPC)")
+    ap.add_argument("--mpc-episodes", type=int, default=1, help="MPC and random episodes per system (env seeds "
+                    "--seed, --seed + 1, ...): the planning columns are their means")
     ap.add_argument("--horizon", type=int, default=15)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--iterations", type=int, default=4)
@@ -241,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                         reward_hidden=[128, 128], mpc_steps=50, horizon=10, samples=64, iterations=3)
     args = ap.parse_args(argv)
     args.noise, args.sequence_length = 0.02, 1
+    if args.mpc_episodes < 1:
+        ap.error(f"--mpc-episodes must be >= 1, got {args.mpc_episodes}")
     if args.control_steps < 1 or args.action_repeat % args.control_steps:
         ap.error(f"--control-steps must be >= 1 and divide --action-repeat ({args.action_repeat}); got "
                  f"{args.control_steps}")
@@ -268,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
           f"reward model {args.reward_steps} steps {args.reward_hidden}; CEM horizon {args.horizon} x "
           f"{args.samples} samples x {args.iterations} iterations (keep elites {args.keep_elites:g}, noise beta "
           f"{args.noise_beta:g}), action repeat {args.action_repeat}, planning "
-          f"reward {args.plan_reward}, over {args.mpc_steps} steps; seed {args.seed}")
+          f"reward {args.plan_reward}, over {args.mpc_episodes} episode(s) of {args.mpc_steps} steps; seed {args.seed}")
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))
     for r in rows:
@@ -346,7 +353,7 @@ def report(rows: list[dict]) -> str:
              + (f" (median ratio {np.median(ratios):.2f})" if ratios else ""),
              "",
              "| system | bodies / actions | GN 20-step (MLP) | reward (model error) | MPC via GN / true CEM / random "
-             "| GN MPC / random, / true CEM | gap closed |",  # (k=K): a model of K control steps per step
+             "| GN MPC / random, / true CEM | gap closed |",  # (k=K): K control steps per model step
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         rmse = f" ({cell(r.get('reward_rmse_ratio'))})" if r.get("reward") == "learned" else ""
@@ -356,8 +363,9 @@ def report(rows: list[dict]) -> str:
         if over == "-" and np.isfinite(_num(r.get("gn_mpc_over_floored_random"))):
             over = f"{r['gn_mpc_over_floored_random']:.1f}x floored"
         ratio = f"{over}, {cell(r['gn_mpc_over_true'])}" if r in mpc else "-"
-        k = _num(r.get("control_steps"))
-        name = f"{r['system']} (k={k:.0f})" if np.isfinite(k) and k > 1 else r["system"]
+        k, n = _num(r.get("control_steps")), _num(r.get("mpc_episodes"))
+        tags = ([f"k={k:.0f}"] if np.isfinite(k) and k > 1 else []) + ([f"{n:.0f} episodes"] if n > 1 else [])
+        name = f"{r['system']} ({', '.join(tags)})" if tags else r["system"]
         lines.append(f"| {name} | {cell(r['bodies'], '{:.0f}')} / {cell(r['actions'], '{:.0f}')} | "
                      f"{cell(r['gn_20'])} ({cell(r['mlp_20'])}) | {r['reward']}{rmse} | {plan} | {ratio} | "
                      f"{cell(gap_closed(r)) if r in mpc else '-'} |")

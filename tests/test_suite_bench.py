@@ -90,20 +90,25 @@ def test_merge_replaces_rerun_systems_and_keeps_the_order(tmp_path, capsys):
 
 
 def test_suite_trains_and_plans_with_models_at_the_decision_time_step(tmp_path):
+    from envs.tasks import get_task, random_policy_return
     from gncontrol.forward.training import load_forward_model
 
     out = tmp_path / "rows.csv"
     argv = ["--systems", "dmc:pendulum-swingup", "--episodes", "4", "--episode-steps", "24", "--steps", "3",
             "--latent", "8", "--hidden", "8", "--mpc-steps", "4", "--horizon", "2", "--samples", "4",
-            "--iterations", "1", "--action-repeat", "2", "--control-steps", "2", "--data-dir", str(tmp_path / "data"),
+            "--iterations", "1", "--action-repeat", "2", "--control-steps", "2", "--mpc-episodes", "2",
+            "--data-dir", str(tmp_path / "data"),
             "--out", str(tmp_path / "runs"), "--csv", str(out)]
     assert suite.main(argv) == 0
     row = next(csv.DictReader(out.open()))
     assert float(row["control_steps"]) == 2 and float(row["gn_20"]) >= 0 and row["gn_mpc"]
+    assert float(row["mpc_episodes"]) == 2  # the planning columns are means over env seeds 0 and 1
+    task = get_task("dmc:pendulum-swingup")
+    assert float(row["random"]) == pytest.approx(np.mean([random_policy_return(task, 4, s) for s in (0, 1)]))
     assert list((tmp_path / "data").glob("*_hold2_*.h5"))  # its own data: controls held 2 steps
     for kind in ("gn", "mlp"):
         model = load_forward_model(tmp_path / "runs" / "dmc_pendulum-swingup" / kind / "model.pt")[0]
         assert model.control_steps == 2
-    assert "(k=2)" in suite.report(suite.read_rows(out))
+    assert "(k=2, 2 episodes)" in suite.report(suite.read_rows(out))
     with pytest.raises(SystemExit):  # a model step that an action block does not fill: refused
         suite.main(argv[:-1] + [str(tmp_path / "x.csv"), "--control-steps", "3"])
