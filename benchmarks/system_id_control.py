@@ -20,6 +20,9 @@ start, plus its near-upright start where it has one, as the demo's recipe) and t
                    average system)
   (d) nominal      a GN on the same amount of nominal-system data
   true CEM         the same planner through the MuJoCo simulator of the system itself
+  nominal CEM      the same planner through the MuJoCo simulator of the NOMINAL system: with perfect models,
+                   how much knowing the parameters is worth (true CEM / nominal CEM); ranges where the two
+                   plan alike cannot show identification paying off
 
 Every controller runs the same CEM recipe on each of `--systems` held-out systems (their own seed), one
 1000-step episode each from the same start state. Printed: mean and spread of the returns, ratios
@@ -64,15 +67,29 @@ SETUPS = {
                         samples=64, iterations=2, horizon=8, terminal_weight=0.0, plan_reward=None, change_body=1,
                         rollout_steps=4),
 }
-CONTROLLERS = ["(a) true params", "(b) ID", "(b) ID own motion", "(c) no ID", "(d) nominal", "true CEM"]
+CONTROLLERS = ["(a) true params", "(b) ID", "(b) ID own motion", "(c) no ID", "(d) nominal", "true CEM",
+               "nominal CEM"]
 QUICK = dict(episodes=12, episode_steps=160, train_steps=60, systems=2, steps=200, window=4, samples=16,
              iterations=1, horizon=4, latent=16, change_step=100, reidentify_every=48)
 
 
-def collect_data(task: str, args: argparse.Namespace, randomise: bool, seed: int):
+def scale_range(text: str) -> tuple[str, tuple[float, float]]:
+    """`--ranges` item "KEY=LOW,HIGH" -> (KEY, (LOW, HIGH)); argparse turns the ValueError into one line."""
+    key, _, bounds = text.partition("=")
+    lo, _, hi = bounds.partition(",")
+    try:
+        pair = (float(lo), float(hi))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=LOW,HIGH, e.g. gear=0.5,2") from None
+    if not key or not 0 < pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=LOW,HIGH with 0 < LOW <= HIGH")
+    return key, pair
+
+
+def collect_data(task: str, args: argparse.Namespace, randomise: bool, seed: int, ranges: dict):
     """SystemTrajectories at the model step: random controls held k steps from the task's start and from its
     extra start (near upright) if it has one, `args.episodes` in all (split over the starts), cached as HDF5
-    under --data-dir."""
+    under --data-dir (named by `ranges`, the randomisation in force)."""
     from envs.collect import collect
     from gncontrol.forward.datasets import load_trajectories
     from gncontrol.forward.transitions import SystemTrajectories
@@ -82,7 +99,7 @@ def collect_data(task: str, args: argparse.Namespace, randomise: bool, seed: int
     episodes = args.episodes // len(starts)
     data = None
     for j, name in enumerate(starts):
-        tag = "rand" + "-".join(f"{key}{lo:g}-{hi:g}" for key, (lo, hi) in sorted(setup["ranges"].items())) \
+        tag = "rand" + "-".join(f"{key}{lo:g}-{hi:g}" for key, (lo, hi) in sorted(ranges.items())) \
             if randomise else "nominal"
         path = Path(args.data_dir) / f"{name}_{tag}_{episodes}x{args.episode_steps}_hold{k}_s{seed + j}.h5"
         if not path.exists():
@@ -211,6 +228,7 @@ def run_controller(name: str, system, models: dict, args: argparse.Namespace, se
                    change=None) -> tuple[list[float], float]:
     """(rewards per control step including any identification prefix, plan ms per control step) of one episode."""
     import planners
+    from envs.held_out_system import HeldOutSystem
     from gncontrol.sysid.model import IdentifiedModel, identify
     from planners import run_episode
 
@@ -222,6 +240,8 @@ def run_controller(name: str, system, models: dict, args: argparse.Namespace, se
     true_model = None
     if name == "true CEM":
         true_model = model = system.true_model()
+    elif name == "nominal CEM":  # a perfect simulator of the nominal system: do the ranges matter at all?
+        true_model = model = HeldOutSystem(task.name).true_model()
     elif name == "(a) true params":
         model = Bound(models["true"], system.graph_system())
         if change is not None:
@@ -301,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=None, help="CEM iterations (default: the task's)")
     ap.add_argument("--horizon", type=int, default=None, help="decisions per plan (default: the task's)")
     ap.add_argument("--controllers", nargs="+", choices=CONTROLLERS, default=CONTROLLERS)
+    ap.add_argument("--ranges", nargs="+", type=scale_range, default=[], metavar="KEY=LOW,HIGH",
+                    help="randomisation ranges over the task's (SETUPS), e.g. gear=0.5,2 mass=0.25,4 (keys: mass, "
+                    "damping, gear, length, mass[j])")
     ap.add_argument("--change-step", type=int, default=500, help="mid-episode change at this control step (0: off)")
     ap.add_argument("--change-factor", type=float, default=3.0)
     ap.add_argument("--reidentify-every", type=int, default=96, help="online ID: control steps between windows")
@@ -309,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     add_csv_argument(ap, "system_id_control")
     args = ap.parse_args(argv)
+    args.ranges = dict(args.ranges)
     for name in ("episodes", "episode_steps", "train_steps", "batch_size", "latent", "window", "systems", "steps",
                  "samples", "iterations", "reidentify_every", "rollout_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -330,13 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         setup, k = SETUPS[task], SETUPS[task]["control_steps"]
         for name in ("samples", "iterations", "horizon", "rollout_steps"):  # the task's recipe unless given
             setattr(args, name, getattr(given, name) or setup[name])
-        override_ranges(task, **setup["ranges"])
-        print(f"[{task}] ranges {setup['ranges']}; model step {k} control steps, rollout loss over "
+        ranges = {**setup["ranges"], **args.ranges}
+        override_ranges(task, **ranges)
+        print(f"[{task}] ranges {ranges}; model step {k} control steps, rollout loss over "
               f"{args.rollout_steps} model steps; CEM {args.samples} x "
               f"{args.iterations}, {args.horizon} decisions x {k}", flush=True)
         t0 = time.perf_counter()
-        rand = collect_data(task, args, randomise=True, seed=args.seed)
-        nominal_data = collect_data(task, args, randomise=False, seed=args.seed + 100)
+        rand = collect_data(task, args, randomise=True, seed=args.seed, ranges=ranges)
+        nominal_data = collect_data(task, args, randomise=False, seed=args.seed + 100, ranges=ranges)
         nominal = HeldOutSystem(task).graph_system()
         print(f"[{task}] data: {rand.num_episodes} randomised + {nominal_data.num_episodes} nominal episodes "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -353,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.add({"table": "held-out", "task": task, "system": i, "controller": name,
                           "return": returns[name][-1], "plan_ms": round(ms, 1), **scales(params),
                           "train_steps": args.train_steps, "episodes": args.episodes, "window": args.window,
-                          "rollout_steps": args.rollout_steps})
+                          "rollout_steps": args.rollout_steps,
+                          "ranges": " ".join(f"{key}={lo:g},{hi:g}" for key, (lo, hi) in sorted(ranges.items()))})
                 line.append(f"{name} {returns[name][-1]:.1f}")
             print(f"[{task}] system {i} {scales(params)}: " + ", ".join(line), flush=True)
         print(f"\n| task | controller | mean return over {args.systems} systems | std | min | / (a) true params |")

@@ -3,6 +3,8 @@ written for the controllers asked for."""
 
 import csv
 
+import pytest
+
 from benchmarks import system_id_control
 
 
@@ -11,9 +13,19 @@ def test_tiny_run_trains_with_the_rollout_loss_and_writes_rows(tmp_path, capsys)
     argv = ["--tasks", "cartpole-swingup", "--episodes", "4", "--episode-steps", "48", "--train-steps", "3",
             "--latent", "8", "--window", "2", "--systems", "1", "--steps", "16", "--samples", "4", "--iterations",
             "1", "--horizon", "2", "--rollout-steps", "2", "--change-step", "0", "--controllers", "(a) true params",
-            "(b) ID", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"), "--csv", str(out)]
+            "(b) ID", "true CEM", "nominal CEM", "--ranges", "mass=0.5,3",
+            "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"), "--csv", str(out)]
     assert system_id_control.main(argv) == 0
     assert "rollout loss over 2 model steps" in capsys.readouterr().out
     assert (tmp_path / "runs" / "cartpole-swingup" / "sysid_h2" / "model.pt").exists()
     rows = list(csv.DictReader(out.open()))
-    assert rows and all(r["task"] == "cartpole-swingup" and r["rollout_steps"] == "2" for r in rows)
+    assert [r["controller"] for r in rows] == ["(a) true params", "(b) ID", "true CEM", "nominal CEM"]
+    assert all(r["rollout_steps"] == "2" and r["ranges"] == "length=0.5,2 mass=0.5,3" for r in rows)
+    assert list((tmp_path / "data").glob("*mass0.5-3*"))  # data named by the ranges in force
+
+
+def test_a_malformed_range_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        system_id_control.main(["--ranges", "gear=2,0.5"])
+    assert "argument --ranges: 'gear=2,0.5': expected KEY=LOW,HIGH with 0 < LOW <= HIGH" in \
+        capsys.readouterr().err
