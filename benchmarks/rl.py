@@ -169,15 +169,18 @@ def report(curves: dict, seconds: dict, seeds: list[int], budgets: dict[str, int
     def returns_at(task: str, agent: str, steps: int) -> list[float]:
         return [at_steps(curves.get((task, agent, s), []), steps) for s in seeds]
 
-    def mean_at(task: str, agent: str, steps: int) -> float:
-        rets = returns_at(task, agent, steps)
+    def mean_of(rets: list[float]) -> float:
         return float(np.nanmean(rets)) if not all(math.isnan(r) for r in rets) else math.nan
+
+    def mean_at(task: str, agent: str, steps: int) -> float:
+        return mean_of(returns_at(task, agent, steps))
 
     for task, budget in budgets.items():
         sac = mean_at(task, "sac", budget)
         for agent in [a for a in ("mpc", "mbpo", "sac", "sac-reference") if any(k[:2] == (task, a) for k in curves)]:
             steps = reference_steps if agent == "sac-reference" else budget
-            rets, mean = returns_at(task, agent, steps), mean_at(task, agent, steps)
+            rets = returns_at(task, agent, steps)
+            mean = mean_of(rets)
             ratio = mean / sac if agent in ("mpc", "mbpo") and sac >= 1 else math.nan
             ref = " / ".join(f"{x:.0f}" for x in TDMPC2_100K.get(task, ()))
             secs = " / ".join(f"{seconds.get((task, agent, s), math.nan):.0f}" for s in seeds)

@@ -58,8 +58,8 @@ SETUPS = {
     "cartpole-swingup": dict(ranges={"mass": (0.5, 2.0), "length": (0.5, 2.0)}, extra="cartpole-balance",
                              control_steps=8, samples=100, iterations=3, horizon=12, terminal_weight=25.0,
                              plan_reward=None, change_body=1, rollout_steps=1),
-    # pendulum runs, but through models at 4 control steps most swing-ups fail even told the true parameters
-    # (docs/system_identification.md): a k-step pendulum recipe is still to be found
+    # pendulum: with the one-step loss, swing-ups through models at 4 control steps mostly fail even told the
+    # true parameters; with --rollout-steps 4 some succeed, with a huge spread (docs/system_identification.md)
     "pendulum-swingup": dict(ranges={"mass": (0.5, 2.0), "length": (0.5, 1.5)}, extra=None, control_steps=4,
                              samples=100, iterations=3, horizon=25, terminal_weight=0.0,
                              plan_reward="pendulum-swingup-smooth", change_body=1, rollout_steps=1),
@@ -74,7 +74,8 @@ QUICK = dict(episodes=12, episode_steps=160, train_steps=60, systems=2, steps=20
 
 
 def scale_range(text: str) -> tuple[str, tuple[float, float]]:
-    """`--ranges` item "KEY=LOW,HIGH" -> (KEY, (LOW, HIGH)); argparse turns the ValueError into one line."""
+    """`--ranges` item "KEY=LOW,HIGH" -> (KEY, (LOW, HIGH)); a malformed item raises ArgumentTypeError, which
+    argparse reports in one line (unknown keys are refused by envs.randomisation.override_ranges)."""
     key, _, bounds = text.partition("=")
     lo, _, hi = bounds.partition(",")
     try:
@@ -356,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, getattr(given, name) or setup[name])
         ranges = {**setup["ranges"], **args.ranges}
         override_ranges(task, **ranges)
+        ranges_text = " ".join(f"{key}={lo:g},{hi:g}" for key, (lo, hi) in sorted(ranges.items()))  # each row's
         print(f"[{task}] ranges {ranges}; model step {k} control steps, rollout loss over "
               f"{args.rollout_steps} model steps; CEM {args.samples} x "
               f"{args.iterations}, {args.horizon} decisions x {k}", flush=True)
@@ -379,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                           "return": returns[name][-1], "plan_ms": round(ms, 1), **scales(params),
                           "train_steps": args.train_steps, "episodes": args.episodes, "window": args.window,
                           "rollout_steps": args.rollout_steps,
-                          "ranges": " ".join(f"{key}={lo:g},{hi:g}" for key, (lo, hi) in sorted(ranges.items()))})
+                          "ranges": ranges_text})
                 line.append(f"{name} {returns[name][-1]:.1f}")
             print(f"[{task}] system {i} {scales(params)}: " + ", ".join(line), flush=True)
         print(f"\n| task | controller | mean return over {args.systems} systems | std | min | / (a) true params |")
