@@ -317,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latent", type=int, default=64)
     ap.add_argument("--window", type=int, default=12, help="identification window, model steps")
     ap.add_argument("--systems", type=int, default=10, help="held-out systems per task")
+    ap.add_argument("--first-system", type=int, default=0, help="index of the first held-out system (the same "
+                    "draw: systems F..F+N-1 of a run with --systems F+N, each with its own seed), so a later run "
+                    "can measure fresh systems without rerunning the earlier ones")
     ap.add_argument("--steps", type=int, default=1000, help="control steps per episode")
     ap.add_argument("--samples", type=int, default=None, help="CEM population (default: the task's, SETUPS)")
     ap.add_argument("--iterations", type=int, default=None, help="CEM iterations (default: the task's)")
@@ -338,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                  "samples", "iterations", "reidentify_every", "rollout_steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.first_system < 0:
+        ap.error(f"--first-system must be >= 0, got {args.first_system}")
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
@@ -369,9 +374,10 @@ def main(argv: list[str] | None = None) -> int:
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
         models = train_models(task, rand, nominal_data, nominal, args, k)
 
-        systems = sample_systems(task, args.systems, seed=10_000 + args.seed)
+        first = args.first_system
+        systems = sample_systems(task, first + args.systems, seed=10_000 + args.seed)[first:]
         returns: dict[str, list[float]] = {c: [] for c in args.controllers}
-        for i, params in enumerate(systems):
+        for i, params in enumerate(systems, start=first):
             system_seed = 20_000 + i
             line = []
             for name in args.controllers:
@@ -398,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.change_step:
             body = setup["change_body"]
             after = {c: [] for c in ("(a) true params", "(b) ID once", "(b) ID online")}
-            for i, params in enumerate(systems):
+            for i, params in enumerate(systems, start=first):
                 new = changed(params, body, args.change_factor)
                 line = []
                 for name in after:

@@ -166,20 +166,23 @@ def test_a_per_system_batch_with_anchored_and_free_graphs_takes_the_generic_path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("positions", ["relative", "absolute"])
-def test_compiled_fused_step_gives_the_generic_outputs_and_gradients(positions):
-    """fast_path.compile_step: the fused step's forward and backward as torch.compile regions give the generic
-    path's states and gradients (states, actions, every weight) to 1e-5; switching it off restores the eager
-    functions. Slow tier: a few seconds of compilation per shape."""
+@pytest.mark.parametrize("positions, mode", [("relative", None), ("absolute", None), ("relative", "default")])
+def test_compiled_fused_step_gives_the_generic_outputs_and_gradients(positions, mode):
+    """fast_path.compile_step: the fused step's forward and backward compiled (mode None: inductor kernels of
+    static shapes, gncontrol.forward.static_kernels; a mode: torch.compile regions) give the generic path's states
+    and gradients (states, actions, every weight) to 1e-5; switching it off restores the eager functions. Slow
+    tier: a few seconds of compilation per shape."""
     task = get_task("cartpole-swingup")
     graph = task.graph()
     system = graph.graph_system()
     model = make_model("gn", system, graph, positions)
     gen = torch.Generator().manual_seed(3)
     states, actions = random_states(graph, 4, gen), torch.randn(4, 3, graph.action_dim, generator=gen)
-    fast_path.compile_step(True)
+    fast_path.compile_step(True, mode=mode)
     try:
         assert fast_path.step_compiled()
+        compare(model, states, actions, system, graph, 3, TOL[torch.float32])
+        model.requires_grad_(False)  # as a planner runs it: no weight gradients
         compare(model, states, actions, system, graph, 3, TOL[torch.float32])
     finally:
         fast_path.compile_step(False)

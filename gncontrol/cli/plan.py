@@ -53,9 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     p.add_argument("--compile", action="store_true", help="compile the learned model's forward rollouts "
                    "(torch.compile, gncontrol.forward.compiled): about 10 s once per shape, then CEM / MPPI / random "
-                   "shooting plan about 1.3x faster on a CPU (benchmarks/RESULTS.md); for the gradient planner, "
+                   "shooting plan about 1.2x faster on a CPU (benchmarks/RESULTS.md); for the gradient planner, "
                    "whose rollouts need their backward, each fused GN step's forward and backward is compiled "
-                   "instead (gncontrol.forward.fast_path.compile_step, a few seconds once per shape)")
+                   "instead (gncontrol.forward.fast_path.compile_step, about 10 s once per shape, then about "
+                   "1.8x faster)")
 
 
 def _same_system_tasks(task) -> list[str]:

@@ -20,11 +20,13 @@ columns W_d. Same weights, same function: outputs and gradients agree with the g
 to rounding (tests/test_fast_path.py: 1e-5 in float32, 1e-10 in float64).
 
 Inside a rollout (`GraphForwardModel.rollout`, which `gncontrol.dynamics.rollout` and so every
-planner's `predicted_return` use), a GNForwardModel's whole step (input normalisation, both GN
-blocks, de-normalisation, apply_delta) is ONE autograd node with a hand-written backward on those
-memoised splits (`_FusedGN`): what a small planning batch pays for is per-op overhead, and this
-takes a step from ~1000 to ~600 ATen calls (forward + backward). The recurrent model and other
-layouts run block by block on the pieces; `FUSED = False` makes the GN model do so too.
+planner's `predicted_return` use), a GNForwardModel's whole rollout (per step: input normalisation, both GN
+blocks, de-normalisation, apply_delta) is ONE autograd node with a hand-written backward on those memoised
+splits (`fused_rollout`, `_FusedRollout`): what a small planning batch pays for is per-op and per-node
+overhead, so the T steps run as a loop of `_fused_forward` calls (no autograd graph, no Graph objects per
+step), the backward as a loop of `_fused_backward` calls, and the weights' gradients (when they require
+them) as one matmul per weight over all T steps. The recurrent model and other layouts run block by block on
+the pieces; `FUSED = False` makes the GN model do so too.
 
 Where it applies (`topology_of`): a GraphSystem of one graph (broadcast over any number of
 states), or of B graphs with the same n_node, n_edge and the same local senders / receivers /
@@ -34,10 +36,11 @@ path. `GraphForwardModel.step` and `.rollout` choose it automatically for the GN
 recurrent GN forward models.
 
 Switches: `with generic_path(): ...` (or `set_enabled(False)`) forces the generic path
-everywhere; `model.fast_path = False` for one model; `compile_step(True)` runs the fused step's
-forward and backward (`_fused_forward`, `_fused_backward`: pure tensor code of static shapes) as
-two torch.compile regions (`plan --compile` with the gradient planner). `stats` counts the steps
-taken by each path (for tests and benchmarks).
+everywhere; `model.fast_path = False` for one model; `compile_step(True)` compiles the fused step's
+forward and backward (`_fused_forward`, `_fused_backward`: pure tensor code of static shapes) with
+inductor, once per shape, called without torch.compile's per-call guards (gncontrol.forward.static_kernels;
+`plan --compile` with the gradient planner). `stats` counts the steps taken by each path (for tests and
+benchmarks).
 """
 
 from __future__ import annotations
@@ -50,8 +53,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gncontrol.body_state import STATE_SIZE, anchored_graphs, apply_delta, check_state
+from gncontrol.forward import static_kernels
 from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, NodeBlock
 from gncontrol.gn.graphs import Graph
 from gncontrol.gn.modules import GraphNetwork
@@ -458,39 +463,43 @@ def resolved_positions(mode: str, system: GraphSystem) -> str:
     return cached[0]
 
 
+def _statics(model: nn.Module, params: GraphSystem, topo: FixedTopology, memo: dict) -> tuple:
+    """The normalised static graph (nodes [k, N, F], edges [k, E, F], globals [k, F]) and the position mode,
+    computed once per memo."""
+    statics = memo.get("static")
+    if statics is None:
+        s, k = params.static, topo.num_graphs
+        statics = memo["static"] = (model.norm_static_nodes(s.nodes).reshape(k, topo.num_nodes, -1),
+                                    model.norm_static_edges(s.edges).reshape(k, topo.num_edges, -1),
+                                    model.norm_static_globals(s.globals))
+    if "positions" not in memo:
+        memo["positions"] = resolved_positions(model.config.positions, params)
+    return statics
+
+
+def _edge_actions(topo: FixedTopology, actions: Tensor) -> Tensor:
+    """Each edge's actuator value (0 where none): actions [..., A] -> [..., E]."""
+    ea = topo.edge_actuator
+    acted = topo.const("acted", torch.bool, lambda: ea >= 0)
+    index = topo.const("act_index", torch.long, lambda: ea.clamp(min=0))
+    return torch.where(acted, actions.index_select(actions.dim() - 1, index), 0.0)
+
+
 def step(model: nn.Module, state: Graph, action: Tensor, params: GraphSystem, topo: FixedTopology,
          memo: dict) -> Graph:
     """`model.step` on dense tensors (same result as the generic path).
 
-    memo: {} for one step, or {"rollout": True} shared by the steps of one rollout (then a
-    GNForwardModel runs each step as one fused autograd node).
+    memo: {} for one step, or one dict shared by the steps of one rollout (the static graph's share of
+    every first layer computed once). A GNForwardModel's whole rollout runs in `fused_rollout` instead.
     """
     if not torch.compiler.is_compiling():  # a compiled region must not mutate a Python global (recompiles)
         stats["fast"] += 1
     check_state(state.nodes)
     b, n, e = state.num_graphs, topo.num_nodes, topo.num_edges
-    statics = memo.get("static")
-    if statics is None:
-        s, k = params.static, topo.num_graphs
-        statics = memo["static"] = (model.norm_static_nodes(s.nodes).reshape(k, n, -1),
-                                    model.norm_static_edges(s.edges).reshape(k, e, -1),
-                                    model.norm_static_globals(s.globals))
-    ns, ne, nu = statics
-    if "positions" not in memo:
-        memo["positions"] = resolved_positions(model.config.positions, params)
+    ns, ne, nu = _statics(model, params, topo, memo)
     nodes = state.nodes
     x = nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]
-    ea = topo.edge_actuator
-    acted = topo.const("acted", torch.bool, lambda: ea >= 0)
-    index = topo.const("act_index", torch.long, lambda: ea.clamp(min=0))
-    acts = torch.where(acted, action.index_select(1, index), 0.0).unsqueeze(-1)
-    spec = memo.get("fused_spec", False)
-    if spec is False:
-        rollout = FUSED and memo.get("rollout", False)  # a single step is not worth the preparation
-        spec = memo["fused_spec"] = _prepare_fused(model, statics, topo, b, memo) if rollout else None
-    if spec is not None and spec.b == b:  # a GNForwardModel: the whole step is one autograd node
-        return state.replace(nodes=_FusedGN.apply(spec, x, acts.view(b * e, 1), *spec.flat),
-                             edges=acts.view(b * e, 1))
+    acts = _edge_actions(topo, action).unsqueeze(-1)
     x = x.reshape(b, n, STATE_SIZE)
     mode = memo["positions"]
     if mode == "absolute":
@@ -587,7 +596,7 @@ def _fused_entries(model: nn.Module, memo: dict) -> list | None:
           and gn1.node_block.use == (True, False, True, True) and n2.use == (True, False, True, True)
           and gn1.global_block.use == (True,) * 3
           and all(b.reducer == "sum" for b in (gn1.node_block, gn1.global_block, n2))
-          and all(op[0] in ("linear", "relu") for e in entries for op in e[2]))
+          and all([op[0] for op in e[2]] == ["relu", "linear"] * (len(e[2]) // 2) for e in entries))
     memo["fused"] = entries if ok else []
     return entries if ok else None
 
@@ -597,12 +606,16 @@ class _FusedSpec:
 
     def __init__(self, model: nn.Module, entries: list, topo: FixedTopology, batch: int, mode: str):
         self.topo, self.b, self.n, self.e = topo, batch, topo.num_nodes, topo.num_edges
+        # every matmul operand contiguous in the layout it is used in (a transposed view costs a small matmul
+        # about 15%); the copies are differentiable, so the weights' gradients flow through them
         self.mlps, self.flat = [], []
         for w_d, const_pre, rest, _ in entries:
+            w_d = w_d.contiguous()
             self.flat += [const_pre, w_d]
             layers = []
             for op in rest:
                 if op[0] == "linear":
+                    op = ("linear", op[1].contiguous(), op[2])
                     self.flat += [op[1], op[2]]
                 layers.append(op)
             self.mlps.append((const_pre, w_d, layers))
@@ -615,8 +628,9 @@ class _FusedSpec:
         self.centring = None if mode == "absolute" else _centring(topo, mode, ns.mean.dtype)
         self.pair = topo.pair_index()
         # transposes for the backward (views of the same weights, taken once)
-        self.transposed = [(w_d.t(), [op[1].t() for op in layers if op[0] == "linear"])
-                           for _, w_d, layers in self.mlps]
+        with torch.no_grad():  # the backward's operands: constants of the rollout
+            self.transposed = [(w_d.t().contiguous(), [op[1].t().contiguous() for op in layers if op[0] == "linear"])
+                               for _, w_d, layers in self.mlps]
 
 
 def _fused_forward(x: Tensor, acts: Tensor, mlps: list, norms: tuple, centring: Tensor | None, pair: Tensor,
@@ -664,14 +678,17 @@ def _fused_forward(x: Tensor, acts: Tensor, mlps: list, norms: tuple, centring: 
     return torch.cat([y[:, :3], q / clamped, y[:, 7:]], 1), saved, (q, norm, clamped), widths
 
 
-def _fused_backward(g_next: Tensor, saved: list, quat: tuple, mlps: list, transposed: list, norms: tuple,
-                    centring: Tensor | None, pair: Tensor, receivers: Tensor, need: tuple, starts: list,
-                    widths: tuple, b: int, n: int, e: int) -> tuple[Tensor, Tensor, list]:
-    """The fused step's hand-written backward: (grad x [B*N, 13], grad acts [B*E, 1], grads of the flat weights);
-    pure tensor code of static shapes, like `_fused_forward`."""
+def _fused_backward(g_out: Tensor, g_carry: Tensor, quat: tuple, saved: list, transposed: list, norms: tuple,
+                    centring: Tensor | None, pair: Tensor, receivers: Tensor, keep: bool, widths: tuple, b: int, n: int,
+                    e: int) -> tuple[Tensor, Tensor, list]:
+    """The fused step's hand-written backward, from the gradient of its output g_out + g_carry [B*N, 13] (the
+    loss's own, and the one from the next step's input): (grad x [B*N, 13], grad acts [B*E, 1], and with `keep`
+    each MLP's gradients at its Linear outputs, in forward order, from which `_weight_grads` forms the weights'
+    gradients once per rollout); pure tensor code of static shapes, like `_fused_forward`."""
+    g_next = g_out + g_carry
     _, sx, _, sa, dscale, _ = norms
     fa, fx, le, lv, lu, _ = widths
-    grads: list = []
+    kept: list = [None] * 5
     q, norm, clamped = quat
     g_q = g_next[:, 3:7]
     radial = (g_q * q).sum(-1, keepdim=True) * ((norm >= 1e-8) / (clamped * clamped * norm.clamp(min=1e-30)))
@@ -679,29 +696,14 @@ def _fused_backward(g_next: Tensor, saved: list, quat: tuple, mlps: list, transp
     g_out = g_y * dscale
 
     def mlp_back(k: int, g: Tensor) -> Tensor:
-        c, _, rest = mlps[k]
         w_t, lin_t = transposed[k]
-        inputs = saved[k]
-        mine: list = []  # reversed: (grad b, grad W) per linear from the last, then grad w, grad c
-        j = len(inputs) - 1
-        p = starts[k] + 2 + 2 * j  # flat index after this MLP's last (W, b)
-        h_out = None
-        li = len(lin_t)
-        for op in reversed(rest):
-            if op[0] == "linear":
-                x = inputs[j]
-                j -= 1
-                p -= 2
-                mine.append(g.sum(0) if op[2] is not None and need[p + 1] else None)
-                mine.append(x.t().mm(g) if need[p] else None)
-                li -= 1
-                g = g.mm(lin_t[li])
-                h_out = x
-            else:  # relu: its output is the next linear's input
-                g = _RELU_BACKWARD(g, h_out, 0)
-        mine.append(inputs[0].t().mm(g) if need[starts[k] + 1] else None)
-        mine.append(None if not need[starts[k]] else g if c.dim() == 2 else g.sum(0))
-        grads.append(mine[::-1])  # [grad c, grad w, (grad W, grad b) per linear]
+        inputs = saved[k]  # each Linear's input; from the second on, the ReLU output before it
+        at_outputs = [g]
+        for li in range(len(lin_t) - 1, -1, -1):  # Linear li + 1 of the MLP, then the ReLU before it
+            g = _RELU_BACKWARD(g.mm(lin_t[li]), inputs[li + 1], 0)
+            at_outputs.append(g)
+        if keep:
+            kept[k] = at_outputs[::-1]
         return g.mm(w_t)
 
     def gather(t: Tensor) -> Tensor:  # [B*N, F] -> [B*E, F] at the receivers
@@ -727,23 +729,53 @@ def _fused_backward(g_next: Tensor, saved: list, quat: tuple, mlps: list, transp
         g_x = torch.cat([torch.matmul(centring.t(), g3[..., :2]), g3[..., 2:]], -1).view(b * n, -1)
     g_x = g_x + g_y
     g_acts = (g4[0] + g1[0]) / sa
-    flat_grads = [x for k in (0, 1, 2, 3, 4) for x in grads[4 - k]]  # grads were appended gn2.node first
-    return g_x, g_acts, flat_grads
+    return g_x, g_acts, kept if keep else []
+
+
+def _weight_grads(spec: _FusedSpec, inputs: list, kept: list, need: tuple) -> list:
+    """The gradients of the flat weights over all T steps of a rollout, one matmul per weight on the T steps'
+    rows stacked (a weight is shared by the steps; T small matmuls per weight would cost T times the overhead).
+
+    inputs[t][k]: MLP k's Linear inputs at step t; kept[t][k]: the gradients at its Linear outputs.
+    """
+    totals: list = [None] * len(need)
+    for k, (c, _, rest) in enumerate(spec.mlps):
+        p = spec.starts[k]
+        biases = [True] + [op[2] is not None for op in rest if op[0] == "linear"]
+        for j, has_bias in enumerate(biases):
+            w_at, b_at = (p + 1, p) if j == 0 else (p + 2 * j, p + 2 * j + 1)
+            if not (need[w_at] or need[b_at]):
+                continue
+            g = torch.cat([kept[t][k][j] for t in range(len(kept))])  # [T * rows, out]
+            if need[w_at]:
+                totals[w_at] = torch.cat([inputs[t][k][j] for t in range(len(kept))]).t().mm(g)
+            if need[b_at] and has_bias:  # the first layer's "bias" is the constant rows c ([rows, out] or [out])
+                totals[b_at] = (g.view(len(kept), -1, g.shape[-1]).sum(0) if j == 0 and c.dim() == 2
+                                else g.sum(0))
+    return totals
 
 
 _KERNELS = {"forward": _fused_forward, "backward": _fused_backward}
 _COMPILED: dict = {}  # torch.compile mode -> (forward, backward) wrappers, built once
+_STEP_MODE = ["eager"]  # "eager", "static" (gncontrol.forward.static_kernels) or "dynamo" (torch.compile's mode)
 
 
 def compile_step(flag: bool = True, *, mode: str | None = None) -> None:
-    """Runs the fused GN step's forward and backward as two torch.compile regions (False: eager again).
+    """Compiles the fused GN step's forward and backward (False: eager again, the reference).
 
-    Each is compiled once per shape (batch, graph size, widths) and dtype, a few seconds each, and reused by every
-    later rollout, replanning and episode; gradient MPC gets a compiled backward without compiling an unrolled
-    rollout. The eager functions stay the reference (tests/test_fast_path.py compares them).
+    mode None: each is compiled by inductor once per shape (batch, graph size, widths) and dtype
+    (gncontrol.forward.static_kernels: seconds each, cached across rollouts, replannings and episodes, and on disk
+    by inductor) and called without torch.compile's per-call guards and wrappers, which at a planner's batch cost
+    as much as the step's arithmetic. A named torch.compile mode (e.g. "reduce-overhead": CUDA graphs on a GPU)
+    compiles both with torch.compile instead. tests/test_fast_path.py compares every variant with the eager one.
     """
     if not flag:
         _KERNELS["forward"], _KERNELS["backward"] = _fused_forward, _fused_backward
+        _STEP_MODE[0] = "eager"
+        return
+    if mode is None:
+        _KERNELS["forward"], _KERNELS["backward"] = _fused_forward, _fused_backward
+        _STEP_MODE[0] = "static"
         return
     if mode not in _COMPILED:
         config = torch._dynamo.config
@@ -751,28 +783,181 @@ def compile_step(flag: bool = True, *, mode: str | None = None) -> None:
         _COMPILED[mode] = (torch.compile(_fused_forward, dynamic=False, mode=mode),
                            torch.compile(_fused_backward, dynamic=False, mode=mode))
     _KERNELS["forward"], _KERNELS["backward"] = _COMPILED[mode]
+    _STEP_MODE[0] = "dynamo"
 
 
 def step_compiled() -> bool:
     """Whether `compile_step` is on."""
-    return _KERNELS["forward"] is not _fused_forward
+    return _STEP_MODE[0] != "eager"
 
 
-class _FusedGN(torch.autograd.Function):
-    """GN1 (edge, node, global) then GN2 (edge, node) on 2-D rows, with a hand-written backward."""
+class _TreeKernels:
+    """One rollout's fused step, called with its nested arguments (eager, or through torch.compile)."""
+
+    def __init__(self, spec: _FusedSpec):
+        self.spec, self.widths = spec, ()
+
+    def forward(self, x: Tensor, acts: Tensor) -> tuple[Tensor, Any]:
+        """(next states [B*N, 13], what the backward needs)."""
+        s = self.spec
+        out, inputs, quat, self.widths = _KERNELS["forward"](x, acts, s.mlps, s.norms, s.centring, s.pair,
+                                                             s.topo.receivers, s.b, s.n, s.e)
+        return out, (inputs, quat)
+
+    def backward(self, g_out: Tensor, g_carry: Tensor, blob: Any, keep: bool) -> tuple[Tensor, Tensor, Any]:
+        """(grad x, grad acts, the gradients at the Linear outputs if `keep`) of one step."""
+        s = self.spec
+        return _KERNELS["backward"](g_out, g_carry, blob[1], blob[0], s.transposed, s.norms, s.centring, s.pair,
+                                    s.topo.receivers, keep, self.widths, s.b, s.n, s.e)
+
+    def inputs(self, blob: Any) -> list:
+        """Each MLP's Linear inputs at one step."""
+        return blob[0]
+
+    def kept(self, kept: Any) -> list:
+        """Each MLP's gradients at its Linear outputs at one step."""
+        return kept
+
+
+def _flat_tensors(tree: Any) -> tuple[list, Callable[[Sequence[Tensor]], Any], tuple]:
+    """(the tree's tensors, a function rebuilding the tree from tensors in their place, a hashable key of the rest)."""
+    leaves, treespec = tree_flatten(tree)
+    is_tensor = [isinstance(x, Tensor) for x in leaves]
+    others = tuple(None if t else x for x, t in zip(leaves, is_tensor))
+
+    def rebuild(tensors: Sequence[Tensor]) -> Any:
+        it = iter(tensors)
+        return tree_unflatten([next(it) if t else o for t, o in zip(is_tensor, others)], treespec)
+    return [x for x, t in zip(leaves, is_tensor) if t], rebuild, (treespec, others)
+
+
+class _StaticKernels:
+    """One rollout's fused step as two inductor-compiled functions of flat tensors (static_kernels): the forward
+    returns [next states, *what the backward needs], the backward takes that list back."""
+
+    def __init__(self, spec: _FusedSpec):
+        self.spec, self.widths = spec, ()
+        self._fwd = self._bwd = None
+        b, n, e = spec.b, spec.n, spec.e
+        self._fconsts, rebuild_f, fkey = _flat_tensors((spec.mlps, spec.norms, spec.centring, spec.pair,
+                                                         spec.topo.receivers))
+        self._bconsts, rebuild_b, bkey = _flat_tensors((spec.transposed, spec.norms, spec.centring, spec.pair,
+                                                         spec.topo.receivers))
+        self._fkey, self._bkey, self._rebuild_f, self._rebuild_b = ("fused_forward", fkey, b, n, e), bkey, rebuild_f, \
+            rebuild_b
+
+    def _forward_fn(self, x: Tensor, acts: Tensor, *consts: Tensor) -> tuple:
+        mlps, norms, centring, pair, receivers = self._rebuild_f(consts)
+        s = self.spec
+        return _fused_forward(x, acts, mlps, norms, centring, pair, receivers, s.b, s.n, s.e)
+
+    def forward(self, x: Tensor, acts: Tensor) -> tuple[Tensor, list]:
+        """(next states [B*N, 13], what the backward needs: a flat tensor list)."""
+        if self._fwd is None:
+            self._fwd = static_kernels.compiled_for(self._fkey, self._forward_fn, [x, acts, *self._fconsts])
+            self.widths = self._fwd[1].rebuild(self._fwd[0](x, acts, *self._fconsts))[3]
+        out = self._fwd[0](x, acts, *self._fconsts)
+        return out[0], out[1:]
+
+    def backward(self, g_out: Tensor, g_carry: Tensor, blob: list, keep: bool) -> tuple[Tensor, Tensor, list]:
+        """(grad x, grad acts, the gradients at the Linear outputs if `keep`, flat) of one step."""
+        if self._bwd is None:
+            structure, s, blob_len = self._fwd[1], self.spec, len(blob)
+
+            def backward_fn(g_out: Tensor, g_carry: Tensor, *rest: Tensor) -> tuple:
+                _, inputs, quat, _ = structure.rebuild([g_out, *rest[:blob_len]])
+                transposed, norms, centring, pair, receivers = self._rebuild_b(rest[blob_len:])
+                return _fused_backward(g_out, g_carry, quat, inputs, transposed, norms, centring, pair, receivers,
+                                       keep, self.widths, s.b, s.n, s.e)
+            key = ("fused_backward", self._fkey, self._bkey, keep)
+            self._bwd = static_kernels.compiled_for(key, backward_fn, [g_out, g_carry, *blob, *self._bconsts])
+        out = self._bwd[0](g_out, g_carry, *blob, *self._bconsts)
+        return out[0], out[1], out[2:]
+
+    def inputs(self, blob: list) -> list:
+        """Each MLP's Linear inputs at one step."""
+        return self._fwd[1].rebuild([None, *blob])[1]
+
+    def kept(self, kept: list) -> list:
+        """Each MLP's gradients at its Linear outputs at one step."""
+        return self._bwd[1].rebuild([None, None, *kept])[2]
+
+
+def _step_kernels(spec: _FusedSpec) -> _TreeKernels | _StaticKernels:
+    """The fused step's kernels for one rollout, as `compile_step` set them."""
+    static = _STEP_MODE[0] == "static" and not torch.compiler.is_compiling()  # inside a traced region: traced
+    return _StaticKernels(spec) if static else _TreeKernels(spec)
+
+
+def fused_rollout(model: nn.Module, state: Graph, actions: Tensor, params: GraphSystem, topo: FixedTopology,
+                  memo: dict) -> list[Graph] | None:
+    """The T states of a GNForwardModel's rollout (actions [B, T, A]) as ONE autograd node, or None for a model
+    in another layout (or with `FUSED` off): then the caller steps block by block.
+
+    Why: at a planner's batch a step is a few microseconds of arithmetic wrapped in per-op and per-node overhead;
+    here the T steps run as a loop of `_fused_forward` calls and the backward as a loop of `_fused_backward` calls
+    (compiled or eager, `compile_step`), with no autograd graph, Graph objects or action gathers per step.
+    """
+    if not FUSED or actions.shape[1] == 0:
+        return None
+    b, t_steps = state.num_graphs, actions.shape[1]
+    statics = _statics(model, params, topo, memo)
+    spec = memo.get("fused_spec", False)
+    if spec is False:
+        spec = memo["fused_spec"] = _prepare_fused(model, statics, topo, b, memo)
+    if spec is None:
+        return None
+    if not torch.compiler.is_compiling():
+        stats["fast"] += t_steps
+    nodes = state.nodes
+    check_state(nodes)
+    x = nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]
+    e = topo.num_edges
+    acts = _edge_actions(topo, actions).transpose(0, 1).reshape(t_steps, b * e, 1)  # time-major [T, B*E, 1]
+    if torch.is_grad_enabled() and (x.requires_grad or acts.requires_grad or any(w.requires_grad for w in spec.flat)):
+        xs = _FusedRollout.apply(spec, x, acts, *spec.flat)  # [T, B*N, 13]
+    else:  # forward only (the sampling planners): nothing kept for a backward
+        xs = _steps_forward(_step_kernels(spec), x, acts, None)
+    # unbind: one backward node for all T views (T selects would each scatter into a zero [T, B*N, 13])
+    return [state.replace(nodes=n, edges=a) for n, a in zip(xs.unbind(0), acts.unbind(0))]
+
+
+def _steps_forward(kernels: _TreeKernels | _StaticKernels, x: Tensor, acts: Tensor,
+                   saved: list | None) -> Tensor:
+    """T fused steps from x [B*N, 13] under acts [T, B*E, 1]: states [T, B*N, 13]; what each step's backward needs
+    appended to `saved` unless it is None."""
+    outs = []
+    for a in acts.unbind(0):
+        x, blob = kernels.forward(x, a)
+        outs.append(x)
+        if saved is not None:
+            saved.append(blob)
+    return torch.stack(outs)
+
+
+class _FusedRollout(torch.autograd.Function):
+    """T fused steps (GN1 then GN2 on 2-D rows) with a hand-written backward: x0 [B*N, 13], acts [T, B*E, 1]
+    -> states [T, B*N, 13]."""
 
     @staticmethod
     def forward(ctx, spec, x, acts, *flat):  # noqa: D102 - see the class doc
-        out, saved, quat, widths = _KERNELS["forward"](x, acts, spec.mlps, spec.norms, spec.centring, spec.pair,
-                                                       spec.topo.receivers, spec.b, spec.n, spec.e)
-        ctx.spec, ctx.saved, ctx.quat, ctx.widths = spec, saved, quat, widths
-        return out
+        ctx.saved, ctx.spec, ctx.kernels = [], spec, _step_kernels(spec)
+        return _steps_forward(ctx.kernels, x, acts, ctx.saved)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g_next):  # noqa: D102 - see the class doc
-        spec = ctx.spec
-        g_x, g_acts, flat_grads = _KERNELS["backward"](
-            g_next, ctx.saved, ctx.quat, spec.mlps, spec.transposed, spec.norms, spec.centring, spec.pair,
-            spec.topo.receivers, tuple(ctx.needs_input_grad[3:]), spec.starts, ctx.widths, spec.b, spec.n, spec.e)
-        return (None, g_x, g_acts, *flat_grads)
+    def backward(ctx, g_states):  # noqa: D102 - see the class doc
+        kernels, saved = ctx.kernels, ctx.saved
+        need = tuple(ctx.needs_input_grad[3:])
+        keep = any(need)
+        g_acts: list = [None] * len(saved)
+        kept: list = [None] * len(saved)
+        g = torch.zeros_like(g_states[0])  # d loss / d (the next step's input state)
+        for t in reversed(range(len(saved))):
+            g, g_acts[t], kept[t] = kernels.backward(g_states[t], g, saved[t], keep)
+        totals = [None] * len(need)
+        if keep:
+            totals = _weight_grads(ctx.spec, [kernels.inputs(b) for b in saved], [kernels.kept(k) for k in kept],
+                                   need)
+        ctx.saved = ctx.kernels = None
+        return (None, g, torch.stack(g_acts), *totals)

@@ -173,7 +173,12 @@ class GraphForwardModel(nn.Module):
         """
         if actions.dim() != 3:
             raise InputError(f"actions must be [B, T, A], got shape {tuple(actions.shape)}")
-        memo: dict = {"rollout": True}
+        memo: dict = {}
+        if actions.shape[1]:
+            topo = fast_path.applicable(self, state, actions[:, 0], params)
+            fused = fast_path.fused_rollout(self, state, actions, params, topo, memo) if topo is not None else None
+            if fused is not None:  # a GNForwardModel: all T steps as one autograd node
+                return fused
         states = []
         for t in range(actions.shape[1]):
             action = actions[:, t]
