@@ -855,7 +855,8 @@ class _StaticKernels:
         """(next states [B*N, 13], what the backward needs: a flat tensor list)."""
         if self._fwd is None:
             self._fwd = static_kernels.compiled_for(self._fkey, self._forward_fn, [x, acts, *self._fconsts])
-            self.widths = self._fwd[1].rebuild(self._fwd[0](x, acts, *self._fconsts))[3]
+            structure = self._fwd[1]
+            self.widths = structure.rebuild([None] * sum(structure.is_tensor))[3]  # ints: constants of the trace
         out = self._fwd[0](x, acts, *self._fconsts)
         return out[0], out[1:]
 
