@@ -11,7 +11,7 @@ from benchmarks import system_id_control
 def test_tiny_run_trains_with_the_rollout_loss_and_writes_rows(tmp_path, capsys):
     out = tmp_path / "rows.csv"
     argv = ["--tasks", "cartpole-swingup", "--episodes", "4", "--episode-steps", "48", "--train-steps", "3",
-            "--latent", "8", "--window", "2", "--systems", "1", "--steps", "16", "--samples", "4", "--iterations",
+            "--latent", "8", "--window", "2", "--systems", "1", "--first-system", "1", "--steps", "16", "--samples", "4", "--iterations",
             "1", "--horizon", "2", "--rollout-steps", "2", "--change-step", "0", "--controllers", "(a) true params",
             "(b) ID", "true CEM", "nominal CEM", "--ranges", "mass=0.5,3",
             "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"), "--csv", str(out)]
@@ -21,6 +21,7 @@ def test_tiny_run_trains_with_the_rollout_loss_and_writes_rows(tmp_path, capsys)
     rows = list(csv.DictReader(out.open()))
     assert [r["controller"] for r in rows] == ["(a) true params", "(b) ID", "true CEM", "nominal CEM"]
     assert all(r["rollout_steps"] == "2" and r["ranges"] == "length=0.5,2 mass=0.5,3" for r in rows)
+    assert {r["system"] for r in rows} == {"1"}  # --first-system 1: the draw's second system, under its own index
     assert list((tmp_path / "data").glob("*mass0.5-3*"))  # data named by the ranges in force
 
 
@@ -29,3 +30,9 @@ def test_a_malformed_range_is_refused_in_one_line(capsys):
         system_id_control.main(["--ranges", "gear=2,0.5"])
     assert "argument --ranges: 'gear=2,0.5': expected KEY=LOW,HIGH with 0 < LOW <= HIGH" in \
         capsys.readouterr().err
+
+
+def test_a_negative_first_system_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit):
+        system_id_control.main(["--first-system", "-1"])
+    assert "--first-system must be >= 0, got -1" in capsys.readouterr().err
