@@ -11,9 +11,9 @@ from benchmarks import system_id_control
 def test_tiny_run_trains_with_the_rollout_loss_and_writes_rows(tmp_path, capsys):
     out = tmp_path / "rows.csv"
     argv = ["--tasks", "cartpole-swingup", "--episodes", "4", "--episode-steps", "48", "--train-steps", "3",
-            "--latent", "8", "--window", "2", "--systems", "1", "--first-system", "1", "--steps", "16", "--samples", "4", "--iterations",
-            "1", "--horizon", "2", "--rollout-steps", "2", "--change-step", "0", "--controllers", "(a) true params",
-            "(b) ID", "true CEM", "nominal CEM", "--ranges", "mass=0.5,3",
+            "--latent", "8", "--window", "2", "--systems", "1", "--first-system", "1", "--steps", "16",
+            "--samples", "4", "--iterations", "1", "--horizon", "2", "--rollout-steps", "2", "--change-step", "0",
+            "--controllers", "(a) true params", "(b) ID", "true CEM", "nominal CEM", "--ranges", "mass=0.5,3",
             "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs"), "--csv", str(out)]
     assert system_id_control.main(argv) == 0
     assert "rollout loss over 2 model steps" in capsys.readouterr().out
