@@ -53,7 +53,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from gncontrol.body_state import STATE_SIZE, anchored_graphs, apply_delta, check_state
 from gncontrol.forward import static_kernels
@@ -819,18 +818,6 @@ class _TreeKernels:
         return kept
 
 
-def _flat_tensors(tree: Any) -> tuple[list, Callable[[Sequence[Tensor]], Any], tuple]:
-    """(the tree's tensors, a function rebuilding the tree from tensors in their place, a hashable key of the rest)."""
-    leaves, treespec = tree_flatten(tree)
-    is_tensor = [isinstance(x, Tensor) for x in leaves]
-    others = tuple(None if t else x for x, t in zip(leaves, is_tensor))
-
-    def rebuild(tensors: Sequence[Tensor]) -> Any:
-        it = iter(tensors)
-        return tree_unflatten([next(it) if t else o for t, o in zip(is_tensor, others)], treespec)
-    return [x for x, t in zip(leaves, is_tensor) if t], rebuild, (treespec, others)
-
-
 class _StaticKernels:
     """One rollout's fused step as two inductor-compiled functions of flat tensors (static_kernels): the forward
     returns [next states, *what the backward needs], the backward takes that list back."""
@@ -839,15 +826,14 @@ class _StaticKernels:
         self.spec, self.widths = spec, ()
         self._fwd = self._bwd = None
         b, n, e = spec.b, spec.n, spec.e
-        self._fconsts, rebuild_f, fkey = _flat_tensors((spec.mlps, spec.norms, spec.centring, spec.pair,
-                                                         spec.topo.receivers))
-        self._bconsts, rebuild_b, bkey = _flat_tensors((spec.transposed, spec.norms, spec.centring, spec.pair,
-                                                         spec.topo.receivers))
-        self._fkey, self._bkey, self._rebuild_f, self._rebuild_b = ("fused_forward", fkey, b, n, e), bkey, rebuild_f, \
-            rebuild_b
+        self._fconsts, self._ftree = static_kernels.TreeTemplate.of((spec.mlps, spec.norms, spec.centring,
+                                                                    spec.pair, spec.topo.receivers))
+        self._bconsts, self._btree = static_kernels.TreeTemplate.of((spec.transposed, spec.norms, spec.centring,
+                                                                    spec.pair, spec.topo.receivers))
+        self._fkey = ("fused_forward", self._ftree.key, b, n, e)
 
     def _forward_fn(self, x: Tensor, acts: Tensor, *consts: Tensor) -> tuple:
-        mlps, norms, centring, pair, receivers = self._rebuild_f(consts)
+        mlps, norms, centring, pair, receivers = self._ftree.rebuild(consts)
         s = self.spec
         return _fused_forward(x, acts, mlps, norms, centring, pair, receivers, s.b, s.n, s.e)
 
@@ -867,10 +853,10 @@ class _StaticKernels:
 
             def backward_fn(g_out: Tensor, g_carry: Tensor, *rest: Tensor) -> tuple:
                 _, inputs, quat, _ = structure.rebuild([g_out, *rest[:blob_len]])
-                transposed, norms, centring, pair, receivers = self._rebuild_b(rest[blob_len:])
+                transposed, norms, centring, pair, receivers = self._btree.rebuild(rest[blob_len:])
                 return _fused_backward(g_out, g_carry, quat, inputs, transposed, norms, centring, pair, receivers,
                                        keep, self.widths, s.b, s.n, s.e)
-            key = ("fused_backward", self._fkey, self._bkey, keep)
+            key = ("fused_backward", self._fkey, self._btree.key, keep)
             self._bwd = static_kernels.compiled_for(key, backward_fn, [g_out, g_carry, *blob, *self._bconsts])
         out = self._bwd[0](g_out, g_carry, *blob, *self._bconsts)
         return out[0], out[1], out[2:]
@@ -915,7 +901,8 @@ def fused_rollout(model: nn.Module, state: Graph, actions: Tensor, params: Graph
     x = nodes if nodes.shape[1] == STATE_SIZE else nodes[:, :STATE_SIZE]
     e = topo.num_edges
     acts = _edge_actions(topo, actions).transpose(0, 1).reshape(t_steps, b * e, 1)  # time-major [T, B*E, 1]
-    if torch.is_grad_enabled() and (x.requires_grad or acts.requires_grad or any(w.requires_grad for w in spec.flat)):
+    if torch.is_grad_enabled() and (x.requires_grad or acts.requires_grad
+                                    or any(w is not None and w.requires_grad for w in spec.flat)):
         xs = _FusedRollout.apply(spec, x, acts, *spec.flat)  # [T, B*N, 13]
     else:  # forward only (the sampling planners): nothing kept for a backward
         xs = _steps_forward(_step_kernels(spec), x, acts, None)

@@ -27,22 +27,35 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 Tensor = torch.Tensor
 
-__all__ = ["OutputStructure", "compiled_for", "cache_info", "clear_cache"]
+__all__ = ["TreeTemplate", "compiled_for", "cache_info", "clear_cache"]
 
 _CACHE: dict = {}
 _INFO = {"compiled": 0, "hits": 0}
 
 
-class OutputStructure:
-    """The tree a traced function returned: rebuilds it from the compiled callable's flat tensor list."""
+class TreeTemplate:
+    """A tree of tensors and constants with its tensors taken out: rebuilds the tree from other tensors put in
+    their place (the traced function's outputs from the compiled callable's flat list; a caller's nested
+    arguments from the tensors it passes flat)."""
 
     def __init__(self, leaves: list, spec: Any):
         self.spec = spec
         self.is_tensor = [isinstance(x, Tensor) for x in leaves]
-        self.constants = [None if t else x for x, t in zip(leaves, self.is_tensor)]
+        self.constants = tuple(None if t else x for x, t in zip(leaves, self.is_tensor))
+
+    @classmethod
+    def of(cls, tree: Any) -> tuple[list, TreeTemplate]:
+        """(the tree's tensors in order, its template)."""
+        leaves, spec = tree_flatten(tree)
+        return [x for x in leaves if isinstance(x, Tensor)], cls(leaves, spec)
+
+    @property
+    def key(self) -> tuple:
+        """Hashable: the tree's layout and constants (what a compiled function traced from it depends on)."""
+        return self.spec, self.constants
 
     def rebuild(self, tensors: Sequence[Tensor]) -> Any:
-        """The returned tree with these tensors in the tensor positions (and the traced constants elsewhere)."""
+        """The tree with these tensors in the tensor positions (and the template's constants elsewhere)."""
         it = iter(tensors)
         return tree_unflatten([next(it) if t else c for t, c in zip(self.is_tensor, self.constants)], self.spec)
 
@@ -52,7 +65,7 @@ def _signature(tensors: Sequence[Tensor]) -> tuple:
 
 
 def compiled_for(key: Any, fn: Callable[..., Any], tensors: Sequence[Tensor],
-                 options: dict | None = None) -> tuple[Callable[..., list], OutputStructure]:
+                 options: dict | None = None) -> tuple[Callable[..., list], TreeTemplate]:
     """(call, structure): fn compiled for these tensors' signature, or the cached one for (key, signature).
 
     fn(*tensors) may return any tree (tuples, lists, ints); call(*tensors) returns the tree's tensors as a flat
@@ -67,9 +80,8 @@ def compiled_for(key: Any, fn: Callable[..., Any], tensors: Sequence[Tensor],
         holder: dict = {}
 
         def flat(*ts: Tensor) -> list:
-            leaves, spec = tree_flatten(fn(*ts))
-            holder["structure"] = OutputStructure(leaves, spec)
-            return [x for x in leaves if isinstance(x, Tensor)]
+            outputs, holder["structure"] = TreeTemplate.of(fn(*ts))
+            return outputs
 
         example = list(tensors)
         with torch.no_grad():
