@@ -99,6 +99,8 @@ class MPCAgentConfig:
     # held-out episode (its rollout_steps-step loss) no worse than the model before fine-tuning did; the newest
     # episode joins the fine-tuning data one round later
     keep_better_model: bool = False
+    # gradient planner: its iteration recorded as a CUDA graph and replayed (planners.graph_capture; same plans)
+    cuda_graph: bool = False
     seed: int = 0
 
 
@@ -128,7 +130,7 @@ def make_planner(config: MPCAgentConfig, task: Any, device: torch.device | str |
                          action_repeat=config.action_repeat, seed=config.seed, device=device,
                          iterations=config.plan_iterations, samples=config.population, elites=config.elites,
                          restarts=config.restarts, lr=config.plan_lr, terminal_weight=config.terminal_weight,
-                         keep_elites=config.keep_elites, noise_beta=config.noise_beta)
+                         keep_elites=config.keep_elites, noise_beta=config.noise_beta, cuda_graph=config.cuda_graph)
 
 
 def curve_rows(results: list[IterationResult]) -> list[dict]:

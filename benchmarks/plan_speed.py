@@ -20,8 +20,15 @@ then one CEM episode of the demo's cartpole recipe (200 x 4 over 12 decisions x 
 a GN at 8 control steps per model step, random weights) eager and compiled: ms per control step,
 real-time factor (control period 10 ms), the compile's share, and whether both planned the same actions.
 
+Gradient MPC episode: 16 restarts x 6 iterations over 12 decisions x 8 through the same kind of GN, the ordinary
+planner against its iteration recorded as a CUDA graph and replayed (`GradientConfig.cuda_graph`,
+planners.graph_capture): ms per control step and whether both returned the same. On a CPU there is no graph and
+the row measures the host-free iteration run eagerly; `--device cuda` runs every section on the GPU (timings
+synchronise it) and measures the graph.
+
     python -m benchmarks.plan_speed --quick        # about a minute
     python -m benchmarks.plan_speed                # batches 1, 16, 256, 4096
+    python -m benchmarks.plan_speed --quick --device cuda   # the same on a GPU, with the CUDA-graph planner
 Writes benchmarks/results/plan_speed.csv.
 """
 
@@ -35,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._timing import interleaved
+from benchmarks._timing import device_sync, interleaved
 from benchmarks.common import RESULTS, write_csv
 from envs.tasks import get_task
 from gncontrol.forward import fast_path
@@ -54,16 +61,18 @@ def generic(fn):
     return run
 
 
-def sgemm_peak(reps: int) -> float:
-    """Single-thread FLOP/s of a [4096,128] x [128,128] float32 matmul (median)."""
-    a, b = torch.randn(4096, 128), torch.randn(128, 128)
-    t = interleaved({"mm": lambda: a @ b}, reps, warmup=3)["mm"]
+def sgemm_peak(reps: int, device: str = "cpu") -> float:
+    """FLOP/s of a [4096,128] x [128,128] float32 matmul on `device` (median; on a CPU with the set threads)."""
+    a, b = torch.randn(4096, 128, device=device), torch.randn(128, 128, device=device)
+    t = interleaved({"mm": lambda: a @ b}, reps, warmup=3, sync=device_sync(device))["mm"]
     return 2 * 4096 * 128 * 128 / t
 
 
-def build(task_name: str, latent: int, hidden: tuple[int, ...], seed: int = 0, control_steps: int = 1):
-    """(task, MujocoGraph, one-graph GraphSystem, GN model with random weights and default normalisers, state);
-    `control_steps` k > 1: a model at the decision time step (one model step per k control steps)."""
+def build(task_name: str, latent: int, hidden: tuple[int, ...], seed: int = 0, control_steps: int = 1,
+          device: str = "cpu"):
+    """(task, MujocoGraph, one-graph GraphSystem, GN model with random weights and default normalisers, state),
+    the last three on `device`; `control_steps` k > 1: a model at the decision time step (one model step per k
+    control steps)."""
     task = get_task(task_name)
     graph = task.graph()
     system = graph.graph_system()
@@ -74,7 +83,7 @@ def build(task_name: str, latent: int, hidden: tuple[int, ...], seed: int = 0, c
     env = task.make_env(seed=seed)
     env.reset()
     start = torch.as_tensor(graph.body_states(env.physics), dtype=torch.float32)[None]
-    return task, graph, system, model, start
+    return task, graph, system.to(device), model.to(device), start.to(device)
 
 
 def step_flops(model: GNForwardModel, n: int, e: int, dynamic_only: bool = False) -> int:
@@ -102,7 +111,7 @@ def step_rows(task_name, model, graph, system, start, batch, steps, reps):
 
     gen = torch.Generator().manual_seed(1)
     states = start.expand(batch, -1, -1).contiguous()
-    actions = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
+    actions = (torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1).to(start.device)
 
     def fwd():
         with torch.no_grad():
@@ -120,7 +129,7 @@ def step_rows(task_name, model, graph, system, start, batch, steps, reps):
     if not diff <= 1e-4 * scale:
         raise RuntimeError(f"{task_name} batch {batch}: fast and generic paths differ by {diff:.2e}")
     t = interleaved({"fast_fwd": fwd, "generic_fwd": generic(fwd), "fast_fb": fwd_bwd,
-                     "generic_fb": generic(fwd_bwd)}, reps)
+                     "generic_fb": generic(fwd_bwd)}, reps, sync=device_sync(start.device))
     return {k: v / steps * 1e3 for k, v in t.items()}, diff
 
 
@@ -133,7 +142,7 @@ def compiled_rows(model, graph, system, start, batch, steps, reps):
 
     gen = torch.Generator().manual_seed(1)
     states = start.expand(batch, -1, -1).contiguous()
-    actions = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
+    actions = (torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1).to(start.device)
     wrapped = compiled(model)
 
     def run(m):
@@ -146,11 +155,11 @@ def compiled_rows(model, graph, system, start, batch, steps, reps):
     out = run(wrapped)()[-1].nodes
     seconds = time.perf_counter() - t0
     diff = float((out - run(model)()[-1].nodes).abs().max())
-    t = interleaved({"compiled": run(wrapped), "fast": run(model)}, reps)
+    t = interleaved({"compiled": run(wrapped), "fast": run(model)}, reps, sync=device_sync(start.device))
     return seconds, {k: v / steps * 1e3 for k, v in t.items()}, diff
 
 
-def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int) -> list[dict]:
+def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, device: str = "cpu") -> list[dict]:
     """One CEM episode (the demo's cartpole recipe) eager, then compiled twice (the first pays the compile):
     rows of ms per control step, real-time factor and return."""
     import planners
@@ -158,16 +167,16 @@ def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int) -> list[d
     from gncontrol.forward.compiled import compiled
     from planners import run_episode
 
-    task, _, system, model, _ = build("cartpole-swingup", latent, hidden, control_steps=8)
+    task, _, system, model, _ = build("cartpole-swingup", latent, hidden, control_steps=8, device=device)
     model.eval()
 
     wrapped, rows = compiled(model), []
     for label, m in (("eager", model), ("compiled, first episode (with the compile)", wrapped),
                      ("compiled", wrapped)):
         planner = planners.make("cem", (task.action_low, task.action_high), horizon=12, action_repeat=8, seed=0,
-                                iterations=4, samples=200, elites=20, terminal_weight=25.0)
-        res = run_episode(TaskEnv(task, seed=0), planner, m, task.reward, params=system, max_steps=steps,
-                          progress=False)
+                                iterations=4, samples=200, elites=20, terminal_weight=25.0, device=device)
+        res = run_episode(TaskEnv(task, seed=0, device=device), planner, m, task.reward, params=system,
+                          max_steps=steps, progress=False)
         ms = 1e3 * res.plan_time_per_step
         rows.append({"workload": f"CEM episode ({label})", "system": "cartpole-swingup", "batch": 200,
                      "steps": steps, "path": "compiled" if m is wrapped else "fast", "plan_ms_per_control_step":
@@ -178,13 +187,47 @@ def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int) -> list[d
     return rows
 
 
+def gradient_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, device: str = "cpu") -> list[dict]:
+    """One gradient-MPC episode (16 restarts x 6 iterations over 12 decisions x 8 control steps, cost-to-go 25,
+    through a cartpole GN at 8 control steps per model step, random weights) with the ordinary planner (after one
+    unreported warm-up episode), then twice with its iteration as a CUDA graph (`cuda_graph=True`,
+    planners.graph_capture; the first episode records it; off a GPU the same host-free iteration runs eagerly):
+    rows of ms per control step and return."""
+    import planners
+    from envs.true_model import TaskEnv
+    from planners import run_episode
+
+    task, _, system, model, _ = build("cartpole-swingup", latent, hidden, control_steps=8, device=device)
+    model.eval()
+    rows = []
+    made = {graph: planners.make("gradient", (task.action_low, task.action_high), horizon=12, action_repeat=8, seed=0,
+                                 iterations=6, restarts=16, terminal_weight=25.0, device=device, cuda_graph=graph)
+            for graph in (False, True)}
+    # the first eager episode warms the process up (first calls, caches) and is not reported; the second graph
+    # episode replays what the first recorded
+    for label, graph in (("", False), ("eager", False), ("CUDA graph, first episode (with the recording)", True),
+                         ("CUDA graph", True)):
+        res = run_episode(TaskEnv(task, seed=0, device=device), made[graph], model, task.reward, params=system,
+                          max_steps=steps, progress=False)
+        if not label:
+            continue
+        ms = 1e3 * res.plan_time_per_step
+        rows.append({"workload": f"gradient MPC episode ({label})", "system": "cartpole-swingup", "batch": 16,
+                     "steps": steps, "path": "cuda_graph" if graph else "fast", "plan_ms_per_control_step":
+                     round(ms, 2), "real_time_factor": round(ms / (1e3 * task.control_timestep), 3),
+                     "return": round(float(sum(res.rewards)), 4)})
+        print(f"  {label:48s} {ms:7.2f} ms per control step (real-time factor "
+              f"{ms / (1e3 * task.control_timestep):.2f}), return {sum(res.rewards):.4f}")
+    return rows
+
+
 def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool, compile_step: bool = False):
     """Seconds of (fast, generic[, compiled]) forward+backward of predicted_return (task.reward), batch x steps;
     compile_step: also the fast path with its fused step compiled (fast_path.compile_step), its first call's
     seconds under "compile_s"."""
-    state = graph.dynamic_graph(start, torch.zeros(1, graph.action_dim))
+    state = graph.dynamic_graph(start, torch.zeros(1, graph.action_dim, device=start.device))
     gen = torch.Generator().manual_seed(2)
-    plans = torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1
+    plans = (torch.rand(batch, steps, graph.action_dim, generator=gen) * 2 - 1).to(start.device)
     model.requires_grad_(not frozen)
 
     def work():
@@ -211,7 +254,7 @@ def planning(task, model, graph, system, start, batch, steps, reps, frozen: bool
     diff = max(max(float((r - rg).abs().max()), float((g - gg).abs().max())) for r, g in outputs)
     if not diff <= 1e-4 * max(1.0, float(rg.abs().max()), float(gg.abs().max())):
         raise RuntimeError(f"planning: fast / compiled and generic returns/gradients differ by {diff:.2e}")
-    t = interleaved(runs, reps)
+    t = interleaved(runs, reps, sync=device_sync(start.device))
     if compile_step:
         t["compile_s"] = compile_s
     model.requires_grad_(True)
@@ -231,18 +274,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plan-batch", type=int, default=16)
     ap.add_argument("--plan-steps", type=int, default=100)
     ap.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled path's rows")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where the models run (on cuda also the gradient "
+                    "planner's CUDA-graph episode); timings synchronise the device")
     ap.add_argument("--csv", "--out", dest="out", metavar="PATH", type=Path, default=OUT,
                     help="rows CSV, relative to benchmarks/results/ unless absolute (default: plan_speed.csv)")
     args = ap.parse_args(argv)
+    try:
+        device = str(torch.device(args.device))
+    except RuntimeError:
+        raise SystemExit(f"--device must be a torch device such as cpu or cuda, got {args.device!r}") from None
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible to torch here")
     torch.set_num_threads(args.threads)
     batches = args.batches or ([1, 16, 256] if args.quick else [1, 16, 256, 4096])
     reps = args.reps or (3 if args.quick else 7)
     hidden = tuple(args.hidden)
 
-    peak = sgemm_peak(max(reps, 5))
+    peak = sgemm_peak(max(reps, 5), device)
+    on_gpu = device.startswith("cuda")
+    where = torch.cuda.get_device_name(device) if on_gpu else f"{torch.get_num_threads()} torch thread(s)"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} torch thread(s); single-thread sgemm peak {peak / 1e9:.1f} GFLOP/s "
-          "([4096,128]x[128,128])")
+          f"device {device} ({where}); sgemm peak {peak / 1e9:.1f} GFLOP/s ([4096,128]x[128,128])")
     print(f"config: GN forward models, random weights, default normalisers, latent {args.latent}, MLP hidden "
           f"{list(hidden)}, float32; per-step times = a rollout's time / its steps (20; 5 at B > 256); median of "
           f"{reps} interleaved reps")
@@ -251,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{'f+b gen ms':>10s} {'f+b fast':>9s} {'ratio':>6s} {'f+b fast GFLOP/s':>16s} {'%peak':>6s}")
     print("(GFLOP/s, %peak: the model's nominal MLP FLOPs, forward+backward = 3x forward, over the fast path's time)")
     for name in args.systems:
-        task, graph, system, model, start = build(name, args.latent, hidden)
+        task, graph, system, model, start = build(name, args.latent, hidden, device=device)
         flops = step_flops(model, graph.num_nodes, graph.num_edges)
         for b in batches:
             steps = 20 if b <= 256 else 5  # a short planning horizon (the gradient planner's default is 20)
@@ -272,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'system':18s} {'B':>5s} {'compile s':>9s} {'fast ms':>8s} {'compiled':>9s} {'ratio':>6s} "
               f"{'vs generic':>10s}")
         for name in args.systems:
-            task, graph, system, model, start = build(name, args.latent, hidden)
+            task, graph, system, model, start = build(name, args.latent, hidden, device=device)
             for b in batches:
                 steps = 20 if b <= 256 else 5
                 seconds, t, diff = compiled_rows(model, graph, system, start, b, steps, reps)
@@ -291,13 +343,23 @@ def main(argv: list[str] | None = None) -> None:
         steps = 200 if args.quick else 1000
         print(f"\nCEM episode, cartpole-swingup, 200 x 4 over 12 decisions x 8 (a GN at 8 control steps per model "
               f"step), {steps} control steps")
-        episode = cem_episode_rows(args.latent, hidden, steps)
+        episode = cem_episode_rows(args.latent, hidden, steps, device)
         same = episode[0]["return"] == episode[2]["return"]
         speedup = episode[0]["plan_ms_per_control_step"] / episode[2]["plan_ms_per_control_step"]
         print(f"  compiled / eager: {speedup:.2f}x per control step; same return: {same}")
         rows += episode
 
-    task, graph, system, model, start = build("cartpole-swingup", args.latent, hidden)
+    steps = 200 if args.quick else 1000
+    print(f"\ngradient MPC episode, cartpole-swingup, 16 restarts x 6 iterations over 12 decisions x 8 (a GN at 8 "
+          f"control steps per model step), {steps} control steps: the ordinary planner vs its iteration as a CUDA "
+          f"graph{'' if device.startswith('cuda') else ' (no GPU here: the same host-free iteration, eagerly)'}")
+    episode = gradient_episode_rows(args.latent, hidden, steps, device)
+    speedup = episode[0]["plan_ms_per_control_step"] / episode[2]["plan_ms_per_control_step"]
+    same = abs(episode[0]["return"] - episode[2]["return"]) <= 1e-3 * max(1.0, abs(episode[0]["return"]))
+    print(f"  CUDA graph / eager: {speedup:.2f}x per control step; same return: {same}")
+    rows += episode
+
+    task, graph, system, model, start = build("cartpole-swingup", args.latent, hidden, device=device)
     per_run = args.plan_batch * args.plan_steps
     flops = step_flops(model, graph.num_nodes, graph.num_edges) * per_run
     dyn = step_flops(model, graph.num_nodes, graph.num_edges, dynamic_only=True) * per_run

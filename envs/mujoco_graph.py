@@ -56,7 +56,7 @@ from gncontrol.systems import GraphSystem
 __all__ = [
     "MujocoGraph", "STATE_SIZE", "STATIC_GLOBAL_FEATURES", "STATIC_NODE_FEATURES",
     "STATIC_EDGE_FEATURES", "JOINT_TYPES", "quat_to_mat", "states_from_graph", "position_mode",
-    "positions_for",
+    "positions_for", "device_constant",
 ]
 
 STATE_SIZE = 13
@@ -123,6 +123,26 @@ def positions_for(systems: Any, positions: str = "auto") -> str:
         return positions
     modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
     return modes.pop() if len(modes) == 1 else "per-system"
+
+
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def device_constant(x: Any, like: torch.Tensor) -> torch.Tensor:
+    """The numbers x (array-like) as a tensor of like's dtype and device, made once per value and kept.
+
+    Why: rewards and graph read-outs run inside every planning rollout; a fresh host-to-device copy per call costs a
+    GPU a sync each time and cannot be recorded in a CUDA graph (planners.graph_capture). Callers must not modify
+    the tensor returned.
+    """
+    a = np.ascontiguousarray(x, dtype=np.float64)
+    key = (a.shape, a.tobytes(), like.dtype, like.device)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        if len(_CONSTANTS) >= 4096:  # per-episode targets would otherwise accumulate without bound
+            _CONSTANTS.clear()
+        t = _CONSTANTS[key] = torch.as_tensor(a, dtype=like.dtype, device=like.device)
+    return t
 
 
 class MujocoGraph:
@@ -274,7 +294,7 @@ class MujocoGraph:
         """Per-edge controls [B*E, 1] from actions [B, A] (differentiable; 0 on unactuated edges)."""
         if action.dim() != 2 or action.shape[1] != self.action_dim:
             raise InputError(f"action must be [B, {self.action_dim}], got {tuple(action.shape)}")
-        inc = torch.as_tensor(self.incidence, dtype=action.dtype, device=action.device)
+        inc = device_constant(self.incidence, action)
         return (action @ inc.T).reshape(-1, 1)
 
     def dynamic_graph(self, states: torch.Tensor, action: torch.Tensor) -> Graph:
@@ -301,7 +321,7 @@ class MujocoGraph:
 
     # ------------------------------------------------------------- the way back
     def _const(self, x: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(x), dtype=like.dtype, device=like.device)
+        return device_constant(x, like)
 
     def point_positions(self, states: torch.Tensor, body: int, local: np.ndarray) -> torch.Tensor:
         """World positions [B, 3] of a point fixed at `local` [3] in body `body`'s frame."""

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from envs.mujoco_graph import MujocoGraph, quat_to_mat, states_from_graph
+from envs.mujoco_graph import MujocoGraph, device_constant, quat_to_mat, states_from_graph
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph
 
@@ -145,7 +145,7 @@ def swimmer(g: MujocoGraph, target: tuple[float, float] | None = None) -> Reward
 
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
-        vec = torch.as_tensor(tpos, dtype=s.dtype, device=s.device) - g.geom_position(s, "nose")
+        vec = device_constant(tpos, s) - g.geom_position(s, "nose")
         local = (vec[:, None, :] @ quat_to_mat(s[:, head, 3:7]))[:, 0, :2]
         return tolerance(local.norm(dim=-1), (0.0, size), margin=5 * size, sigmoid="long_tail")
     return reward
@@ -221,7 +221,7 @@ def reacher(g: MujocoGraph, target: tuple[float, float] | None = None, target_si
 
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
-        vec = torch.as_tensor(tpos[:2], dtype=s.dtype, device=s.device) - g.geom_position(s, "finger")[:, :2]
+        vec = device_constant(tpos[:2], s) - g.geom_position(s, "finger")[:, :2]
         return tolerance(vec.norm(dim=-1), (0.0, radii), margin=0.1 if smooth else 0.0)
     return reward
 
@@ -250,7 +250,7 @@ def point_mass(g: MujocoGraph) -> RewardFn:
 
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
-        d = (torch.as_tensor(target, dtype=s.dtype, device=s.device) - g.geom_position(s, "pointmass")).norm(dim=-1)
+        d = (device_constant(target, s) - g.geom_position(s, "pointmass")).norm(dim=-1)
         return tolerance(d, (0.0, size), margin=size) * _small_control(action, s)
     return reward
 
@@ -265,7 +265,7 @@ def ball_in_cup(g: MujocoGraph) -> RewardFn:
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
         d = (g.site_position(s, "target") - s[:, ball, 0:3])[:, [0, 2]].abs()
-        inside = (d < torch.as_tensor(limit, dtype=s.dtype, device=s.device)).all(-1)
+        inside = (d < device_constant(limit, s)).all(-1)
         return _on_state_graph(inside, d.sum(-1))
     return reward
 
@@ -293,7 +293,7 @@ def finger_turn(g: MujocoGraph, target: tuple[float, float] | None = None, targe
 
     def reward(state, action):
         s = states_from_graph(state, g.num_nodes)
-        vec = torch.as_tensor(tpos, dtype=s.dtype, device=s.device) - g.site_position(s, "tip")[:, [0, 2]]
+        vec = device_constant(tpos, s) - g.site_position(s, "tip")[:, [0, 2]]
         dist = vec.norm(dim=-1) - target_size
         return _on_state_graph(dist <= 0, dist)
     return reward
@@ -314,11 +314,10 @@ def _site_local_velocity(g: MujocoGraph, states: torch.Tensor, name: str) -> tor
     m = g.model
     i = int(m.site(name).id)
     body = int(m.site_bodyid[i])
-    const = lambda x: torch.as_tensor(np.asarray(x), dtype=states.dtype, device=states.device)  # noqa: E731
     rot = quat_to_mat(states[:, body, 3:7])
-    offset = rot @ const(m.site_pos[i])
+    offset = rot @ device_constant(m.site_pos[i], states)
     v = states[:, body, 7:10] + torch.cross(states[:, body, 10:13], offset, dim=-1)
-    site_rot = rot @ quat_to_mat(const(m.site_quat[i]))
+    site_rot = rot @ quat_to_mat(device_constant(m.site_quat[i], states))
     return (v[:, None, :] @ site_rot)[:, 0]
 
 

@@ -182,7 +182,7 @@ def model_time_step(model: DynamicsModel, action_repeat: int) -> tuple[int, int]
 
 def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, actions: torch.Tensor,
                      params: Any = None, discount: float = 1.0, action_repeat: int = 1,
-                     terminal_weight: float = 0.0) -> torch.Tensor:
+                     terminal_weight: float = 0.0, *, host_checks: bool = True) -> torch.Tensor:
     """[B] discounted sum of rewards of B action sequences [B, H, A] rolled out from `state`.
 
     `terminal_weight` w > 0 adds w x the (discounted) reward of the last step: a cost-to-go
@@ -194,12 +194,14 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     Uses `gncontrol.dynamics.rollout`, so models with a fused `rollout` (e.g. the true
     simulator's batched C rollouts) are used at full speed. Differentiable when the model is.
     An ensemble with `per_member_returns` (gncontrol.ensemble) gives the mean of its members'
-    returns, each member rolled out on its own predictions.
+    returns, each member rolled out on its own predictions. `host_checks` False: no value is read
+    back to the host (`finite_or_worst`), so a CUDA graph can capture the call.
     """
     check_terminal_weight(terminal_weight)
     if getattr(model, "per_member_returns", False):
         return torch.stack([predicted_return(m, reward_fn, state, actions, params, discount, action_repeat,
-                                             terminal_weight) for m in model.members]).mean(0)
+                                             terminal_weight, host_checks=host_checks)
+                            for m in model.members]).mean(0)
     if actions.dim() != 3:
         raise InputError(f"actions must be [B, H, A], got shape {tuple(actions.shape)}")
     b = actions.shape[0]
@@ -222,7 +224,7 @@ def predicted_return(model: DynamicsModel, reward_fn: RewardFn, state: State, ac
     weights = discount ** (k * torch.arange(t, dtype=actions.dtype, device=actions.device))
     weights[-1] += terminal_weight * weights[-1] / k  # w more CONTROL steps of the last reward
     weights = weights * k
-    return finite_or_worst((weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0))
+    return finite_or_worst((weights[:, None] * r.to(actions.dtype).reshape(t, b)).sum(0), host_checks=host_checks)
 
 
 Objective = Callable[[torch.Tensor], torch.Tensor]  # plans [P, H, A] -> predicted returns [P]
@@ -247,7 +249,8 @@ def frozen_parameters(model: Any) -> Iterator[None]:
 
 
 def make_objective(model: DynamicsModel, reward_fn: RewardFn, state: State, *, params: Any = None,
-                   discount: float = 1.0, action_repeat: int = 1, terminal_weight: float = 0.0) -> Objective:
+                   discount: float = 1.0, action_repeat: int = 1, terminal_weight: float = 0.0,
+                   host_checks: bool = True) -> Objective:
     """The planning objective `objective(plans [P, H, A]) -> returns [P]` from one start state.
 
     Why: the optimisers (CEM, MPPI, random shooting, gradient shooting) see only this function,
@@ -255,7 +258,8 @@ def make_objective(model: DynamicsModel, reward_fn: RewardFn, state: State, *, p
     serves any model and any objective (a learned reward, an ensemble, a test function). The
     start state (and params) replicated to P is cached per P; `predicted_return` gives the
     value (non-finite returns are -inf). Differentiable when the model is; the function's
-    `differentiable` attribute says so.
+    `differentiable` attribute says so. `host_checks` False: the objective reads nothing back to
+    the host (planners.graph_capture records it in a CUDA graph).
     """
     check_terminal_weight(terminal_weight)
     if action_repeat < 1:
@@ -269,7 +273,8 @@ def make_objective(model: DynamicsModel, reward_fn: RewardFn, state: State, *, p
             cache[b] = (replicate(state, b), replicate(params, b))
         s, p = cache.get(b, (state, params))
         with frozen_parameters(model):
-            return predicted_return(model, reward_fn, s, plans, p, discount, action_repeat, terminal_weight)
+            return predicted_return(model, reward_fn, s, plans, p, discount, action_repeat, terminal_weight,
+                                    host_checks=host_checks)
 
     objective.differentiable = bool(getattr(model, "differentiable", False))  # type: ignore[attr-defined]
     return objective
@@ -286,14 +291,17 @@ def note_non_finite(bad: int, total: int) -> None:
               "rollout?); they are ranked last and never chosen", file=sys.stderr)
 
 
-def finite_or_worst(returns: torch.Tensor) -> torch.Tensor:
+def finite_or_worst(returns: torch.Tensor, *, host_checks: bool = True) -> torch.Tensor:
     """returns [B] with every NaN / +-inf replaced by -inf, so no planner ever chooses such a plan.
 
     Why: topk, argmax and softmax rank NaN above every number, so one diverged rollout of a
     learned model would become CEM's elite, random shooting's pick or poison MPPI's weights.
     Says so once per process (`note_non_finite`). Differentiable where finite (torch.where).
+    host_checks False: the same values without reading anything on the host (no note), for a CUDA graph.
     """
     finite = torch.isfinite(returns)
+    if not host_checks:
+        return torch.where(finite, returns, -float("inf"))
     if bool(finite.all()):
         return returns
     note_non_finite(int((~finite).sum()), returns.numel())

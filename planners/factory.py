@@ -43,7 +43,7 @@ CONFIGS = {"gradient": GradientConfig, "cem": CEMConfig, "mppi": MPPIConfig, "ra
            "mcts": MCTSPlannerConfig}
 
 _GRADIENT_ONLY = ("restarts", "lr", "smoothness", "warm_restarts", "warm_noise", "action_noise", "noise_samples",
-                  "warm_start", "init_noise")
+                  "warm_start", "init_noise", "cuda_graph")
 KNOBS = ("horizon", "action_repeat", "seed", "iterations", "samples", "elites", "terminal_weight", "temperature",
          "noise_std", "momentum", "keep_elites", "noise_beta", "expand_width", "discount") + _GRADIENT_ONLY
 

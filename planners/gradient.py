@@ -31,6 +31,8 @@ from planners.config import (
     check_discount,
     check_non_negative,
 )
+from planners.graph_capture import CapturedShooting, capture_key
+from planners.plan_ascent import PlanAscent, action_rate_penalty, draw_action_noise
 
 __all__ = ["GradientConfig", "GradientPlanner", "gradient_shooting", "action_rate_penalty"]
 
@@ -61,64 +63,20 @@ def gradient_shooting(objective: Objective, init: torch.Tensor, bounds: Bounds, 
     if smoothness < 0:
         raise InputError(f"smoothness must be >= 0, got {smoothness}")
     check_action_noise(action_noise, noise_samples)
-    r, m = init.shape[0], (noise_samples if action_noise > 0 else 1)
-    if m > 1:  # no draw otherwise: the planner's random restarts stay as without the option
-        noise = action_noise * bounds.half_range * torch.randn(m, *init.shape[1:], generator=generator,
-                                                               device=init.device, dtype=init.dtype)
-        noise[0] = 0.0
-    init = bounds.clip(init.detach())
-    var = (bounds.unsquash(init) if squash == "tanh" else init.clone()).requires_grad_(True)
-    opt = torch.optim.Adam([var], lr=lr)
-
-    def actions() -> torch.Tensor:
-        return bounds.squash(var) if squash == "tanh" else var
-
-    def ascended(plans: torch.Tensor) -> torch.Tensor:
-        copies = bounds.clip(plans[:, None] + noise).flatten(0, 1) if m > 1 else plans  # [R * M, H, A]
-        ret = objective(copies).reshape(r, m).mean(1)
-        if torch.is_grad_enabled() and not ret.requires_grad:
-            raise InputError("the predicted return does not depend differentiably on the actions (a "
-                             "sparse or thresholded reward?): use a smooth reward or a sampling planner")
-        return ret - smoothness * action_rate_penalty(plans, bounds) if smoothness else ret
-
-    history: list[float] = []
-    good = init.clone()  # per restart, its last plan with a finite objective (the init if none)
-    with torch.enable_grad():
-        for _ in range(iterations):
-            plans = actions()
-            ret = ascended(plans)
-            finite = torch.isfinite(ret)
-            good[finite] = plans.detach()[finite]
-            history.append(float(ret.detach()[finite].mean()) if bool(finite.any()) else -float("inf"))
-            opt.zero_grad(set_to_none=True)
-            (-ret[finite].sum()).backward()  # restarts are independent: summing keeps per-plan gradients
-            if var.grad is not None:  # a diverged restart's gradient is NaN: leave that plan where it is
-                var.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-            opt.step()
-            if squash == "clip":
-                with torch.no_grad():
-                    var.copy_(bounds.clip(var))
-    with torch.no_grad():
-        final = actions().detach()
-        ret = ascended(final)
-        diverged = ~torch.isfinite(ret)
-        if bool(diverged.any()):  # a restart stepped into a diverging region: back to its last finite plan
-            final[diverged] = good[diverged]
-            ret = ascended(final)
-    return final, ret, history
+    noise = draw_action_noise(bounds, action_noise, noise_samples, tuple(init.shape[1:2]), generator, init.device,
+                              init.dtype)
+    ascent = PlanAscent(objective, bounds, tuple(init.shape), lr=lr, squash=squash, smoothness=smoothness,
+                        noise=noise, iterations=iterations, device=init.device, dtype=init.dtype)
+    ascent.start(bounds.clip(init.detach()))
+    for _ in range(iterations):
+        ascent.step()
+    return ascent.result(iterations)
 
 
 def check_action_noise(action_noise: float, noise_samples: int) -> None:
     """Refuses a negative noise scale or fewer than one noise sample (robust objective settings)."""
     if action_noise < 0 or noise_samples < 1:
         raise InputError(f"action_noise must be >= 0 and noise_samples >= 1, got {action_noise} and {noise_samples}")
-
-
-def action_rate_penalty(plans: torch.Tensor, bounds: Bounds) -> torch.Tensor:
-    """[R] sum over decisions of the squared change between consecutive actions of plans [R, H, A],
-    in half-ranges of the action box (0 for a constant plan, at most 4 (H-1) A)."""
-    step = (plans[:, 1:] - plans[:, :-1]) / bounds.half_range
-    return step.pow(2).sum(dim=(1, 2))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -142,6 +100,9 @@ class GradientConfig:
     action_noise: float = 0.0
     noise_samples: int = 1
     terminal_weight: float = 0.0
+    # True: the iteration is recorded once as a CUDA graph and replayed (planners.graph_capture); off a GPU the
+    # same host-free iteration runs eagerly on static buffers (the same plans as False)
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         check_at_least_one(horizon=self.horizon, iterations=self.iterations, restarts=self.restarts,
@@ -198,14 +159,35 @@ class GradientPlanner(ConfiguredPlanner):
             raise InputError("the gradient planner needs a differentiable model "
                              "(model.differentiable is False)")
         c = self.config
-        objective = make_objective(model, reward_fn, state, params=params, discount=c.discount,
-                                   action_repeat=c.action_repeat, terminal_weight=c.terminal_weight)
-        plans, returns, history = gradient_shooting(
-            objective, self.initial_plans(), self.bounds, iterations=c.iterations, lr=c.lr, squash=c.squash,
-            smoothness=c.smoothness, action_noise=c.action_noise, noise_samples=c.noise_samples,
-            generator=self._gen)
+        if c.cuda_graph:
+            plans, returns, history = self._captured_plans(model, reward_fn, state, params)
+        else:
+            objective = make_objective(model, reward_fn, state, params=params, discount=c.discount,
+                                       action_repeat=c.action_repeat, terminal_weight=c.terminal_weight)
+            plans, returns, history = gradient_shooting(
+                objective, self.initial_plans(), self.bounds, iterations=c.iterations, lr=c.lr, squash=c.squash,
+                smoothness=c.smoothness, action_noise=c.action_noise, noise_samples=c.noise_samples,
+                generator=self._gen)
         best = int(torch.argmax(returns))
         self.plan_ = plans[best]
         self.last_return = float(returns[best])
         self.history = history
         return self.plan_[0].clone()
+
+    def _captured_plans(self, model: DynamicsModel, reward_fn: RewardFn, state: State,
+                        params: Any) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+        """`gradient_shooting`'s result through the planner's CapturedShooting, recorded again when its key
+        changes (new weights, shapes or reward)."""
+        c, b = self.config, self.bounds
+        init = b.clip(self.initial_plans())
+        noise = draw_action_noise(b, c.action_noise, c.noise_samples, (c.horizon,), self._gen, b.low.device,
+                                  b.low.dtype)
+        key = capture_key(model, reward_fn, state, params, (c.restarts, c.horizon, c.noise_samples if noise is not
+                                                            None else 1))
+        captured = getattr(self, "_captured", None)
+        if captured is None or captured.key != key:
+            captured = self._captured = CapturedShooting(
+                model, reward_fn, state, params, b, tuple(init.shape), iterations=c.iterations, lr=c.lr,
+                squash=c.squash, smoothness=c.smoothness, noise=noise, discount=c.discount,
+                action_repeat=c.action_repeat, terminal_weight=c.terminal_weight, key=key)
+        return captured.run(state, params, init, noise)

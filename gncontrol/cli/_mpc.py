@@ -39,6 +39,10 @@ def add_planner_arguments(p: argparse.ArgumentParser, horizon: int = 12, iterati
     p.add_argument("--terminal-weight", type=nonnegative_float, default=0.0,
                    help="gradient and CEM planners: add this many times the last step's reward (a cost-to-go "
                    "beyond the horizon), >= 0 (0: off)")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="gradient planner: record one iteration (rollout, backward, Adam step) as a CUDA graph once "
+                   "and replay it, with no host sync between iterations (planners.graph_capture; recorded again when "
+                   "the weights change); without a CUDA device the same iteration runs eagerly")
     p.add_argument("--samples", type=positive_int, default=None,
                    help="sampling planners: action sequences per iteration (default: the planner's)")
     p.add_argument("--keep-elites", type=fraction(hi_open=False), default=0.0,
@@ -60,7 +64,7 @@ def make_planner(name: str, task, args: argparse.Namespace, device):
                          warm_restarts=args.warm_restarts, warm_noise=args.warm_noise,
                          action_noise=args.action_noise, noise_samples=args.noise_samples,
                          warm_start=args.warm_start, terminal_weight=args.terminal_weight,
-                         keep_elites=args.keep_elites, noise_beta=args.noise_beta)
+                         keep_elites=args.keep_elites, noise_beta=args.noise_beta, cuda_graph=args.cuda_graph)
 
 
 def save_gif(frames, path: Path, fps: int) -> Path | None:

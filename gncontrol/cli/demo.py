@@ -131,7 +131,7 @@ def agent_config(args: argparse.Namespace, recipe: dict, mpc_steps: int) -> obje
         restarts=recipe["restarts"], plan_lr=recipe["plan_lr"], terminal_weight=recipe["terminal_weight"],
         population=recipe["samples"] or 200, elites=max(2, (recipe["samples"] or 200) // 10),
         control_steps=recipe["control_steps"], rollout_steps=recipe["rollout_steps"], keep_elites=recipe["keep_elites"],
-        noise_beta=recipe["noise_beta"], seed=args.seed)
+        noise_beta=recipe["noise_beta"], cuda_graph=args.cuda_graph, seed=args.seed)
 
 
 def check_out(out, wanted: dict, defaults: dict | None = None) -> None:

@@ -166,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
         reward_task = with_reward_model(task, args.reward_model, args.allow_other_system)
     reward_task.check_has_reward()
     true = args.model == ["true"]
+    if args.cuda_graph and args.planner != "gradient":
+        raise InputError(f"--cuda-graph records the gradient planner's iteration; --planner {args.planner} has none "
+                         "to record (use --planner gradient, or --compile for the sampling planners' rollouts)")
     if args.refine_steps and not args.identify_steps:
         raise InputError("--refine-steps refines an identified system: give --identify-steps too")
     if len(args.model) > 1 and ("true" in args.model or args.identify_steps > 0):

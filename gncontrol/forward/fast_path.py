@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -179,7 +180,15 @@ def _columns(w: Tensor, cols: list[int]) -> Tensor:
         return w
     if cols == list(range(cols[0], cols[0] + len(cols))):
         return w[:, cols[0]:cols[0] + len(cols)]
-    return w.index_select(1, torch.tensor(cols, device=w.device))
+    return w.index_select(1, _column_index(tuple(cols), w.device))
+
+
+@functools.lru_cache(maxsize=256)
+def _column_index(cols: tuple[int, ...], device: torch.device) -> Tensor:
+    """The index tensor of `cols` on `device`, made once: a rollout after the first copies nothing from the host
+    (a CUDA graph cannot capture a host-to-device copy; planners.gradient's captured iteration rebuilds the fused
+    step's spec inside the graph)."""
+    return torch.tensor(cols, device=device)
 
 
 def _plan(modules: Sequence[nn.Module]) -> list[tuple]:

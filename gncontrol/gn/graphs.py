@@ -24,6 +24,7 @@ changing the topology with `replace`, call `.validate()` if the new indices are 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -254,9 +255,7 @@ def batch(graphs: Sequence[Graph]) -> Graph:
         raise InputError("batch() needs at least one Graph")
     if len(graphs) == 1:
         return graphs[0]
-    node_offsets = torch.cumsum(
-        torch.tensor([0] + [g.nodes.shape[0] for g in graphs[:-1]]), 0
-    ).tolist()
+    node_offsets = list(itertools.accumulate([0] + [g.nodes.shape[0] for g in graphs[:-1]]))  # host ints only
     cat = torch.cat
     return Graph(
         nodes=cat([g.nodes for g in graphs]),
