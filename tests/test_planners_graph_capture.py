@@ -14,10 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 pytest.importorskip("dm_control")
 
-from envs.tasks import get_task  # noqa: E402
 from envs.true_model import TaskEnv  # noqa: E402
-from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model  # noqa: E402
-from gncontrol.systems import GraphSystem  # noqa: E402
 from planners import GradientConfig, GradientPlanner  # noqa: E402
 from planners.graph_capture import CapturedShooting  # noqa: E402
 
@@ -40,15 +37,8 @@ class HostOps(TorchDispatchMode):
 
 
 @pytest.fixture(scope="module")
-def cartpole():
-    torch.manual_seed(0)
-    task = get_task("cartpole-swingup")
-    g = task.graph()
-    static = g.static_graph()
-    system = GraphSystem.single(static, g.edge_actuator, g.action_dim)
-    sizes = (static.nodes.shape[1], static.edges.shape[1], static.globals.shape[1])
-    model = build_forward_model(ForwardModelConfig("gn", sizes, latent=16, hidden=(16,)))
-    return task, model, system
+def cartpole(tiny_cartpole_gn):
+    return tiny_cartpole_gn
 
 
 def episode_actions(task, model, system, config: GradientConfig, steps: int = 4, device: str = "cpu"):

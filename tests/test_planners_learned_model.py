@@ -5,25 +5,15 @@ import torch
 
 pytest.importorskip("dm_control")
 
-from envs.tasks import get_task  # noqa: E402
 from envs.true_model import TaskEnv  # noqa: E402
-from gncontrol.forward.graph_forward import ForwardModelConfig, build_forward_model  # noqa: E402
-from gncontrol.systems import GraphSystem  # noqa: E402
 from planners import CEMPlanner, GradientPlanner, MCTSPlanner, gradient_shooting, predicted_return  # noqa: E402
 from planners.base import Bounds, make_objective  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def setup():
-    torch.manual_seed(0)
-    task = get_task("cartpole-swingup")
-    g = task.graph()
-    static = g.static_graph()
-    system = GraphSystem.single(static, g.edge_actuator, g.action_dim)
-    sizes = (static.nodes.shape[1], static.edges.shape[1], static.globals.shape[1])
-    model = build_forward_model(ForwardModelConfig("gn", sizes, latent=16, hidden=(16,)))
-    state = TaskEnv(task, seed=0).reset()
-    return task, model, system, state
+def setup(tiny_cartpole_gn):
+    task, model, system = tiny_cartpole_gn
+    return task, model, system, TaskEnv(task, seed=0).reset()
 
 
 def test_gradient_mpc_backpropagates_through_the_gn_model(setup):
