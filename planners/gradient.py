@@ -182,8 +182,8 @@ class GradientPlanner(ConfiguredPlanner):
         init = b.clip(self.initial_plans())
         noise = draw_action_noise(b, c.action_noise, c.noise_samples, (c.horizon,), self._gen, b.low.device,
                                   b.low.dtype)
-        key = capture_key(model, reward_fn, state, params, (c.restarts, c.horizon, c.noise_samples if noise is not
-                                                            None else 1))
+        copies = 1 if noise is None else c.noise_samples
+        key = capture_key(model, reward_fn, state, params, (c.restarts, c.horizon, copies))
         captured = getattr(self, "_captured", None)
         if captured is None or captured.key != key:
             captured = self._captured = CapturedShooting(
