@@ -26,7 +26,8 @@ start, plus its near-upright start where it has one, as the demo's recipe) and t
 
 Every controller runs the same CEM recipe on each of `--systems` held-out systems (their own seed), one
 1000-step episode each from the same start state. Printed: mean and spread of the returns, ratios
-ID / true params and ID / no ID.
+ID / true params and ID / no ID. The models are kept under `--out` (OUT/TASK/gn_true|gn_noid|gn_nominal and
+sysid*): a later run with the same settings and data (e.g. `--first-system 10` for fresh systems) loads them.
 
 Mid-episode change (`--change-step`, default 500): on each held-out system, body `--change-body`'s mass
 is multiplied by `--change-factor` at that control step. (a) is told the new parameters at the change;
@@ -123,15 +124,31 @@ def nominal_view(data, nominal):
                                static_globals=s.globals.reshape(1, -1).expand(data.num_episodes, -1).clone())
 
 
-def train_gn(data, args: argparse.Namespace, k: int):
+def train_gn(data, args: argparse.Namespace, k: int, path: Path):
     """A GN forward model at k control steps per step, fitted for --train-steps (agents.model_learning) on the
-    loss of its own --rollout-steps-step rollout (1: the one-step loss)."""
-    from agents.model_learning import fit_model, new_model
+    loss of its own --rollout-steps-step rollout (1: the one-step loss); kept at `path` (a forward-model
+    checkpoint) with the settings and data that made it, and loaded instead of retrained by a later run with the
+    same ones (a confirmation on further systems, --first-system, then costs only its episodes)."""
+    import dataclasses
 
+    from agents.model_learning import fit_model, new_model
+    from gncontrol.checkpoints import load_checkpoint, save_checkpoint
+    from gncontrol.forward.training import CHECKPOINT_KIND, load_forward_model
+
+    made_by = {"train_steps": args.train_steps, "rollout_steps": args.rollout_steps, "batch_size": args.batch_size,
+               "latent": args.latent, "seed": args.seed, "control_steps": k,
+               "data": [list(data.states.shape), round(float(data.states.double().sum()), 6),
+                        round(float(data.actions.double().sum()), 6)]}
+    if path.exists() and load_checkpoint(path, CHECKPOINT_KIND).get("metadata", {}).get("made_by") == made_by:
+        return load_forward_model(path)[0]
     model = new_model(data, latent=args.latent, hidden=(args.latent,), seed=args.seed, control_steps=k)
     fit_model(model, [data], steps=args.train_steps, batch_size=args.batch_size, seed=args.seed,
               rollout_steps=args.rollout_steps)
-    return model
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, CHECKPOINT_KIND, {"model": model.state_dict(), "step": args.train_steps,
+                                            "model_config": dataclasses.asdict(model.config), "train_config": {},
+                                            "metadata": {"made_by": made_by}})
+    return model.eval()
 
 
 def train_sysid(data, args: argparse.Namespace, k: int, out: Path):
@@ -293,7 +310,7 @@ def train_models(task: str, rand, nominal_data, nominal, args: argparse.Namespac
         t0 = time.perf_counter()
         sysid_dir = "sysid" if args.rollout_steps == 1 else f"sysid_h{args.rollout_steps}"
         models[name] = train_sysid(data, args, k, Path(args.out) / task / sysid_dir) if name == "sysid" \
-            else train_gn(data, args, k)
+            else train_gn(data, args, k, Path(args.out) / task / f"gn_{name}" / "model.pt")
         print(f"[{task}] model {name}: {time.perf_counter() - t0:.0f} s", flush=True)
     if "(b) ID own motion" in args.controllers:
         from gncontrol.sysid import mean_latent
