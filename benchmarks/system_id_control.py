@@ -129,25 +129,22 @@ def train_gn(data, args: argparse.Namespace, k: int, path: Path):
     loss of its own --rollout-steps-step rollout (1: the one-step loss); kept at `path` (a forward-model
     checkpoint) with the settings and data that made it, and loaded instead of retrained by a later run with the
     same ones (a confirmation on further systems, --first-system, then costs only its episodes)."""
-    import dataclasses
-
     from agents.model_learning import fit_model, new_model
-    from gncontrol.checkpoints import load_checkpoint, save_checkpoint
-    from gncontrol.forward.training import CHECKPOINT_KIND, load_forward_model
+    from gncontrol.forward.training import load_forward_model, save_forward_model
 
     made_by = {"train_steps": args.train_steps, "rollout_steps": args.rollout_steps, "batch_size": args.batch_size,
                "latent": args.latent, "seed": args.seed, "control_steps": k,
                "data": [list(data.states.shape), round(float(data.states.double().sum()), 6),
                         round(float(data.actions.double().sum()), 6)]}
-    if path.exists() and load_checkpoint(path, CHECKPOINT_KIND).get("metadata", {}).get("made_by") == made_by:
-        return load_forward_model(path)[0]
+    if path.exists():
+        model, record = load_forward_model(path)
+        if record["metadata"].get("made_by") == made_by:
+            return model
     model = new_model(data, latent=args.latent, hidden=(args.latent,), seed=args.seed, control_steps=k)
     fit_model(model, [data], steps=args.train_steps, batch_size=args.batch_size, seed=args.seed,
               rollout_steps=args.rollout_steps)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, CHECKPOINT_KIND, {"model": model.state_dict(), "step": args.train_steps,
-                                            "model_config": dataclasses.asdict(model.config), "train_config": {},
-                                            "metadata": {"made_by": made_by}})
+    save_forward_model(path, model, args.train_steps, metadata={"made_by": made_by})
     return model.eval()
 
 

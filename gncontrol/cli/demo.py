@@ -237,19 +237,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def save_model(path, model, sets, config) -> None:
-    """The final model as a forward-model checkpoint (loadable by `gncontrol plan` / `evaluate`)."""
+    """The final model as a forward-model checkpoint (loadable by `gncontrol plan` / `evaluate`); sets[0] is the
+    task's own data (named by config.task)."""
     import dataclasses
 
-    from gncontrol.checkpoints import save_checkpoint
-    from gncontrol.forward.training import CHECKPOINT_KIND
-    from gncontrol.system_signature import signature_of
+    from gncontrol.forward.training import save_forward_model
 
-    save_checkpoint(path, CHECKPOINT_KIND, {
-        "model": model.state_dict(), "step": config.train_steps + config.finetune_steps * (config.iterations - 1),
-        "model_config": dataclasses.asdict(model.config), "train_config": {},
-        "systems": [config.task], "system_signatures": [{"name": config.task, **signature_of(sets[0])}],
-        "metadata": {"made_by": "gncontrol demo", "agent": dataclasses.asdict(config)},
-    })
+    save_forward_model(path, model, config.train_steps + config.finetune_steps * (config.iterations - 1),
+                       systems=sets[:1], metadata={"made_by": "gncontrol demo", "agent": dataclasses.asdict(config)})
 
 
 def reference_episode(task, config, steps: int, seed: int) -> dict:

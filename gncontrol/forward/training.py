@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ from gncontrol.run_guard import RunGuard, deferred_interrupt
 from gncontrol.system_signature import signature_of
 
 __all__ = ["TrainConfig", "lr_at", "step_generator", "seed_input_noise", "run_training_steps", "restore",
-           "optimiser_to", "prepare_training", "train_forward_model", "load_forward_model", "fit_model_normalisers",
-           "distributed_context"]
+           "optimiser_to", "prepare_training", "train_forward_model", "save_forward_model", "load_forward_model",
+           "fit_model_normalisers", "distributed_context"]
 
 CHECKPOINT_KIND = "forward_model"
 
@@ -325,6 +325,16 @@ def train_forward_model(model_config: ForwardModelConfig, train_sets: list[Syste
                        validate=(lambda: validation_loss(model, val_sets, device)) if val_sets else None,
                        desc="train", progress=progress, rank=rank)
     return model
+
+
+def save_forward_model(path: str | Path, model: GraphForwardModel, step: int, *,
+                       systems: Sequence[SystemTrajectories] = (), metadata: dict | None = None) -> None:
+    """Writes a finished forward model (no optimiser state) as a checkpoint `load_forward_model`, `gncontrol plan`
+    and `evaluate` read: atomically, with the systems it was trained on and `metadata` (who made it, how)."""
+    save_checkpoint(path, CHECKPOINT_KIND, {
+        "model": model.state_dict(), "step": step, "model_config": dataclasses.asdict(model.config),
+        "train_config": {}, "systems": [s.name for s in systems],
+        "system_signatures": [{"name": s.name, **signature_of(s)} for s in systems], "metadata": metadata or {}})
 
 
 def load_forward_model(path: str | Path,
