@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from gncontrol.body_state import ANCHOR_EDGE_COLUMNS
+from gncontrol.device_constants import device_constant
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph, tile
 from gncontrol.systems import GraphSystem
@@ -56,7 +57,7 @@ from gncontrol.systems import GraphSystem
 __all__ = [
     "MujocoGraph", "STATE_SIZE", "STATIC_GLOBAL_FEATURES", "STATIC_NODE_FEATURES",
     "STATIC_EDGE_FEATURES", "JOINT_TYPES", "quat_to_mat", "states_from_graph", "position_mode",
-    "positions_for", "device_constant",
+    "positions_for",
 ]
 
 STATE_SIZE = 13
@@ -123,26 +124,6 @@ def positions_for(systems: Any, positions: str = "auto") -> str:
         return positions
     modes = {position_mode(s.static_edges[0], s.senders) for s in systems}
     return modes.pop() if len(modes) == 1 else "per-system"
-
-
-_CONSTANTS: dict[tuple, torch.Tensor] = {}
-
-
-def device_constant(x: Any, like: torch.Tensor) -> torch.Tensor:
-    """The numbers x (array-like) as a tensor of like's dtype and device, made once per value and kept.
-
-    Why: rewards and graph read-outs run inside every planning rollout; a fresh host-to-device copy per call costs a
-    GPU a sync each time and cannot be recorded in a CUDA graph (planners.graph_capture). Callers must not modify
-    the tensor returned.
-    """
-    a = np.ascontiguousarray(x, dtype=np.float64)
-    key = (a.shape, a.tobytes(), like.dtype, like.device)
-    t = _CONSTANTS.get(key)
-    if t is None:
-        if len(_CONSTANTS) >= 4096:  # per-episode targets would otherwise accumulate without bound
-            _CONSTANTS.clear()
-        t = _CONSTANTS[key] = torch.as_tensor(a, dtype=like.dtype, device=like.device)
-    return t
 
 
 class MujocoGraph:

@@ -24,7 +24,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from envs.mujoco_graph import MujocoGraph, device_constant, quat_to_mat, states_from_graph
+from envs.mujoco_graph import MujocoGraph, quat_to_mat, states_from_graph
+from gncontrol.device_constants import device_constant
 from gncontrol.errors import InputError
 from gncontrol.gn.graphs import Graph
 

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -56,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gncontrol.body_state import STATE_SIZE, anchored_graphs, apply_delta, check_state
+from gncontrol.device_constants import device_constant
 from gncontrol.forward import static_kernels
 from gncontrol.gn.blocks import EdgeBlock, GlobalBlock, NodeBlock
 from gncontrol.gn.graphs import Graph
@@ -180,15 +180,9 @@ def _columns(w: Tensor, cols: list[int]) -> Tensor:
         return w
     if cols == list(range(cols[0], cols[0] + len(cols))):
         return w[:, cols[0]:cols[0] + len(cols)]
-    return w.index_select(1, _column_index(tuple(cols), w.device))
-
-
-@functools.lru_cache(maxsize=256)
-def _column_index(cols: tuple[int, ...], device: torch.device) -> Tensor:
-    """The index tensor of `cols` on `device`, made once: a rollout after the first copies nothing from the host
-    (a CUDA graph cannot capture a host-to-device copy; planners.gradient's captured iteration rebuilds the fused
-    step's spec inside the graph)."""
-    return torch.tensor(cols, device=device)
+    # the index made once (gncontrol.device_constants): the fused step's spec is rebuilt at every rollout, also
+    # inside a recorded CUDA graph (planners.graph_capture), which cannot hold a host-to-device copy
+    return w.index_select(1, device_constant(cols, w, torch.long))
 
 
 def _plan(modules: Sequence[nn.Module]) -> list[tuple]:
