@@ -163,9 +163,7 @@ def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, device: s
     """One CEM episode (the demo's cartpole recipe) eager, then compiled twice (the first pays the compile):
     rows of ms per control step, real-time factor and return."""
     import planners
-    from envs.true_model import TaskEnv
     from gncontrol.forward.compiled import compiled
-    from planners import run_episode
 
     task, _, system, model, _ = build("cartpole-swingup", latent, hidden, control_steps=8, device=device)
     model.eval()
@@ -175,16 +173,25 @@ def cem_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, device: s
                      ("compiled", wrapped)):
         planner = planners.make("cem", (task.action_low, task.action_high), horizon=12, action_repeat=8, seed=0,
                                 iterations=4, samples=200, elites=20, terminal_weight=25.0, device=device)
-        res = run_episode(TaskEnv(task, seed=0, device=device), planner, m, task.reward, params=system,
-                          max_steps=steps, progress=False)
-        ms = 1e3 * res.plan_time_per_step
-        rows.append({"workload": f"CEM episode ({label})", "system": "cartpole-swingup", "batch": 200,
-                     "steps": steps, "path": "compiled" if m is wrapped else "fast", "plan_ms_per_control_step":
-                     round(ms, 2), "real_time_factor": round(ms / (1e3 * task.control_timestep), 3),
-                     "return": round(float(sum(res.rewards)), 4)})
-        print(f"  {label:44s} {ms:7.2f} ms per control step (real-time factor "
-              f"{ms / (1e3 * task.control_timestep):.2f}), return {sum(res.rewards):.4f}")
+        rows.append(episode_row(task, planner, m, system, steps, device, f"CEM episode ({label})", 200,
+                                "compiled" if m is wrapped else "fast", label))
     return rows
+
+
+def episode_row(task, planner, model, system, steps: int, device: str, workload: str, batch: int, path: str,
+                label: str) -> dict:
+    """One `steps`-step episode (env seed 0) of `planner` through `model`, printed under `label`: its CSV row (ms of
+    planning per control step, real-time factor, return)."""
+    from envs.true_model import TaskEnv
+    from planners import run_episode
+
+    res = run_episode(TaskEnv(task, seed=0, device=device), planner, model, task.reward, params=system,
+                      max_steps=steps, progress=False)
+    ms, ret = 1e3 * res.plan_time_per_step, float(sum(res.rewards))
+    rtf = ms / (1e3 * task.control_timestep)
+    print(f"  {label:48s} {ms:7.2f} ms per control step (real-time factor {rtf:.2f}), return {ret:.4f}")
+    return {"workload": workload, "system": task.name, "batch": batch, "steps": steps, "path": path,
+            "plan_ms_per_control_step": round(ms, 2), "real_time_factor": round(rtf, 3), "return": round(ret, 4)}
 
 
 def gradient_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, device: str = "cpu") -> list[dict]:
@@ -194,8 +201,6 @@ def gradient_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, devi
     planners.graph_capture; the first episode records it; off a GPU the same host-free iteration runs eagerly):
     rows of ms per control step and return."""
     import planners
-    from envs.true_model import TaskEnv
-    from planners import run_episode
 
     task, _, system, model, _ = build("cartpole-swingup", latent, hidden, control_steps=8, device=device)
     model.eval()
@@ -203,21 +208,13 @@ def gradient_episode_rows(latent: int, hidden: tuple[int, ...], steps: int, devi
     made = {graph: planners.make("gradient", (task.action_low, task.action_high), horizon=12, action_repeat=8, seed=0,
                                  iterations=6, restarts=16, terminal_weight=25.0, device=device, cuda_graph=graph)
             for graph in (False, True)}
-    # the first eager episode warms the process up (first calls, caches) and is not reported; the second graph
+    # a first eager episode warms the process up (first calls, caches) and is not reported; the second graph
     # episode replays what the first recorded
-    for label, graph in (("", False), ("eager", False), ("CUDA graph, first episode (with the recording)", True),
+    episode_row(task, made[False], model, system, steps, device, "", 16, "fast", "warm-up (not reported)")
+    for label, graph in (("eager", False), ("CUDA graph, first episode (with the recording)", True),
                          ("CUDA graph", True)):
-        res = run_episode(TaskEnv(task, seed=0, device=device), made[graph], model, task.reward, params=system,
-                          max_steps=steps, progress=False)
-        if not label:
-            continue
-        ms = 1e3 * res.plan_time_per_step
-        rows.append({"workload": f"gradient MPC episode ({label})", "system": "cartpole-swingup", "batch": 16,
-                     "steps": steps, "path": "cuda_graph" if graph else "fast", "plan_ms_per_control_step":
-                     round(ms, 2), "real_time_factor": round(ms / (1e3 * task.control_timestep), 3),
-                     "return": round(float(sum(res.rewards)), 4)})
-        print(f"  {label:48s} {ms:7.2f} ms per control step (real-time factor "
-              f"{ms / (1e3 * task.control_timestep):.2f}), return {sum(res.rewards):.4f}")
+        rows.append(episode_row(task, made[graph], model, system, steps, device, f"gradient MPC episode ({label})",
+                                16, "cuda_graph" if graph else "fast", label))
     return rows
 
 
