@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from gncontrol.dynamics import DynamicsModel, State
-from gncontrol.gn.graphs import Graph, tile
-from planners.base import Bounds, RewardFn, make_objective
+from gncontrol.gn.graphs import Graph
+from planners.base import Bounds, RewardFn, make_objective, replicate
 from planners.plan_ascent import PlanAscent
 
 __all__ = ["CapturedShooting", "capture_key", "WARMUP_STEPS"]
@@ -29,13 +29,10 @@ WARMUP_STEPS = 3  # eager iterations on a side stream before recording (allocato
 
 
 def _static_copy(x: Any, copies: int) -> Any:
-    """`copies` copies of a single state or parameter tensor in fresh memory a graph can read (None / other: as is)."""
-    if isinstance(x, Graph):
-        return tile(x, copies) if x.num_graphs == 1 else x
-    if isinstance(x, torch.Tensor):
-        row = x.reshape(1, -1) if x.dim() == 1 else x
-        return row.expand(copies, *row.shape[1:]).clone() if row.shape[0] == 1 else row.clone()
-    return x
+    """`copies` copies of a single state or parameter tensor in fresh memory a graph can read (None / other: as is):
+    planners.base.replicate, whose tensor copies (expanded views) are made real."""
+    x = replicate(x, copies)
+    return x.clone() if isinstance(x, torch.Tensor) else x
 
 
 def _refill(static: Any, x: Any) -> None:
